@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build the lab's container images from Debian packages (no registry is reachable).
+#   localhost/warden-lab-base:bookworm     minbase + python3, nftables, iptables, sshd, iproute2, netcat
+#   localhost/warden-lab-systemd:bookworm  the base plus systemd as PID 1
+# Each image is skipped when it already exists.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
+base=localhost/warden-lab-base:bookworm
+sysd=localhost/warden-lab-systemd:bookworm
+mirror=${WARDEN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+if ! podman image exists "$base"; then
+  rootfs=$(mktemp -d /var/tmp/warden-rootfs.XXXXXX)
+  trap 'rm -rf "$rootfs"' EXIT
+  echo "building $base (debootstrap, about 90 s)"
+  debootstrap --variant=minbase \
+    --include=python3,python3-apt,nftables,iptables,openssh-server,iproute2,netcat-openbsd \
+    bookworm "$rootfs" "$mirror" >/dev/null
+  tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
+fi
+
+if ! podman image exists "$sysd"; then
+  echo "building $sysd"
+  podman build --network host -t "$sysd" -f "$here/Containerfile.systemd" "$here" >/dev/null
+fi
+echo "images ready: $base $sysd"

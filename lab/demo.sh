@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The lab demo: build the images, start the example site on podman, apply
+# playbooks/site.yml, prove it with real traffic, print the flow table.
+# KEEP_LAB=1 leaves the containers running afterwards (remove with: make lab-destroy).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+export CONTAINERS_CONF="$top/lab/containers.conf"
+export ANSIBLE_CONFIG="$top/ansible.cfg"
+bash lab/build-image.sh
+bash .ci/collection-link.sh
+report="$top/lab/report"
+start=$(date +%s)
+ansible-playbook lab/destroy.yml >/dev/null
+ansible-playbook lab/create.yml
+status=0
+ansible-playbook playbooks/site.yml -e "egress_verify_report_dir=$report" || status=$?
+echo
+echo "== warden.egress lab: flows tried from each host (expected by the policy vs observed) =="
+cat "$report/egress-report.txt"
+echo "(report: $report/egress-report.json; $(( $(date +%s) - start )) s)"
+if [ "${KEEP_LAB:-0}" != 1 ]; then
+  ansible-playbook lab/destroy.yml >/dev/null
+fi
+exit $status

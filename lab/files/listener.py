@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Lab listener: accepts TCP connections and echoes UDP datagrams on the given ports,
+on every address of the box, IPv4 and IPv6. Usage: listener.py --tcp 25,80 --udp 53"""
+import argparse
+import subprocess
+import socket
+import threading
+
+
+def tcp(port):
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("::", port))
+    sock.listen(64)
+    while True:
+        conn, _ = sock.accept()
+        try:
+            conn.sendall(b"warden-lab\n")
+        except OSError:
+            pass
+        conn.close()
+
+
+def addresses():
+    """Every address of the box (a reply must come from the address that was asked)."""
+    out = subprocess.run(["ip", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if fields[2] in ("inet", "inet6") and not fields[3].startswith("fe80"):
+            yield (socket.AF_INET if fields[2] == "inet" else socket.AF_INET6), fields[3].split("/")[0]
+
+
+def udp(port, family, address):
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.bind((address, port))
+    while True:
+        data, peer = sock.recvfrom(2048)
+        sock.sendto(data, peer)
+
+
+def ports(text):
+    return [int(p) for p in text.split(",") if p]
+
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--tcp", type=ports, default=[])
+parser.add_argument("--udp", type=ports, default=[])
+args = parser.parse_args()
+threads = [threading.Thread(target=tcp, args=(p,), daemon=True) for p in args.tcp]
+threads += [threading.Thread(target=udp, args=(p, f, a), daemon=True) for p in args.udp for f, a in addresses()]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()

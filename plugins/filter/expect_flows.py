@@ -1,0 +1,63 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: expect_flows
+author: warden.egress contributors
+version_added: 0.1.0
+short_description: Say what the policy expects of each flow a host will try
+description:
+  - For each flow (C(dst), C(port), C(proto), optional C(src) and C(name)), asks the oracle
+    whether the policy lets it out and why, and returns flows ready for
+    P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
+options:
+  _input:
+    description: A Policy IR from P(warden.egress.policy#filter).
+    type: dict
+    required: true
+  flows:
+    description: The flows to try.
+    type: list
+    elements: dict
+    required: true
+  addresses:
+    description: The host's own addresses; a flow with no C(src) is judged from the first one of its family.
+    type: list
+    elements: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Expected outcome of each flow
+  ansible.builtin.set_fact:
+    __flows: "{{ __policy | warden.egress.expect_flows(egress_verify_flows, egress_addresses) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Flows with C(expect) (C(allowed) or C(denied)) and C(reason).
+  type: list
+  elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows as _expect_flows
+
+
+def expect_flows(ir, flows, addresses):
+    if not isinstance(ir, dict) or "rules" not in ir:
+        raise AnsibleFilterError("warden.egress.expect_flows: input is not a Policy IR from warden.egress.policy")
+    try:
+        return _expect_flows(ir, flows, addresses)
+    except PolicyError as exc:
+        raise AnsibleFilterError(f"warden.egress.expect_flows: {exc}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"expect_flows": expect_flows}

@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: explain
+author: warden.egress contributors
+version_added: 0.1.0
+short_description: Say whether a policy lets a flow out, and which rule decided
+description:
+  - Evaluates a flow against a Policy IR with the collection's reference semantics (the
+    oracle every renderer is tested against), and names the deciding rule.
+options:
+  _input:
+    description: A Policy IR from P(warden.egress.policy#filter).
+    type: dict
+    required: true
+  flow:
+    description: The flow to evaluate.
+    type: dict
+    required: true
+    suboptions:
+      src:
+        description: Source address.
+        type: str
+        required: true
+      dst:
+        description: Destination address.
+        type: str
+        required: true
+      proto:
+        description: Protocol.
+        type: str
+        choices: [tcp, udp, icmp]
+        default: tcp
+      dport:
+        description: Destination port (tcp and udp).
+        type: int
+      ct_state:
+        description: Connection-tracking state of the packet.
+        type: str
+        choices: [new, established, related, invalid]
+        default: new
+"""
+
+EXAMPLES = r"""
+- name: Why can't the mail server reach that web server?
+  ansible.builtin.debug:
+    msg: "{{ __policy | warden.egress.explain({'src': '192.0.2.11', 'dst': '198.51.100.80', 'dport': 80}) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The decision.
+  type: dict
+  contains:
+    verdict:
+      description: C(accept) or C(drop) on the wire.
+    denied:
+      description: Whether the policy denies the flow (in audit mode denied flows are accepted and logged).
+    origin:
+      description: Where the deciding rule came from (C(baseline), C(role:NAME), C(exception:N), C(default)).
+    reason:
+      description: The deciding rule's comment.
+    rule_index:
+      description: Position of the deciding rule in the IR, or null for the default.
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_validate import AnsibleArgSpecValidator
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+
+
+def explain(ir, flow):
+    valid, errors, params = AnsibleArgSpecValidator(
+        data={"_input": ir, "flow": flow}, schema=DOCUMENTATION, schema_format="doc", name="explain"
+    ).validate()
+    if not valid:
+        raise AnsibleFilterError(f"warden.egress.explain: {errors}")
+    packet = {k: v for k, v in params["flow"].items() if v is not None}
+    try:
+        return evaluate(ir, packet)
+    except PolicyError as exc:
+        raise AnsibleFilterError(f"warden.egress.explain: {exc}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"explain": explain}

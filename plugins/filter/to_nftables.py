@@ -1,0 +1,51 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: to_nftables
+author: warden.egress contributors
+version_added: 0.1.0
+short_description: Render a Policy IR as an nftables ruleset
+description:
+  - Returns one C(nft -f) file that replaces only the collection's own table in one
+    transaction, for P(warden.egress.nft_apply#module).
+  - Output is deterministic; each rule carries a comment naming its origin.
+options:
+  _input:
+    description: A Policy IR from P(warden.egress.policy#filter).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Render the host's nftables ruleset
+  ansible.builtin.set_fact:
+    __ruleset: "{{ __policy | warden.egress.to_nftables }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The ruleset text.
+  type: str
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
+
+
+def to_nftables(ir):
+    if not isinstance(ir, dict) or "rules" not in ir:
+        raise AnsibleFilterError("warden.egress.to_nftables: input is not a Policy IR from warden.egress.policy")
+    try:
+        return render(ir)
+    except (KeyError, ValueError) as exc:
+        raise AnsibleFilterError(f"warden.egress.to_nftables: {exc}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"to_nftables": to_nftables}

@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to the collection: the record of what was last applied on a target.
+
+A backend loads a generated ruleset atomically, then records its hash together with
+the ruleset as the kernel lists it back. The next run compares: same hash and same
+kernel listing means nothing to do. Any hand edit of the collection's own rules shows
+as a listing that differs from the record, and is put right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_record(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not {"sha256", "listing", "content"} <= set(record):
+        return None
+    return record
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".warden-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_record(path: str, content: str, listing: str) -> None:
+    record = {"sha256": sha256(content), "listing": listing, "content": content}
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600)
+
+
+def remove(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def in_sync(record: dict | None, content: str, listing: str | None) -> bool:
+    """True when ``content`` is what was applied last and the kernel still holds it."""
+    return record is not None and listing is not None and record["sha256"] == sha256(content) and record["listing"] == listing
+
+
+def diff_before(record: dict | None, listing: str | None) -> str:
+    """What to show as 'before': the last applied file if the kernel still matches it."""
+    if listing is None:
+        return ""
+    if record is not None and record["listing"] == listing:
+        return record["content"]
+    return listing

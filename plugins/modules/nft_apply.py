@@ -1,0 +1,225 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: nft_apply
+short_description: Replace one nftables table atomically, only when it differs
+version_added: 0.1.0
+description:
+  - Loads a generated C(nft -f) file that declares exactly one table, in one transaction,
+    so the table is replaced whole and no other table (Docker's, firewalld's, an
+    administrator's) is touched.
+  - The file is checked with C(nft -c) first; nothing is loaded when the check fails.
+  - Idempotent: after a load, the module records the file's hash and the table as the
+    kernel lists it back. When both still match, nothing is done. A hand edit to the table
+    is seen as drift and put right.
+  - Writes the file to O(path) so that a boot-time unit can load the same rules again.
+author:
+  - warden.egress contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the table or the file would change; loads and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows the previous ruleset against the new one.
+  idempotent:
+    support: full
+    description: A second run with the same content reports no change.
+options:
+  content:
+    description:
+      - The ruleset file, as rendered by the P(warden.egress.to_nftables#filter) filter.
+      - It may only create, delete and declare the table named by O(family) and O(table).
+      - Required when O(state=present).
+    type: str
+  table:
+    description: Name of the table the collection owns.
+    type: str
+    default: warden_egress
+  family:
+    description: Family of that table.
+    type: str
+    choices: [inet, ip, ip6]
+    default: inet
+  path:
+    description:
+      - Where the loaded ruleset is kept for boot-time loading.
+      - Set to an empty string to keep no file.
+    type: path
+    default: /etc/warden_egress/warden_egress.nft
+  state_dir:
+    description: Directory for the record of what was last applied.
+    type: path
+    default: /var/lib/warden_egress
+  state:
+    description: C(present) loads O(content); C(absent) deletes the table, its file and its record.
+    type: str
+    choices: [present, absent]
+    default: present
+requirements:
+  - nftables (the C(nft) command)
+notes:
+  - Needs root (CAP_NET_ADMIN) on the target.
+"""
+
+EXAMPLES = r"""
+- name: Load the host's egress policy
+  warden.egress.nft_apply:
+    content: "{{ egress_policy | warden.egress.to_nftables }}"
+
+- name: Remove the collection's table and its boot file
+  warden.egress.nft_apply:
+    state: absent
+"""
+
+RETURN = r"""
+table:
+  description: The table managed, as C(family name).
+  returned: always
+  type: str
+  sample: inet warden_egress
+sha256:
+  description: SHA-256 of O(content).
+  returned: when O(state=present)
+  type: str
+  sample: 3f1d5c0e0b1e2d7a9c5f4e6b8a7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d
+ruleset_changed:
+  description: Whether the kernel's table was (or in check mode would be) replaced.
+  returned: always
+  type: bool
+  sample: true
+file_changed:
+  description: Whether the boot file was (or would be) written or removed.
+  returned: always
+  type: bool
+  sample: false
+"""
+
+import os
+import re
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
+
+STATEMENT = re.compile(r"^(?:(delete|flush|add|create)\s+)?(table|chain|set|map|rule|element|ruleset)\b\s*(\S*)\s*(\S*)")
+
+
+def check_scope(content: str, family: str, table: str) -> str | None:
+    """Return a problem if the file reaches outside the one table it may manage."""
+    depth = 0
+    for number, raw in enumerate(content.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if depth == 0:
+            match = STATEMENT.match(line)
+            if not match or match.group(2) != "table":
+                return f"line {number}: only '{family} {table}' table statements are allowed at top level: {line!r}"
+            if match.group(3) != family or match.group(4).rstrip("{").strip() != table:
+                return f"line {number}: names a table other than '{family} {table}': {line!r}"
+        depth += line.count("{") - line.count("}")
+    if depth != 0:
+        return "unbalanced braces"
+    return None
+
+
+def run_nft(module: AnsibleModule, nft: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
+    if text is None:
+        return module.run_command([nft] + args)
+    fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=".nft")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return module.run_command([nft] + args + [tmp])
+    finally:
+        os.unlink(tmp)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "content": {"type": "str"},
+            "table": {"type": "str", "default": "warden_egress"},
+            "family": {"type": "str", "choices": ["inet", "ip", "ip6"], "default": "inet"},
+            "path": {"type": "path", "default": "/etc/warden_egress/warden_egress.nft"},
+            "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        required_if=[("state", "present", ["content"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    family, table = params["family"], params["table"]
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", table):
+        module.fail_json(msg=f"table: {table!r} is not a valid table name")
+    nft = module.get_bin_path("nft", required=True)
+    record_path = os.path.join(params["state_dir"], f"{family}-{table}.json")
+    keep_file = bool(params["path"])
+    result = {"changed": False, "table": f"{family} {table}", "ruleset_changed": False, "file_changed": False}
+
+    rc, out, dummy = module.run_command([nft, "list", "table", family, table])
+    listing = out if rc == 0 else None
+    record = state.read_record(record_path)
+
+    if params["state"] == "absent":
+        result["ruleset_changed"] = listing is not None
+        result["file_changed"] = keep_file and os.path.exists(params["path"])
+        result["changed"] = result["ruleset_changed"] or result["file_changed"]
+        if module._diff:
+            result["diff"] = {"before": state.diff_before(record, listing), "after": ""}
+        if result["changed"] and not module.check_mode:
+            if listing is not None:
+                rc, out, err = module.run_command([nft, "delete", "table", family, table])
+                if rc != 0:
+                    module.fail_json(msg=f"nft delete table {family} {table} failed: {err.strip()}", **result)
+            if keep_file:
+                state.remove(params["path"])
+        if not module.check_mode:
+            state.remove(record_path)
+        module.exit_json(**result)
+
+    content = params["content"]
+    problem = check_scope(content, family, table)
+    if problem:
+        module.fail_json(msg=f"content: refusing to load: {problem}", **result)
+    rc, out, err = run_nft(module, nft, ["-c", "-f"], content)
+    if rc != 0:
+        module.fail_json(msg=f"content: nft -c rejected the ruleset, nothing was loaded: {err.strip()}", **result)
+
+    result["sha256"] = state.sha256(content)
+    result["ruleset_changed"] = not state.in_sync(record, content, listing)
+    result["file_changed"] = keep_file and state.read_text(params["path"]) != content
+    result["changed"] = result["ruleset_changed"] or result["file_changed"]
+    if module._diff and result["changed"]:
+        result["diff"] = {
+            "before": state.diff_before(record, listing),
+            "after": content,
+            "before_header": f"{family} {table} (loaded)",
+            "after_header": f"{family} {table} (wanted)",
+        }
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+
+    if result["ruleset_changed"]:
+        rc, out, err = run_nft(module, nft, ["-f"], content)
+        if rc != 0:
+            module.fail_json(msg=f"nft -f failed; the transaction was rolled back and the old table is still loaded: {err.strip()}", **result)
+        rc, out, err = module.run_command([nft, "list", "table", family, table])
+        if rc != 0:
+            module.fail_json(msg=f"table {family} {table} missing after load: {err.strip()}", **result)
+        state.write_record(record_path, content, out)
+    if result["file_changed"]:
+        state.write_atomic(params["path"], content)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

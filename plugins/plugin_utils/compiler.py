@@ -1,0 +1,523 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Inventory variables -> Policy IR for one target (private to the collection).
+
+Pure Python: no Ansible imports. Every input is validated here; a bad value raises
+``PolicyError`` naming the variable path and the value, before anything is rendered.
+
+The IR is plain data (dicts, lists, strings, ints) so it can travel through Ansible
+facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import (
+    BUILTIN_UPSTREAMS,
+    ROLES,
+    SERVICES,
+)
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - reported by the filter wrapper
+    HAS_NETADDR = False
+
+IR_SCHEMA = 1
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$")
+RATE_RE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
+PROTOCOLS = ("tcp", "udp", "icmp")
+MODES = ("enforce", "audit")
+PLATFORMS = ("nftables", "iptables", "pf", "ios", "eos", "junos")
+LOG_KEYS = {"denied", "rate", "prefix"}
+SERVICE_KEYS = {"proto", "ports", "description"}
+ROLE_KEYS = {"allow", "description"}
+ALLOW_KEYS = {"service", "to"}
+EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
+DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress"}
+FAMILIES = ("ipv4", "ipv6")
+
+# ICMP that IPv4 and IPv6 need to work (errors, path MTU), and IPv6 neighbour discovery.
+ICMP_ERRORS_V4 = ["destination-unreachable", "time-exceeded", "parameter-problem"]
+ICMP_ERRORS_V6 = ["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem"]
+ICMPV6_ND = ["nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert"]
+ICMPV6_MLD = ["mld-listener-report", "mld2-listener-report"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_list(value: object, path: str, *, allow_empty: bool = False) -> list:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise PolicyError(path, value, "must be a list")
+    if not value and not allow_empty:
+        raise PolicyError(path, value, "must not be empty")
+    return list(value)
+
+
+def _mapping(value: object, path: str) -> Mapping:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PolicyError(path, value, "must be a mapping")
+    return value
+
+
+def _check_keys(value: Mapping, allowed: set, path: str) -> None:
+    for key in value:
+        if key not in allowed:
+            raise PolicyError(f"{path}.{key}", value[key], f"is not a known key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _name(value: object, path: str, what: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
+    return value
+
+
+def parse_network(value: object, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An address or prefix; host bits must be clear."""
+    if isinstance(value, bool) or not isinstance(value, str) or not value or len(value) > 64:
+        raise PolicyError(path, value, "is not an IP address or prefix")
+    text = value.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise PolicyError(path, value, "is not an IP address or prefix") from None
+    raise PolicyError(path, value, f"has host bits set (did you mean {loose}?)")
+
+
+def _is_address_like(value: str) -> bool:
+    return bool(re.match(r"^[0-9A-Fa-f:.]+(/[0-9]+)?$", value)) and any(c in value for c in ".:")
+
+
+def merge(networks: list) -> dict[str, list[str]]:
+    """Merge prefixes per family with netaddr; sorted, deterministic."""
+    out: dict[str, list[str]] = {}
+    for family, version in (("ipv4", 4), ("ipv6", 6)):
+        nets = [str(n) for n in networks if n.version == version]
+        if HAS_NETADDR:
+            merged = [str(n) for n in netaddr.cidr_merge(nets)]
+        else:  # pragma: no cover
+            merged = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(n) for n in nets)]
+        out[family] = merged
+    return out
+
+
+def _parse_date(value: object, path: str) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PolicyError(path, value, "is not a date (YYYY-MM-DD)")
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _ports(value: object, path: str) -> list[list[int]]:
+    ranges = []
+    for i, item in enumerate(_as_list(value, path)):
+        ipath = f"{path}[{i}]"
+        if isinstance(item, bool):
+            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
+        if isinstance(item, int):
+            low = high = item
+        elif isinstance(item, str) and re.match(r"^[0-9]{1,5}(-[0-9]{1,5})?$", item.strip()):
+            parts = item.strip().split("-")
+            low, high = int(parts[0]), int(parts[-1])
+        else:
+            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
+        if not (1 <= low <= 65535 and 1 <= high <= 65535):
+            raise PolicyError(ipath, item, "is out of range (ports are 1-65535)")
+        if low > high:
+            raise PolicyError(ipath, item, "is an empty range (low port above high port)")
+        ranges.append([low, high])
+    ranges.sort()
+    merged: list[list[int]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def _service(name: str, spec: object, path: str) -> dict:
+    spec = _mapping(spec, path)
+    _check_keys(spec, SERVICE_KEYS, path)
+    if "proto" not in spec:
+        raise PolicyError(f"{path}.proto", None, "is required (tcp, udp, icmp, or a list of tcp/udp)")
+    protos = _as_list(spec["proto"], f"{path}.proto")
+    for i, proto in enumerate(protos):
+        if proto not in PROTOCOLS:
+            raise PolicyError(f"{path}.proto[{i}]" if len(protos) > 1 else f"{path}.proto", proto, f"is not a supported protocol ({', '.join(PROTOCOLS)})")
+    if len(set(protos)) != len(protos):
+        raise PolicyError(f"{path}.proto", spec["proto"], "lists a protocol twice")
+    if "icmp" in protos:
+        if len(protos) > 1:
+            raise PolicyError(f"{path}.proto", spec["proto"], "mixes icmp with port protocols; declare two services")
+        if spec.get("ports") not in (None, []):
+            raise PolicyError(f"{path}.ports", spec.get("ports"), "makes no sense for icmp (echo requests are allowed)")
+        return {"name": name, "protos": ["icmp"], "ports": None}
+    if "ports" not in spec:
+        raise PolicyError(f"{path}.ports", None, "is required for tcp/udp services")
+    return {"name": name, "protos": sorted(protos), "ports": _ports(spec["ports"], f"{path}.ports")}
+
+
+def _services(user: object) -> dict[str, dict]:
+    services = {name: _service(name, spec, f"built-in service {name}") for name, spec in SERVICES.items()}
+    for name, spec in _mapping(user, "egress_services").items():
+        _name(name, f"egress_services.{name}", "service")
+        services[name] = _service(name, spec, f"egress_services.{name}")
+    return services
+
+
+# --------------------------------------------------------------------------- upstreams
+
+
+class _Inventory:
+    """What the compiler may ask of the inventory: host addresses and group members."""
+
+    def __init__(self, addresses: Callable[[str], object] | Mapping | None, groups: Mapping | None) -> None:
+        self._addresses = addresses or {}
+        self.groups = groups or {}
+
+    def has_host(self, name: str) -> bool:
+        if callable(self._addresses):
+            return self._addresses(name) is not None
+        return name in self._addresses
+
+    def addresses(self, name: str, path: str) -> list:
+        raw = self._addresses(name) if callable(self._addresses) else self._addresses.get(name)
+        if raw is None or raw == []:
+            raise PolicyError(path, name, "is an inventory host with no address: set egress_addresses (or ansible_host to an IP) for it")
+        nets = []
+        for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
+            net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
+            if net.num_addresses != 1:
+                raise PolicyError(f"hostvars[{name}].egress_addresses[{i}]", addr, "must be a single address, not a prefix")
+            nets.append(net)
+        return nets
+
+
+def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
+    if isinstance(entry, str) and entry.startswith("group:"):
+        group = entry[len("group:"):]
+        if not HOST_RE.match(group):
+            raise PolicyError(path, entry, "names an invalid group")
+        if group not in inventory.groups:
+            raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory")
+        members = list(inventory.groups[group])
+        if not members:
+            raise PolicyError(path, entry, f"names group '{group}', which has no hosts")
+        nets = []
+        for host in sorted(members):
+            nets.extend(inventory.addresses(host, path))
+        return nets
+    if isinstance(entry, str) and not _is_address_like(entry) and HOST_RE.match(entry):
+        if inventory.has_host(entry):
+            return inventory.addresses(entry, path)
+        raise PolicyError(path, entry, "is not an IP address or prefix, an inventory host, or group:NAME")
+    return [parse_network(entry, path)]
+
+
+def _upstreams(user: object, inventory: _Inventory) -> dict[str, dict]:
+    """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}."""
+    out = {name: merge([ipaddress.ip_network(p) for p in nets]) for name, nets in BUILTIN_UPSTREAMS.items()}
+    for name, value in _mapping(user, "egress_upstreams").items():
+        path = f"egress_upstreams.{name}"
+        _name(name, path, "upstream")
+        if name in BUILTIN_UPSTREAMS:
+            raise PolicyError(path, value, f"redefines the built-in upstream '{name}'")
+        entries = _as_list(value, path)
+        nets = []
+        for i, entry in enumerate(entries):
+            epath = f"{path}[{i}]" if not isinstance(value, str) else path
+            nets.extend(_upstream_entry(entry, epath, inventory))
+        out[name] = merge(nets)
+    return out
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _role_defs(user: object) -> dict[str, tuple[dict, str]]:
+    roles = {name: (spec, f"built-in role {name}") for name, spec in ROLES.items()}
+    for name, spec in _mapping(user, "egress_roles").items():
+        path = f"egress_roles.{name}"
+        _name(name, path, "role")
+        roles[name] = (spec, path)
+    return roles
+
+
+def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[str], str]]:
+    spec = _mapping(spec, path)
+    _check_keys(spec, ROLE_KEYS, path)
+    if "allow" not in spec:
+        raise PolicyError(f"{path}.allow", None, "is required (use an empty list for a role that may send nothing)")
+    entries = []
+    for i, entry in enumerate(_as_list(spec["allow"], f"{path}.allow", allow_empty=True)):
+        epath = f"{path}.allow[{i}]"
+        entry = _mapping(entry, epath)
+        _check_keys(entry, ALLOW_KEYS, epath)
+        for key in ("service", "to"):
+            if key not in entry:
+                raise PolicyError(f"{epath}.{key}", None, "is required")
+        services = [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]
+        targets = [_name(t, f"{epath}.to", "upstream") for t in _as_list(entry["to"], f"{epath}.to")]
+        entries.append((i, services, targets, epath))
+    return entries
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _rule(action: str, origin: str, comment: str, **match) -> dict:
+    rule = {
+        "action": action,
+        "family": match.pop("family", "any"),
+        "oif": match.pop("oif", None),
+        "ct_state": match.pop("ct_state", None),
+        "saddr_not_in": match.pop("saddr_not_in", None),
+        "daddr_in": match.pop("daddr_in", None),
+        "proto": match.pop("proto", None),
+        "dports": match.pop("dports", None),
+        "icmp_types": match.pop("icmp_types", None),
+        "hoplimit": match.pop("hoplimit", None),
+        "origin": origin,
+        "comment": comment,
+    }
+    if match:  # pragma: no cover - programming error
+        raise TypeError(f"unknown match keys {sorted(match)}")
+    return rule
+
+
+def _baseline_rules() -> list[dict]:
+    return [
+        _rule("accept", "baseline", "baseline: loopback", oif="lo"),
+        _rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
+        _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
+        _rule("accept", "baseline", "baseline: IPv6 neighbour discovery", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_ND, hoplimit=255),
+        _rule("accept", "baseline", "baseline: IPv6 multicast listener reports", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_MLD, hoplimit=1),
+        _rule("deny", "baseline", "baseline: anti-spoofing IPv4", family="ipv4", saddr_not_in="trusted"),
+        _rule("deny", "baseline", "baseline: anti-spoofing IPv6", family="ipv6", saddr_not_in="trusted"),
+        _rule("accept", "baseline", "baseline: ICMP errors", family="ipv4", proto="icmp", icmp_types=ICMP_ERRORS_V4),
+        _rule("accept", "baseline", "baseline: ICMPv6 errors and path MTU", family="ipv6", proto="icmpv6", icmp_types=ICMP_ERRORS_V6),
+    ]
+
+
+def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
+    """Rules for one service to one address set, per family present in the set."""
+    rules = []
+    for family in FAMILIES:
+        if set_name is not None and not addresses[family]:
+            continue
+        daddr = set_name
+        if service["protos"] == ["icmp"]:
+            proto, types = ("icmp", ["echo-request"]) if family == "ipv4" else ("icmpv6", ["echo-request"])
+            rules.append(_rule("accept", origin, comment, family=family, daddr_in=daddr, proto=proto, icmp_types=types))
+            continue
+        fam = family if set_name is not None else "any"
+        for proto in service["protos"]:
+            rules.append(_rule("accept", origin, comment, family=fam, daddr_in=daddr, proto=proto, dports=service["ports"]))
+    if set_name is None and service["protos"] != ["icmp"]:
+        # "any" destination: one rule per protocol covers both families.
+        unique = []
+        for rule in rules:
+            if rule not in unique:
+                unique.append(rule)
+        rules = unique
+    return rules
+
+
+def _dedupe(rules: list[dict]) -> list[dict]:
+    seen = set()
+    out = []
+    for rule in rules:
+        key = tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(rule)
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def compile_policy(
+    variables: Mapping,
+    target: str,
+    addresses: Callable[[str], object] | Mapping | None = None,
+    groups: Mapping | None = None,
+    today: datetime.date | None = None,
+) -> dict:
+    """Validate the egress_* variables seen by ``target`` and build its Policy IR.
+
+    ``variables`` maps the variable names (egress_trusted_prefixes, egress_upstreams,
+    egress_services, egress_roles, egress_exceptions, egress_log, egress_mode,
+    egress_platform, egress_role, egress_table) to their values. ``addresses`` maps an
+    inventory host name to its addresses (or is a callable returning them or None);
+    ``groups`` maps group names to member host names.
+    """
+    variables = _mapping(variables, "variables")
+    if not isinstance(target, str) or not HOST_RE.match(target):
+        raise PolicyError("inventory_hostname", target, "is not a usable host name")
+    today = today or datetime.date.today()
+    inventory = _Inventory(addresses, groups)
+    warnings: list[str] = []
+
+    mode = variables.get("egress_mode", "enforce")
+    if mode not in MODES:
+        raise PolicyError("egress_mode", mode, f"is not one of: {', '.join(MODES)}")
+    platform = variables.get("egress_platform", "nftables")
+    if platform not in PLATFORMS:
+        raise PolicyError("egress_platform", platform, f"is not one of: {', '.join(PLATFORMS)}")
+    table = variables.get("egress_table", "warden_egress")
+    if not isinstance(table, str) or not TABLE_RE.match(table):
+        raise PolicyError("egress_table", table, "is not a valid table name (letters, digits and '_', at most 32)")
+
+    log = dict(DEFAULT_LOG)
+    user_log = _mapping(variables.get("egress_log"), "egress_log")
+    _check_keys(user_log, LOG_KEYS, "egress_log")
+    log.update(user_log)
+    if not isinstance(log["denied"], bool):
+        raise PolicyError("egress_log.denied", log["denied"], "must be true or false")
+    if not isinstance(log["rate"], str) or not RATE_RE.match(log["rate"]):
+        raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
+    if not isinstance(log["prefix"], str) or not PREFIX_RE.match(log["prefix"]):
+        raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
+
+    trusted_raw = variables.get("egress_trusted_prefixes")
+    if trusted_raw is None:
+        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
+    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
+
+    services = _services(variables.get("egress_services"))
+    upstreams = _upstreams(variables.get("egress_upstreams"), inventory)
+    role_defs = _role_defs(variables.get("egress_roles"))
+
+    roles_raw = variables.get("egress_role")
+    if roles_raw is None:
+        raise PolicyError("egress_role", None, f"is required for host {target} (one of: {', '.join(sorted(role_defs))})")
+    roles = _as_list(roles_raw, "egress_role")
+    for i, role in enumerate(roles):
+        rpath = "egress_role" if isinstance(roles_raw, str) else f"egress_role[{i}]"
+        if not isinstance(role, str) or role not in role_defs:
+            raise PolicyError(rpath, role, f"is not a known role (known: {', '.join(sorted(role_defs))})")
+    if len(set(roles)) != len(roles):
+        raise PolicyError("egress_role", roles_raw, "lists a role twice")
+
+    used_sets: dict[str, dict] = {"trusted": merge(trusted)}
+    rules = _baseline_rules()
+
+    def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
+        if service not in services:
+            raise PolicyError(spath, service, f"is not a known service (known: {', '.join(sorted(services))})")
+        if upstream not in upstreams:
+            raise PolicyError(upath, upstream, "is not defined in egress_upstreams")
+        if upstream == "any":
+            return services[service], None, upstreams[upstream]
+        set_name = f"up_{upstream}"
+        used_sets[set_name] = upstreams[upstream]
+        return services[service], set_name, upstreams[upstream]
+
+    for role in roles:
+        spec, rpath = role_defs[role]
+        for _, svc_names, targets, epath in _allow_entries(spec, rpath):
+            for svc in svc_names:
+                for upstream in targets:
+                    service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")
+                    comment = f"role {role}: {svc} to {upstream}"
+                    rules.extend(_service_rules(service, set_name, addrs, f"role:{role}", comment))
+
+    exceptions = []
+    for i, exc in enumerate(_as_list(variables.get("egress_exceptions") or [], "egress_exceptions", allow_empty=True)):
+        epath = f"egress_exceptions[{i}]"
+        exc = _mapping(exc, epath)
+        _check_keys(exc, EXCEPTION_KEYS, epath)
+        for key in sorted(EXCEPTION_KEYS):
+            if key not in exc:
+                raise PolicyError(f"{epath}.{key}", None, "is required: every exception records hosts, service, to, reason, owner and expires")
+        hosts = _as_list(exc["hosts"], f"{epath}.hosts")
+        for j, host in enumerate(hosts):
+            if not isinstance(host, str) or not HOST_RE.match(host) or not inventory.has_host(host):
+                raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
+        for key in ("reason", "owner"):
+            if not isinstance(exc[key], str) or not exc[key].strip():
+                raise PolicyError(f"{epath}.{key}", exc[key], "must be a non-empty text")
+        expires = _parse_date(exc["expires"], f"{epath}.expires")
+        svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
+        for svc in svc_names:
+            if svc not in services:
+                raise PolicyError(f"{epath}.service", svc, f"is not a known service (known: {', '.join(sorted(services))})")
+        to_entries = _as_list(exc["to"], f"{epath}.to")
+        applies = target in hosts
+        active = expires >= today
+        record = {
+            "index": i, "hosts": sorted(hosts), "service": svc_names, "reason": exc["reason"],
+            "owner": exc["owner"], "expires": expires.isoformat(), "active": active, "applies": applies,
+        }
+        exceptions.append(record)
+        # Resolve even when it does not apply here: a bad exception fails on every host.
+        named: list[str] = []
+        nets = []
+        for j, entry in enumerate(to_entries):
+            tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
+            if isinstance(entry, str) and NAME_RE.match(entry) and entry in upstreams:
+                named.append(entry)
+            else:
+                nets.extend(_upstream_entry(entry, tpath, inventory))
+        if not applies:
+            continue
+        if not active:
+            warnings.append(f"egress_exceptions[{i}] for {target} expired on {expires.isoformat()} and is not applied (owner: {exc['owner']})")
+            continue
+        for svc in svc_names:
+            for upstream in named:
+                service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")
+                rules.extend(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
+            if nets:
+                set_name = f"exc_{i}"
+                used_sets[set_name] = merge(nets)
+                rules.extend(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
+
+    return {
+        "schema": IR_SCHEMA,
+        "target": target,
+        "kind": "host",
+        "hook": "output",
+        "platform": platform,
+        "table": table,
+        "mode": mode,
+        "roles": roles,
+        "default": "deny",
+        "log": log,
+        "sets": dict(sorted(used_sets.items())),
+        "rules": _dedupe(rules),
+        "exceptions": exceptions,
+        "warnings": warnings,
+    }

@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading the compiler's inputs out of Ansible's hostvars (private to the collection)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+# The variables the compiler reads, as the host sees them.
+POLICY_VARIABLES = (
+    "egress_trusted_prefixes",
+    "egress_upstreams",
+    "egress_services",
+    "egress_roles",
+    "egress_exceptions",
+    "egress_log",
+    "egress_mode",
+    "egress_platform",
+    "egress_role",
+    "egress_table",
+)
+
+
+def host_addresses(hostvars: Mapping):
+    """A lookup: inventory host name -> its egress_addresses (or ansible_host if an IP), or None."""
+
+    def lookup(name: str):
+        if name not in hostvars:
+            return None
+        hv = hostvars[name]
+        addresses = hv.get("egress_addresses")
+        if addresses:
+            return addresses
+        candidate = hv.get("ansible_host")
+        try:
+            ipaddress.ip_address(str(candidate))
+        except ValueError:
+            return []
+        return [str(candidate)]
+
+    return lookup
+
+
+def policy_inputs(hostvars: Mapping, target: str) -> dict:
+    """The egress_* variables of ``target`` (only those that are set)."""
+    hv = hostvars[target]
+    return {name: hv[name] for name in POLICY_VARIABLES if name in hv}

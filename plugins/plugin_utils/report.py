@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Verification report rows -> a readable table (private to the collection)."""
+
+from __future__ import annotations
+
+COLUMNS = (
+    ("host", "host"),
+    ("flow", "name"),
+    ("from", "src"),
+    ("to", "dst"),
+    ("service", "service"),
+    ("expected", "expected"),
+    ("observed", "observed"),
+    ("result", "result"),
+)
+
+
+def _service(row: dict) -> str:
+    return f"{row.get('proto', 'tcp')}/{row.get('port')}"
+
+
+def flow_table(rows: list) -> str:
+    """Render rows (dicts with host, name, src, dst, proto, port, expect, observed, outcome, ok)."""
+    table = []
+    for row in rows:
+        table.append({
+            "host": str(row.get("host", "")),
+            "name": str(row.get("name") or ""),
+            "src": str(row.get("src") or "(host)"),
+            "dst": str(row.get("dst", "")),
+            "service": _service(row),
+            "expected": str(row.get("expect", "")),
+            "observed": f"{row.get('observed', '')} ({row.get('outcome', '')})",
+            "result": "ok" if row.get("ok") else "MISMATCH",
+        })
+    widths = {key: max([len(title)] + [len(r[key]) for r in table]) for title, key in COLUMNS}
+    lines = ["  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip()]
+    lines.append("  ".join("-" * widths[key] for title, key in COLUMNS))
+    for r in table:
+        lines.append("  ".join(r[key].ljust(widths[key]) for title, key in COLUMNS).rstrip())
+    good = sum(1 for row in rows if row.get("ok"))
+    lines.append(f"{len(rows)} flows: {good} as expected, {len(rows) - good} mismatched")
+    return "\n".join(lines) + "\n"
