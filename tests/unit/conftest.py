@@ -1,0 +1,17 @@
+"""Test set-up: make the checkout importable as ansible_collections.warden.egress."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+BUILD = os.path.join(TOP, ".build", "collections")
+LINK = os.path.join(BUILD, "ansible_collections", "warden", "egress")
+if not os.path.islink(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink(TOP, LINK)
+for path in (BUILD, HERE):  # HERE: the shared example site, tests/unit/sample.py
+    if path not in sys.path:
+        sys.path.insert(0, path)

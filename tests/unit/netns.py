@@ -1,0 +1,83 @@
+"""Two network namespaces joined by a veth pair: 'host' (loads a ruleset) and 'world'
+(answers for every test destination, so an accepted flow is always seen: TCP gets a
+reset, UDP an ICMP port-unreachable). Documentation prefixes only; nothing leaves."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HOST_V4 = "198.51.100.11"
+HOST_V6 = "2001:db8:10::11"
+SPOOF_V4 = "198.51.100.200"
+SPOOF_V6 = "2001:db8:10::1:200"
+WORLD_LOCAL = ["203.0.113.0/24", "198.51.100.128/26"]
+WORLD_LOCAL6 = ["2001:db8:5100::/64"]
+
+
+def sh(*args: str, ns: str | None = None, check: bool = True, data: str | None = None) -> subprocess.CompletedProcess:
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + list(args)
+    return subprocess.run(cmd, input=data, capture_output=True, text=True, check=check)
+
+
+class Pair:
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.host, self.world = f"wh{tag}", f"ww{tag}"
+
+    def __enter__(self) -> Pair:
+        try:
+            self._build()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _build(self) -> None:
+        for ns in (self.host, self.world):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+        sh("ip", "link", "add", "eth0", "netns", self.host, "type", "veth", "peer", "name", "eth0", "netns", self.world)
+        h, w = self.host, self.world
+        for ns in (h, w):
+            sh("sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", ns=ns)
+        sh("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0", ns=w)
+        sh("ip", "addr", "add", f"{HOST_V4}/24", "dev", "eth0", ns=h)
+        sh("ip", "addr", "add", f"{SPOOF_V4}/32", "dev", "eth0", ns=h)
+        sh("ip", "-6", "addr", "add", f"{HOST_V6}/64", "dev", "eth0", "nodad", ns=h)
+        sh("ip", "-6", "addr", "add", f"{SPOOF_V6}/128", "dev", "eth0", "nodad", "preferred_lft", "0", ns=h)
+        sh("ip", "addr", "add", "198.51.100.254/24", "dev", "eth0", ns=w)
+        sh("ip", "-6", "addr", "add", "2001:db8:10::fe/64", "dev", "eth0", "nodad", ns=w)
+        for ns in (h, w):
+            sh("ip", "link", "set", "eth0", "up", ns=ns)
+        sh("ip", "route", "add", "default", "via", "198.51.100.254", ns=h)
+        sh("ip", "-6", "route", "add", "default", "via", "2001:db8:10::fe", ns=h)
+        for prefix in WORLD_LOCAL:
+            sh("ip", "route", "add", "local", prefix, "dev", "lo", ns=w)
+        for prefix in WORLD_LOCAL6:
+            sh("ip", "-6", "route", "add", "local", prefix, "dev", "lo", ns=w)
+
+    def __exit__(self, *exc) -> None:
+        for ns in (self.host, self.world):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def nft(self, *args: str, data: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return sh("nft", *args, ns=self.host, data=data, check=check)
+
+    def probe(self, flows: list[dict], timeout: float = 0.5) -> list[dict]:
+        """Try flows from the host namespace with the collection's probe module code."""
+        code = (
+            "import json, sys\n"
+            "from ansible_collections.warden.egress.plugins.modules.probe import try_flow\n"
+            "from concurrent.futures import ThreadPoolExecutor\n"
+            "flows = json.load(sys.stdin)\n"
+            "with ThreadPoolExecutor(max_workers=64) as pool:\n"
+            f"    print(json.dumps(list(pool.map(lambda f: try_flow(f, {timeout}), flows))))\n"
+        )
+        env_path = os.path.join(TOP, ".build", "collections")
+        out = sh("env", f"PYTHONPATH={env_path}", sys.executable, "-c", code, ns=self.host, data=json.dumps(flows))
+        return json.loads(out.stdout)

@@ -1,0 +1,85 @@
+"""Filters are thin: they call plugin_utils and turn its errors into AnsibleFilterError."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+from sample import ADDRESSES, GROUPS, ROLES, compile_for, site
+
+from ansible_collections.warden.egress.plugins.filter.expect_flows import expect_flows
+from ansible_collections.warden.egress.plugins.filter.explain import explain
+from ansible_collections.warden.egress.plugins.filter.flow_table import flow_table
+from ansible_collections.warden.egress.plugins.filter.policy import policy
+from ansible_collections.warden.egress.plugins.filter.to_nftables import to_nftables
+
+
+def hostvars(**overrides):
+    out = {}
+    for host, addresses in ADDRESSES.items():
+        out[host] = {**site(**overrides), "egress_role": ROLES[host], "egress_addresses": addresses, "unrelated": "x"}
+    out["inet"] = {"ansible_host": "203.0.113.99"}
+    return out
+
+
+def test_policy_reads_hostvars_and_groups():
+    ir = policy(hostvars(), "mail1", GROUPS)
+    assert ir == compile_for("mail1")
+
+
+def test_policy_uses_ansible_host_when_it_is_an_address():
+    hv = hostvars()
+    hv["mail1"]["egress_upstreams"] = {**hv["mail1"]["egress_upstreams"], "smtp_relays": ["inet"]}
+    ir = policy(hv, "mail1", GROUPS)
+    assert ir["sets"]["up_smtp_relays"]["ipv4"] == ["203.0.113.99/32"]
+
+
+def test_policy_error_names_host_path_and_value():
+    hv = hostvars(egress_trusted_prefixes=["198.51.100.0/33"])
+    with pytest.raises(AnsibleFilterError, match=r"host mail1: egress_trusted_prefixes\[0\]: '198.51.100.0/33' is not an IP address or prefix"):
+        policy(hv, "mail1", GROUPS)
+
+
+def test_policy_unknown_target():
+    with pytest.raises(AnsibleFilterError, match="not an inventory host"):
+        policy(hostvars(), "nohost", GROUPS)
+
+
+def test_to_nftables_and_explain():
+    ir = compile_for("mail1")
+    assert to_nftables(ir).startswith("# warden.egress policy for mail1")
+    decision = explain(ir, {"src": "198.51.100.11", "dst": "203.0.113.80", "dport": 80})
+    assert decision["verdict"] == "drop" and decision["origin"] == "default"
+    with pytest.raises(AnsibleFilterError, match="Policy IR"):
+        to_nftables({"x": 1})
+
+
+def test_explain_validates_its_arguments_from_documentation():
+    with pytest.raises(AnsibleFilterError, match="proto"):
+        explain(compile_for("mail1"), {"src": "198.51.100.11", "dst": "203.0.113.80", "dport": 80, "proto": "gre"})
+
+
+def test_expect_flows_fills_source_and_verdict():
+    flows = expect_flows(compile_for("mail1"), [
+        {"dst": "203.0.113.25", "port": 25},
+        {"dst": "2001:db8:5100::80", "port": 80, "name": "web"},
+        {"dst": "203.0.113.25", "port": 25, "src": "198.51.100.200"},
+    ], ADDRESSES["mail1"])
+    assert [(f["expect"], f["src"]) for f in flows] == [("allowed", None), ("denied", None), ("denied", "198.51.100.200")]
+    assert flows[1]["name"] == "web" and flows[2]["reason"] == "baseline: anti-spoofing IPv4"
+
+
+def test_expect_flows_errors():
+    with pytest.raises(AnsibleFilterError, match=r"egress_verify_flows\[0\].dst: '203.0.113.256'"):
+        expect_flows(compile_for("mail1"), [{"dst": "203.0.113.256", "port": 25}], ADDRESSES["mail1"])
+    with pytest.raises(AnsibleFilterError, match="no IPv6 address"):
+        expect_flows(compile_for("mail1"), [{"dst": "2001:db8::1", "port": 25}], ["198.51.100.11"])
+
+
+def test_flow_table_counts_mismatches():
+    rows = [
+        {"host": "mail1", "name": "a", "dst": "203.0.113.25", "port": 25, "expect": "allowed", "observed": "allowed", "outcome": "connected", "ok": True},
+        {"host": "mail1", "name": "b", "dst": "203.0.113.80", "port": 80, "expect": "denied", "observed": "allowed", "outcome": "connected", "ok": False},
+    ]
+    text = flow_table(rows)
+    assert "MISMATCH" in text.splitlines()[3]
+    assert text.rstrip().endswith("2 flows: 1 as expected, 1 mismatched")

@@ -1,0 +1,148 @@
+"""nft_apply run for real (as Ansible runs it: a process reading its arguments) inside a
+network namespace: atomic replace, idempotence, drift, check mode, diff, foreign tables
+untouched, refusal of anything outside its own table, removal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+from netns import Pair
+from sample import compile_for
+
+from ansible_collections.warden.egress.plugins.modules.nft_apply import check_scope
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+MODULE = os.path.join(TOP, "plugins", "modules", "nft_apply.py")
+FOREIGN = """table inet admin_keep {
+\tchain out {
+\t\ttype filter hook output priority 10; policy accept;
+\t\tip daddr 203.0.113.7 counter accept comment "an admin's rule"
+\t}
+}
+table ip docker_like {
+\tchain forward {
+\t\ttype filter hook forward priority 0; policy accept;
+\t}
+}
+"""
+
+
+@pytest.fixture()
+def env():
+    with Pair() as pair, tempfile.TemporaryDirectory() as tmp:
+        pair.nft("-f", "-", data=FOREIGN)
+        yield pair, tmp
+
+
+def run(pair, tmp, check=False, diff=False, **args):
+    args.setdefault("path", os.path.join(tmp, "etc", "warden_egress.nft"))
+    args.setdefault("state_dir", os.path.join(tmp, "state"))
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    with open(os.path.join(tmp, "args.json"), "w", encoding="utf-8") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
+    out = subprocess.run(
+        ["ip", "netns", "exec", pair.host, "env", f"PYTHONPATH={os.path.join(TOP, '.build', 'collections')}",
+         sys.executable, MODULE, os.path.join(tmp, "args.json")],
+        capture_output=True, text=True, check=False,
+    )
+    return json.loads(out.stdout)
+
+
+def listing(pair, table="warden_egress", family="inet"):
+    result = pair.nft("list", "table", family, table, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def test_apply_is_idempotent_and_leaves_foreign_tables(env):
+    pair, tmp = env
+    before_foreign = (listing(pair, "admin_keep"), listing(pair, "docker_like", "ip"))
+    content = render(compile_for("mail1"))
+    first = run(pair, tmp, content=content)
+    assert first["changed"] and first["ruleset_changed"] and first["file_changed"], first
+    loaded = listing(pair)
+    assert "@up_smtp_relays_v4 tcp dport 25 accept" in loaded
+    second = run(pair, tmp, content=content)
+    assert not second["changed"], second
+    assert (listing(pair, "admin_keep"), listing(pair, "docker_like", "ip")) == before_foreign
+    with open(os.path.join(tmp, "etc", "warden_egress.nft"), encoding="utf-8") as handle:
+        assert handle.read() == content
+
+
+def test_replacing_a_policy_is_one_transaction_and_reported(env):
+    pair, tmp = env
+    run(pair, tmp, content=render(compile_for("mail1")))
+    result = run(pair, tmp, diff=True, content=render(compile_for("proxy1")))
+    assert result["changed"]
+    assert "role mail_server" in result["diff"]["before"] and "role web_proxy" in result["diff"]["after"]
+    loaded = listing(pair)
+    assert "role web_proxy" in loaded and "role mail_server" not in loaded
+
+
+def test_check_mode_changes_nothing(env):
+    pair, tmp = env
+    content = render(compile_for("mail1"))
+    result = run(pair, tmp, check=True, diff=True, content=content)
+    assert result["changed"] and result["diff"]["after"] == content
+    assert listing(pair) is None
+    assert not os.path.exists(os.path.join(tmp, "etc", "warden_egress.nft"))
+    run(pair, tmp, content=content)
+    before = listing(pair)
+    result = run(pair, tmp, check=True, content=render(compile_for("ws1")))
+    assert result["changed"] and listing(pair) == before
+
+
+def test_hand_edit_of_own_table_is_drift_and_is_put_right(env):
+    pair, tmp = env
+    content = render(compile_for("mail1"))
+    run(pair, tmp, content=content)
+    wanted = listing(pair)
+    pair.nft("insert", "rule", "inet", "warden_egress", "output", "accept")
+    result = run(pair, tmp, content=content)
+    assert result["changed"] and result["ruleset_changed"] and not result["file_changed"]
+    assert listing(pair) == wanted
+
+
+def test_invalid_ruleset_is_refused_and_nothing_changes(env):
+    pair, tmp = env
+    run(pair, tmp, content=render(compile_for("mail1")))
+    before = listing(pair)
+    broken = render(compile_for("ws1")).replace("tcp dport 3128", "tcp dport 99999")
+    result = run(pair, tmp, content=broken)
+    assert result.get("failed") and "nft -c rejected" in result["msg"]
+    assert listing(pair) == before
+
+
+@pytest.mark.parametrize("extra", ["flush ruleset", "table inet admin_keep { }", "delete table ip docker_like"])
+def test_content_outside_own_table_is_refused(env, extra):
+    pair, tmp = env
+    result = run(pair, tmp, content=extra + "\n" + render(compile_for("mail1")))
+    assert result.get("failed") and "refusing to load" in result["msg"]
+    assert listing(pair) is None and listing(pair, "admin_keep") is not None
+
+
+def test_absent_removes_only_own_table_and_file(env):
+    pair, tmp = env
+    run(pair, tmp, content=render(compile_for("mail1")))
+    result = run(pair, tmp, state="absent")
+    assert result["changed"] and listing(pair) is None and listing(pair, "admin_keep") is not None
+    assert not os.path.exists(os.path.join(tmp, "etc", "warden_egress.nft"))
+    assert not run(pair, tmp, state="absent")["changed"]
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("table inet warden_egress {\n}\n", None),
+    ("table inet warden_egress\ndelete table inet warden_egress\ntable inet warden_egress {\n}\n", None),
+    ("table ip warden_egress {\n}\n", "other than"),
+    ("table inet warden_egress {\n", "unbalanced"),
+    ("add rule inet warden_egress output accept\n", "only"),
+])
+def test_check_scope(content, problem):
+    found = check_scope(content, "inet", "warden_egress")
+    assert (found is None) if problem is None else (problem in found)
