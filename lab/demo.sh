@@ -14,7 +14,7 @@ start=$(date +%s)
 ansible-playbook lab/destroy.yml >/dev/null
 ansible-playbook lab/create.yml
 status=0
-ansible-playbook playbooks/site.yml -e "egress_verify_report_dir=$report" || status=$?
+ansible-playbook playbooks/site.yml -e "verify_egress_report_dir=$report" || status=$?
 echo
 echo "== warden.egress lab: flows tried from each host (expected by the policy vs observed) =="
 cat "$report/egress-report.txt"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Lab listener: accepts TCP connections and echoes UDP datagrams on the given ports,
 on every address of the box, IPv4 and IPv6. Usage: listener.py --tcp 25,80 --udp 53"""
 import argparse
@@ -14,7 +13,7 @@ def tcp(port):
     sock.bind(("::", port))
     sock.listen(64)
     while True:
-        conn, _ = sock.accept()
+        conn, dummy = sock.accept()
         try:
             conn.sendall(b"warden-lab\n")
         except OSError:

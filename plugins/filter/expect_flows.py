@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: expect_flows
-author: warden.egress contributors
+author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Say what the policy expects of each flow a host will try
 description:

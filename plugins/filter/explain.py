@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: explain
-author: warden.egress contributors
+author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Say whether a policy lets a flow out, and which rule decided
 description:

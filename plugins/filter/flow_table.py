@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: flow_table
-author: warden.egress contributors
+author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Format verification results as a table of flows
 description:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: policy
-author: warden.egress contributors
+author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Compile a host's egress policy from the inventory
 description:

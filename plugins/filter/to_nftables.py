@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: to_nftables
-author: warden.egress contributors
+author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Render a Policy IR as an nftables ruleset
 description:

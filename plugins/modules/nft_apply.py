@@ -15,12 +15,12 @@ description:
     so the table is replaced whole and no other table (Docker's, firewalld's, an
     administrator's) is touched.
   - The file is checked with C(nft -c) first; nothing is loaded when the check fails.
-  - Idempotent: after a load, the module records the file's hash and the table as the
+  - Idempotent. After a load, the module records the file's hash and the table as the
     kernel lists it back. When both still match, nothing is done. A hand edit to the table
     is seen as drift and put right.
   - Writes the file to O(path) so that a boot-time unit can load the same rules again.
 author:
-  - warden.egress contributors
+  - warden.egress contributors (@warden-egress)
 attributes:
   check_mode:
     support: full

@@ -15,19 +15,20 @@ description:
     target host, optionally from a chosen source address, and reports the outcome.
   - Flows run in parallel, so a host's blocked TCP flows cost one timeout, not one each.
   - Outcomes are C(connected) (TCP handshake done), C(answered) (UDP reply received),
-    C(refused) (the peer answered with a reset or port-unreachable: the packet left and
+    C(refused) (the peer answered with a reset or port-unreachable, so the packet left and
     came back), C(blocked) (the local firewall refused the packet), C(timeout) (nothing
     came back) and C(error).
   - O(flows[].src) may be an address the host does not own (the socket is bound with
     C(IP_FREEBIND)), which is how a spoofed source is tried.
 author:
-  - warden.egress contributors
+  - warden.egress contributors (@warden-egress)
 attributes:
   check_mode:
     support: full
     description: Probing changes nothing, so it runs in check mode too.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
   idempotent:
     support: full
     description: Never reports a change.

@@ -447,7 +447,7 @@ def compile_policy(
 
     for role in roles:
         spec, rpath = role_defs[role]
-        for _, svc_names, targets, epath in _allow_entries(spec, rpath):
+        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
             for svc in svc_names:
                 for upstream in targets:
                     service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")

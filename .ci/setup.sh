@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the lab and the tests need on a fresh Debian machine (as root).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+need_apt=()
+for cmd in podman runc debootstrap nft iptables rsync ip; do
+  command -v "$cmd" >/dev/null || need_apt+=("$cmd")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    podman runc debootstrap nftables iptables rsync iproute2 netcat-openbsd >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -r "$top/requirements-test.txt"
+bash "$top/.ci/collection-link.sh"
+bash "$top/lab/build-image.sh"
+# ansible-test bootstraps pip in its venvs from a script on a host these machines cannot
+# reach; put the offline stand-in where ansible-test looks for its cached copy.
+pip_version=$(python3 - <<'PY'
+import re, ansible_test, os
+text = open(os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")).read()
+print(re.search(r"pip='([0-9.]+)'", text).group(1))
+PY
+)
+mkdir -p ~/.ansible/test/cache
+cp "$top/.ci/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py

@@ -1,0 +1,47 @@
+# warden.egress: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+TOP := $(CURDIR)
+export ANSIBLE_CONFIG := $(TOP)/ansible.cfg
+export CONTAINERS_CONF := $(TOP)/lab/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(TOP)/.build/collections
+SANITY_ROOT := $(or $(TMPDIR),/tmp)/warden-egress-sanity
+SANITY_DIR := $(SANITY_ROOT)/ansible_collections/warden/egress
+
+.PHONY: setup demo test unit lint sanity molecule lab-destroy clean
+
+setup:            ## install what the lab and the tests need (Debian packages, PyPI, images)
+	bash .ci/setup.sh
+
+demo: setup       ## build the lab, apply playbooks/site.yml, verify with traffic, print the flow table
+	bash lab/demo.sh
+
+test: setup       ## unit tests, ansible-lint, ansible-test sanity, Molecule
+	$(MAKE) unit lint sanity molecule
+
+unit:
+	bash .ci/collection-link.sh
+	python3 -m pytest -q tests/unit
+
+lint:
+	bash .ci/collection-link.sh
+	ansible-lint --profile production
+
+sanity:
+	# A copy outside the checkout: inside it, ansible-test would take the checkout's git
+	# file list, where this copy is ignored.
+	rm -rf $(SANITY_ROOT) && mkdir -p $(SANITY_DIR)
+	git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	# ansible-test's venvs see only this tree: add the collections this one depends on.
+	mkdir -p $(SANITY_ROOT)/ansible_collections/ansible
+	rsync -a "$$(python3 -c 'import ansible_collections.ansible.utils as m; print(list(m.__path__)[0])')/" $(SANITY_ROOT)/ansible_collections/ansible/utils/
+	cd $(SANITY_DIR) && ansible-test sanity --python 3.11 --requirements --color no
+
+molecule:
+	bash .ci/collection-link.sh
+	molecule test -s linux
+
+lab-destroy:
+	ansible-playbook lab/destroy.yml
+
+clean:
+	rm -rf .build lab/report
