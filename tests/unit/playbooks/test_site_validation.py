@@ -1,0 +1,60 @@
+"""playbooks/site.yml stops on a bad inventory value before it touches any host.
+
+The hosts point at containers that do not exist: had the play tried to reach one, the
+run would end 'unreachable' rather than with the compiler's message."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+import yaml
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def site(relay: str = "203.0.113.26") -> dict:
+    return {
+        "egress_trusted_prefixes": ["198.51.100.0/25"],
+        "egress_upstreams": {"smtp_relays": ["203.0.113.25", relay], "internal_resolvers": ["203.0.113.53"]},
+    }
+
+
+def run_site(tmp_path, site_vars: dict, host_vars: dict | None = None) -> subprocess.CompletedProcess:
+    inventory = {"all": {
+        "vars": {"ansible_connection": "containers.podman.podman", "ansible_host": "warden-test-does-not-exist", **site_vars},
+        "hosts": {
+            "mail1": {"egress_role": "mail_server", "egress_addresses": ["198.51.100.11"], **(host_vars or {})},
+            "ws1": {"egress_role": "isolated"},
+        },
+    }}
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(TOP, ".build", "collections"), ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(
+        ["ansible-playbook", "-i", str(path), os.path.join(TOP, "playbooks", "site.yml")],
+        capture_output=True, text=True, env=env, check=False, cwd=str(tmp_path),
+    )
+
+
+@pytest.mark.parametrize(("site_vars", "host_vars", "message"), [
+    (site(relay="198.51.100.300"), {}, "egress_upstreams.smtp_relays[1]: '198.51.100.300' is not an IP address or prefix"),
+    (site(), {"egress_role": "mailserver"}, "egress_role: 'mailserver' is not a known role"),
+    (site(), {"egress_platform": "pf"}, "egress_platform: 'pf' (host mail1) has no backend"),
+], ids=["bad-address", "unknown-role", "no-backend"])
+def test_bad_value_stops_before_any_host_is_touched(tmp_path, site_vars, host_vars, message):
+    result = run_site(tmp_path, site_vars, host_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert message in output
+    assert "unreachable=1" not in output and "UNREACHABLE" not in output
+    assert "Egress policy on Linux hosts" not in output
+
+
+def test_control_a_good_inventory_does_try_to_reach_the_hosts(tmp_path):
+    """The same run with good values gets as far as the hosts (and finds them missing)."""
+    result = run_site(tmp_path, site())
+    output = result.stdout + result.stderr
+    assert "Egress policy on Linux hosts" in output
+    assert "UNREACHABLE" in output or "unreachable=1" in output
