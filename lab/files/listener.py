@@ -50,5 +50,4 @@ threads = [threading.Thread(target=tcp, args=(p,), daemon=True) for p in args.tc
 threads += [threading.Thread(target=udp, args=(p, f, a), daemon=True) for p in args.udp for f, a in addresses()]
 for t in threads:
     t.start()
-for t in threads:
-    t.join()
+threading.Event().wait()  # serve until stopped (also when this box listens on nothing)
