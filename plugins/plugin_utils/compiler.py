@@ -330,27 +330,25 @@ def _baseline_rules() -> list[dict]:
 
 
 def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
-    """Rules for one service to one address set, per family present in the set."""
-    rules = []
-    for family in FAMILIES:
-        if set_name is not None and not addresses[family]:
-            continue
-        daddr = set_name
-        if service["protos"] == ["icmp"]:
-            proto, types = ("icmp", ["echo-request"]) if family == "ipv4" else ("icmpv6", ["echo-request"])
-            rules.append(_rule("accept", origin, comment, family=family, daddr_in=daddr, proto=proto, icmp_types=types))
-            continue
-        fam = family if set_name is not None else "any"
-        for proto in service["protos"]:
-            rules.append(_rule("accept", origin, comment, family=fam, daddr_in=daddr, proto=proto, dports=service["ports"]))
-    if set_name is None and service["protos"] != ["icmp"]:
-        # "any" destination: one rule per protocol covers both families.
-        unique = []
-        for rule in rules:
-            if rule not in unique:
-                unique.append(rule)
-        rules = unique
-    return rules
+    """Rules for one service to one address set (``None``: any destination).
+
+    Set matches are per family, so a set gives one rule per family it has addresses in;
+    any destination gives one rule per protocol for both families. Echo requests are
+    ICMP or ICMPv6, so they are always per family.
+    """
+    if service["protos"] == ["icmp"]:
+        return [
+            _rule("accept", origin, comment, family=family, daddr_in=set_name,
+                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
+            for family in FAMILIES if set_name is None or addresses[family]
+        ]
+    if set_name is None:
+        return [_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
+    return [
+        _rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
+        for family in FAMILIES if addresses[family]
+        for proto in service["protos"]
+    ]
 
 
 def _dedupe(rules: list[dict]) -> list[dict]:

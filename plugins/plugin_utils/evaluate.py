@@ -41,17 +41,14 @@ def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
         proto = "icmpv6"
     if proto not in ("tcp", "udp", "icmp", "icmpv6"):
         raise PolicyError(f"{path}.proto", proto, "is not one of tcp, udp, icmp")
-    dport = packet.get("dport")
+    dport = None
     if proto in ("tcp", "udp"):
-        if isinstance(dport, bool) or not isinstance(dport, int) or not 1 <= dport <= 65535:
-            try:
-                dport = int(str(dport))
-            except ValueError:
-                dport = None
-            if dport is None or not 1 <= dport <= 65535:
-                raise PolicyError(f"{path}.dport", packet.get("dport"), "is not a port (1-65535)")
-    else:
-        dport = None
+        raw = packet.get("dport")
+        dport = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if dport is None and isinstance(raw, str) and raw.isdigit():
+            dport = int(raw)
+        if dport is None or not 1 <= dport <= 65535:
+            raise PolicyError(f"{path}.dport", raw, "is not a port (1-65535)")
     ct_state = packet.get("ct_state", "new")
     if ct_state not in CT_STATES:
         raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
