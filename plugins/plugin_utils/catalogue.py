@@ -65,3 +65,34 @@ ROLES: dict[str, dict] = {
 
 # Upstreams every site has.
 BUILTIN_UPSTREAMS: dict[str, list[str]] = {"any": ["0.0.0.0/0", "::/0"]}
+
+# Denied flows worth an alert, not just a log line (egress_log.alert). SMTP reaching this
+# point was not allowed by any role: a host that is not a mail server is sending mail.
+ALERT_CLASSES: dict[str, dict] = {
+    "irc": {"description": "IRC, a classic botnet control channel", "match": [("tcp", [[6660, 6669], [6697, 6697], [7000, 7000]])]},
+    "backdoor": {
+        "description": "ports of well-known remote-access trojans (Back Orifice, NetBus, SubSeven, BO2K)",
+        "match": [("tcp", [[1243, 1243], [6711, 6711], [12345, 12346], [20034, 20034], [27374, 27374], [31337, 31337], [54320, 54321]]),
+                  ("udp", [[31337, 31337], [54321, 54321]])],
+    },
+    "smtp": {"description": "SMTP from a host no role allows to send mail", "match": [("tcp", [[25, 25], [465, 465], [587, 587]])]},
+}
+
+# Destinations that never leave a site by its outside interface: special-purpose ranges
+# (RFC 6890), private addresses (RFC 1918, RFC 4193), multicast and broadcast. The
+# documentation ranges are left out on purpose: the lab and examples use them as "the
+# Internet"; add them with egress_edge.never_leave where that matters.
+NEVER_LEAVE: dict[str, list[str]] = {
+    "ipv4": ["0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+             "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4"],
+    "ipv6": ["::/128", "::1/128", "::ffff:0:0/96", "100::/64", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8"],
+}
+
+# Routing protocols, blocked at the edge unless the box routes (egress_edge.routes).
+ROUTING_PROTOCOLS: list[dict] = [
+    {"name": "BGP", "proto": "tcp", "ports": [[179, 179]]},
+    {"name": "RIP", "family": "ipv4", "proto": "udp", "ports": [[520, 520]]},
+    {"name": "RIPng", "family": "ipv6", "proto": "udp", "ports": [[521, 521]]},
+    {"name": "OSPF", "l4proto": 89},
+    {"name": "EIGRP", "l4proto": 88},
+]

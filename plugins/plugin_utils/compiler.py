@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import (
+    ALERT_CLASSES,
     BUILTIN_UPSTREAMS,
     ROLES,
     SERVICES,
@@ -40,12 +41,12 @@ RATE_RE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
 PROTOCOLS = ("tcp", "udp", "icmp")
 MODES = ("enforce", "audit")
 PLATFORMS = ("nftables", "iptables", "pf", "ios", "eos", "junos")
-LOG_KEYS = {"denied", "rate", "prefix"}
+LOG_KEYS = {"denied", "rate", "prefix", "alert"}
 SERVICE_KEYS = {"proto", "ports", "description"}
 ROLE_KEYS = {"allow", "description"}
 ALLOW_KEYS = {"service", "to"}
 EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
-DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress"}
+DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress", "alert": ["irc", "backdoor", "smtp"]}
 FAMILIES = ("ipv4", "ipv6")
 
 # ICMP that IPv4 and IPv6 need to work (errors, path MTU), and IPv6 neighbour discovery.
@@ -295,21 +296,31 @@ def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[s
 # --------------------------------------------------------------------------- rules
 
 
+RULE_FIELDS = (
+    "family",        # any | ipv4 | ipv6
+    "iif",           # list of input interface names
+    "oif",           # list of output interface names
+    "oif_not",       # list: matches when the output interface is none of these
+    "ct_state",      # list of conntrack states
+    "saddr_in",      # set name: source in the set
+    "saddr_not_in",  # set name: source not in the set
+    "daddr_in",      # set name: destination in the set
+    "proto",         # tcp | udp | icmp | icmpv6
+    "l4proto",       # a raw IP protocol number (OSPF 89, EIGRP 88)
+    "dports",        # merged port ranges
+    "icmp_types",
+    "hoplimit",
+    "meter",         # {rate, burst}: per-source limit on new connections; matches when exceeded
+    "iif_not",       # list: matches when the input interface is none of these
+)
+
+
 def _rule(action: str, origin: str, comment: str, **match) -> dict:
-    rule = {
-        "action": action,
-        "family": match.pop("family", "any"),
-        "oif": match.pop("oif", None),
-        "ct_state": match.pop("ct_state", None),
-        "saddr_not_in": match.pop("saddr_not_in", None),
-        "daddr_in": match.pop("daddr_in", None),
-        "proto": match.pop("proto", None),
-        "dports": match.pop("dports", None),
-        "icmp_types": match.pop("icmp_types", None),
-        "hoplimit": match.pop("hoplimit", None),
-        "origin": origin,
-        "comment": comment,
-    }
+    rule = {"action": action}
+    for field in RULE_FIELDS:
+        rule[field] = match.pop(field, "any" if field == "family" else None)
+    rule["origin"] = origin
+    rule["comment"] = comment
     if match:  # pragma: no cover - programming error
         raise TypeError(f"unknown match keys {sorted(match)}")
     return rule
@@ -317,7 +328,7 @@ def _rule(action: str, origin: str, comment: str, **match) -> dict:
 
 def _baseline_rules() -> list[dict]:
     return [
-        _rule("accept", "baseline", "baseline: loopback", oif="lo"),
+        _rule("accept", "baseline", "baseline: loopback", oif=["lo"]),
         _rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
         _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
         _rule("accept", "baseline", "baseline: IPv6 neighbour discovery", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_ND, hoplimit=255),
@@ -351,6 +362,15 @@ def _service_rules(service: dict, set_name: str | None, addresses: dict, origin:
     ]
 
 
+def alert_rules(classes: list[str], **match) -> list[dict]:
+    """Denied flows of a dangerous kind, logged under their own prefix (after every allow)."""
+    rules = []
+    for name in classes:
+        for proto, ports in ALERT_CLASSES[name]["match"]:
+            rules.append(_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match))
+    return rules
+
+
 def _dedupe(rules: list[dict]) -> list[dict]:
     seen = set()
     out = []
@@ -364,6 +384,109 @@ def _dedupe(rules: list[dict]) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- entry point
+
+
+def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
+    """Validate the site-wide variables (the same for every target)."""
+    mode = variables.get("egress_mode", "enforce")
+    if mode not in MODES:
+        raise PolicyError("egress_mode", mode, f"is not one of: {', '.join(MODES)}")
+    platform = variables.get("egress_platform", "nftables")
+    if platform not in PLATFORMS:
+        raise PolicyError("egress_platform", platform, f"is not one of: {', '.join(PLATFORMS)}")
+    table = variables.get("egress_table", "warden_egress")
+    if not isinstance(table, str) or not TABLE_RE.match(table):
+        raise PolicyError("egress_table", table, "is not a valid table name (letters, digits and '_', at most 32)")
+
+    log = dict(DEFAULT_LOG)
+    user_log = _mapping(variables.get("egress_log"), "egress_log")
+    _check_keys(user_log, LOG_KEYS, "egress_log")
+    log.update(user_log)
+    if not isinstance(log["denied"], bool):
+        raise PolicyError("egress_log.denied", log["denied"], "must be true or false")
+    if not isinstance(log["rate"], str) or not RATE_RE.match(log["rate"]):
+        raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
+    if not isinstance(log["prefix"], str) or not PREFIX_RE.match(log["prefix"]):
+        raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
+    alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
+    for i, name in enumerate(alert):
+        if name not in ALERT_CLASSES:
+            raise PolicyError(f"egress_log.alert[{i}]", name, f"is not an alert class ({', '.join(sorted(ALERT_CLASSES))})")
+    log["alert"] = list(alert)
+
+    trusted_raw = variables.get("egress_trusted_prefixes")
+    if trusted_raw is None:
+        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
+    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
+
+    services = _services(variables.get("egress_services"))
+    return {
+        "mode": mode,
+        "platform": platform,
+        "table": table,
+        "log": log,
+        "trusted": trusted,
+        "services": services,
+        "upstreams": _upstreams(variables.get("egress_upstreams"), inventory),
+        "role_defs": _role_defs(variables.get("egress_roles")),
+    }
+
+
+def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[str]:
+    """A host's (or segment's) egress_role: one known role name or a list of them."""
+    if raw is None:
+        raise PolicyError(path, None, f"is required for {host} (one of: {', '.join(sorted(role_defs))})")
+    roles = _as_list(raw, path)
+    for i, role in enumerate(roles):
+        rpath = path if isinstance(raw, str) else f"{path}[{i}]"
+        if not isinstance(role, str) or role not in role_defs:
+            raise PolicyError(rpath, role, f"is not a known role (known: {', '.join(sorted(role_defs))})")
+    if len(set(roles)) != len(roles):
+        raise PolicyError(path, raw, "lists a role twice")
+    return roles
+
+
+def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: datetime.date) -> list[dict]:
+    """Validate every exception; each comes back with its services and destinations resolved."""
+    out = []
+    for i, exc in enumerate(_as_list(raw or [], "egress_exceptions", allow_empty=True)):
+        epath = f"egress_exceptions[{i}]"
+        exc = _mapping(exc, epath)
+        _check_keys(exc, EXCEPTION_KEYS, epath)
+        for key in sorted(EXCEPTION_KEYS):
+            if key not in exc:
+                raise PolicyError(f"{epath}.{key}", None, "is required: every exception records hosts, service, to, reason, owner and expires")
+        hosts = _as_list(exc["hosts"], f"{epath}.hosts")
+        for j, host in enumerate(hosts):
+            if not isinstance(host, str) or not HOST_RE.match(host) or not inventory.has_host(host):
+                raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
+        for key in ("reason", "owner"):
+            if not isinstance(exc[key], str) or not exc[key].strip():
+                raise PolicyError(f"{epath}.{key}", exc[key], "must be a non-empty text")
+        expires = _parse_date(exc["expires"], f"{epath}.expires")
+        svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
+        for svc in svc_names:
+            if svc not in site["services"]:
+                raise PolicyError(f"{epath}.service", svc, f"is not a known service (known: {', '.join(sorted(site['services']))})")
+        named: list[str] = []
+        nets = []
+        for j, entry in enumerate(_as_list(exc["to"], f"{epath}.to")):
+            tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
+            if isinstance(entry, str) and NAME_RE.match(entry) and entry in site["upstreams"]:
+                named.append(entry)
+            else:
+                nets.extend(_upstream_entry(entry, tpath, inventory))
+        out.append({
+            "index": i, "path": epath, "hosts": sorted(hosts), "service": svc_names, "named": named,
+            "addresses": merge(nets) if nets else None, "reason": exc["reason"], "owner": exc["owner"],
+            "expires": expires.isoformat(), "active": expires >= today,
+        })
+    return out
+
+
+def exception_record(exc: Mapping, applies: bool) -> dict:
+    keys = ("index", "hosts", "service", "reason", "owner", "expires", "active")
+    return {**{k: exc[k] for k in keys}, "applies": applies}
 
 
 def compile_policy(
@@ -386,50 +509,12 @@ def compile_policy(
         raise PolicyError("inventory_hostname", target, "is not a usable host name")
     today = today or datetime.date.today()
     inventory = _Inventory(addresses, groups)
+    site = parse_site(variables, inventory)
+    services, upstreams = site["services"], site["upstreams"]
+    roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
     warnings: list[str] = []
 
-    mode = variables.get("egress_mode", "enforce")
-    if mode not in MODES:
-        raise PolicyError("egress_mode", mode, f"is not one of: {', '.join(MODES)}")
-    platform = variables.get("egress_platform", "nftables")
-    if platform not in PLATFORMS:
-        raise PolicyError("egress_platform", platform, f"is not one of: {', '.join(PLATFORMS)}")
-    table = variables.get("egress_table", "warden_egress")
-    if not isinstance(table, str) or not TABLE_RE.match(table):
-        raise PolicyError("egress_table", table, "is not a valid table name (letters, digits and '_', at most 32)")
-
-    log = dict(DEFAULT_LOG)
-    user_log = _mapping(variables.get("egress_log"), "egress_log")
-    _check_keys(user_log, LOG_KEYS, "egress_log")
-    log.update(user_log)
-    if not isinstance(log["denied"], bool):
-        raise PolicyError("egress_log.denied", log["denied"], "must be true or false")
-    if not isinstance(log["rate"], str) or not RATE_RE.match(log["rate"]):
-        raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
-    if not isinstance(log["prefix"], str) or not PREFIX_RE.match(log["prefix"]):
-        raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
-
-    trusted_raw = variables.get("egress_trusted_prefixes")
-    if trusted_raw is None:
-        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
-    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
-
-    services = _services(variables.get("egress_services"))
-    upstreams = _upstreams(variables.get("egress_upstreams"), inventory)
-    role_defs = _role_defs(variables.get("egress_roles"))
-
-    roles_raw = variables.get("egress_role")
-    if roles_raw is None:
-        raise PolicyError("egress_role", None, f"is required for host {target} (one of: {', '.join(sorted(role_defs))})")
-    roles = _as_list(roles_raw, "egress_role")
-    for i, role in enumerate(roles):
-        rpath = "egress_role" if isinstance(roles_raw, str) else f"egress_role[{i}]"
-        if not isinstance(role, str) or role not in role_defs:
-            raise PolicyError(rpath, role, f"is not a known role (known: {', '.join(sorted(role_defs))})")
-    if len(set(roles)) != len(roles):
-        raise PolicyError("egress_role", roles_raw, "lists a role twice")
-
-    used_sets: dict[str, dict] = {"trusted": merge(trusted)}
+    used_sets: dict[str, dict] = {"trusted": merge(site["trusted"])}
     rules = _baseline_rules()
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
@@ -444,7 +529,7 @@ def compile_policy(
         return services[service], set_name, upstreams[upstream]
 
     for role in roles:
-        spec, rpath = role_defs[role]
+        spec, rpath = site["role_defs"][role]
         for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
             for svc in svc_names:
                 for upstream in targets:
@@ -453,67 +538,36 @@ def compile_policy(
                     rules.extend(_service_rules(service, set_name, addrs, f"role:{role}", comment))
 
     exceptions = []
-    for i, exc in enumerate(_as_list(variables.get("egress_exceptions") or [], "egress_exceptions", allow_empty=True)):
-        epath = f"egress_exceptions[{i}]"
-        exc = _mapping(exc, epath)
-        _check_keys(exc, EXCEPTION_KEYS, epath)
-        for key in sorted(EXCEPTION_KEYS):
-            if key not in exc:
-                raise PolicyError(f"{epath}.{key}", None, "is required: every exception records hosts, service, to, reason, owner and expires")
-        hosts = _as_list(exc["hosts"], f"{epath}.hosts")
-        for j, host in enumerate(hosts):
-            if not isinstance(host, str) or not HOST_RE.match(host) or not inventory.has_host(host):
-                raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
-        for key in ("reason", "owner"):
-            if not isinstance(exc[key], str) or not exc[key].strip():
-                raise PolicyError(f"{epath}.{key}", exc[key], "must be a non-empty text")
-        expires = _parse_date(exc["expires"], f"{epath}.expires")
-        svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
-        for svc in svc_names:
-            if svc not in services:
-                raise PolicyError(f"{epath}.service", svc, f"is not a known service (known: {', '.join(sorted(services))})")
-        to_entries = _as_list(exc["to"], f"{epath}.to")
-        applies = target in hosts
-        active = expires >= today
-        record = {
-            "index": i, "hosts": sorted(hosts), "service": svc_names, "reason": exc["reason"],
-            "owner": exc["owner"], "expires": expires.isoformat(), "active": active, "applies": applies,
-        }
-        exceptions.append(record)
-        # Resolve even when it does not apply here: a bad exception fails on every host.
-        named: list[str] = []
-        nets = []
-        for j, entry in enumerate(to_entries):
-            tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
-            if isinstance(entry, str) and NAME_RE.match(entry) and entry in upstreams:
-                named.append(entry)
-            else:
-                nets.extend(_upstream_entry(entry, tpath, inventory))
+    for exc in parse_exceptions(variables.get("egress_exceptions"), site, inventory, today):
+        i = exc["index"]
+        applies = target in exc["hosts"]
+        exceptions.append(exception_record(exc, applies))
         if not applies:
             continue
-        if not active:
-            warnings.append(f"egress_exceptions[{i}] for {target} expired on {expires.isoformat()} and is not applied (owner: {exc['owner']})")
+        if not exc["active"]:
+            warnings.append(f"egress_exceptions[{i}] for {target} expired on {exc['expires']} and is not applied (owner: {exc['owner']})")
             continue
-        for svc in svc_names:
-            for upstream in named:
-                service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")
+        for svc in exc["service"]:
+            for upstream in exc["named"]:
+                service, set_name, addrs = resolve(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
                 rules.extend(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
-            if nets:
+            if exc["addresses"]:
                 set_name = f"exc_{i}"
-                used_sets[set_name] = merge(nets)
+                used_sets[set_name] = exc["addresses"]
                 rules.extend(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
 
+    rules.extend(alert_rules(site["log"]["alert"]))
     return {
         "schema": IR_SCHEMA,
         "target": target,
         "kind": "host",
         "hook": "output",
-        "platform": platform,
-        "table": table,
-        "mode": mode,
+        "platform": site["platform"],
+        "table": site["table"],
+        "mode": site["mode"],
         "roles": roles,
         "default": "deny",
-        "log": log,
+        "log": site["log"],
         "sets": dict(sorted(used_sets.items())),
         "rules": _dedupe(rules),
         "exceptions": exceptions,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
-PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "oif", "ct_state", "hoplimit"}
+PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit"}
 CT_STATES = ("new", "established", "related", "invalid")
 
 
@@ -39,8 +39,10 @@ def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
     proto = packet.get("proto", "tcp")
     if proto == "icmp" and family == "ipv6":
         proto = "icmpv6"
-    if proto not in ("tcp", "udp", "icmp", "icmpv6"):
-        raise PolicyError(f"{path}.proto", proto, "is not one of tcp, udp, icmp")
+    if isinstance(proto, int) and not isinstance(proto, bool) and 0 <= proto <= 255:
+        pass  # a raw IP protocol number (e.g. 89 for OSPF)
+    elif proto not in ("tcp", "udp", "icmp", "icmpv6"):
+        raise PolicyError(f"{path}.proto", proto, "is not one of tcp, udp, icmp, or an IP protocol number")
     dport = None
     if proto in ("tcp", "udp"):
         raw = packet.get("dport")
@@ -59,7 +61,8 @@ def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
         "dst": out["dst"],
         "proto": proto,
         "dport": dport,
-        "icmp_type": packet.get("icmp_type", "echo-request" if proto.startswith("icmp") else None),
+        "icmp_type": packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None),
+        "iif": packet.get("iif"),
         "oif": packet.get("oif", default_oif),
         "ct_state": ct_state,
         "hoplimit": int(packet.get("hoplimit", 64)),
@@ -73,10 +76,21 @@ def _in_set(ir: Mapping, name: str, family: str, address) -> bool:
     return False
 
 
+PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+
+
 def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
+    """Whether one IR rule matches. A per-source meter is taken as not exceeded: the
+    oracle judges a single flow, not a burst."""
     if rule["family"] != "any" and rule["family"] != pkt["family"]:
         return False
-    if rule["oif"] is not None and rule["oif"] != pkt["oif"]:
+    if rule.get("iif") is not None and pkt["iif"] not in rule["iif"]:
+        return False
+    if rule.get("iif_not") is not None and pkt["iif"] in rule["iif_not"]:
+        return False
+    if rule["oif"] is not None and pkt["oif"] not in rule["oif"]:
+        return False
+    if rule.get("oif_not") is not None and pkt["oif"] in rule["oif_not"]:
         return False
     if rule["ct_state"] is not None and pkt["ct_state"] not in rule["ct_state"]:
         return False
@@ -84,13 +98,19 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
         return False
     if rule["proto"] is not None and rule["proto"] != pkt["proto"]:
         return False
+    if rule.get("l4proto") is not None and rule["l4proto"] != PROTO_NUMBERS.get(pkt["proto"], pkt["proto"]):
+        return False
     if rule["dports"] is not None and not any(low <= (pkt["dport"] or 0) <= high for low, high in rule["dports"]):
         return False
     if rule["icmp_types"] is not None and pkt["icmp_type"] not in rule["icmp_types"]:
         return False
+    if rule.get("saddr_in") is not None and not _in_set(ir, rule["saddr_in"], pkt["family"], pkt["src"]):
+        return False
     if rule["saddr_not_in"] is not None and _in_set(ir, rule["saddr_not_in"], pkt["family"], pkt["src"]):
         return False
     if rule["daddr_in"] is not None and not _in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
+        return False
+    if rule.get("meter") is not None:
         return False
     return True
 
@@ -106,7 +126,7 @@ def evaluate(ir: Mapping, packet: Mapping) -> dict:
     audit = ir["mode"] == "audit"
     for index, rule in enumerate(ir["rules"]):
         if rule_matches(ir, rule, pkt):
-            denied = rule["action"] == "deny"
+            denied = rule["action"] != "accept"
             return {
                 "verdict": "accept" if (not denied or audit) else "drop",
                 "denied": denied,

@@ -35,18 +35,35 @@ def _names(items: list) -> str:
     return items[0] if len(items) == 1 else "{ " + ", ".join(items) + " }"
 
 
+def _ifnames(names: list) -> str:
+    quoted = [_text(name) for name in names]
+    return quoted[0] if len(quoted) == 1 else "{ " + ", ".join(quoted) + " }"
+
+
 def _rule_lines(rule: Mapping) -> list[str]:
     """One IR rule -> one nft rule per family it needs (set matches are per family)."""
-    families = [rule["family"]] if rule["family"] != "any" else [None]
-    if rule["family"] == "any" and (rule["saddr_not_in"] or rule["daddr_in"]):
+    sets = [rule.get("saddr_in"), rule["saddr_not_in"], rule["daddr_in"]]
+    if rule["family"] != "any":
+        families = [rule["family"]]
+    elif any(sets) or rule.get("meter"):
         families = ["ipv4", "ipv6"]
+    else:
+        families = [None]
     lines = []
     for family in families:
         parts = []
+        if rule.get("iif") is not None:
+            parts.append(f"iifname {_ifnames(rule['iif'])}")
+        if rule.get("iif_not") is not None:
+            parts.append(f"iifname != {_ifnames(rule['iif_not'])}")
         if rule["oif"] is not None:
-            parts.append(f"oifname {_text(rule['oif'])}")
+            parts.append(f"oifname {_ifnames(rule['oif'])}")
+        if rule.get("oif_not") is not None:
+            parts.append(f"oifname != {_ifnames(rule['oif_not'])}")
         if rule["ct_state"] is not None:
             parts.append("ct state " + ",".join(rule["ct_state"]))
+        if rule.get("saddr_in") is not None:
+            parts.append(f"{ADDR_KW[family]} saddr @{rule['saddr_in']}_{SUFFIX[family]}")
         if rule["saddr_not_in"] is not None:
             parts.append(f"{ADDR_KW[family]} saddr != @{rule['saddr_not_in']}_{SUFFIX[family]}")
         if rule["daddr_in"] is not None:
@@ -64,30 +81,73 @@ def _rule_lines(rule: Mapping) -> list[str]:
                 parts.append(f"{proto} type {_names(rule['icmp_types'])}")
             else:
                 parts.append(f"meta l4proto {proto}")
+        if rule.get("l4proto") is not None:
+            parts.append(f"meta l4proto {int(rule['l4proto'])}")
         if family is not None and not any(p.startswith(ADDR_KW[family] + " ") for p in parts) and proto not in ("icmp", "icmpv6"):
             parts.insert(0, f"meta nfproto {family}")
-        verdict = "accept" if rule["action"] == "accept" else "goto deny"
+        if rule.get("meter") is not None:
+            meter = rule["meter"]
+            parts.append(
+                f"update @meter_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate over {meter['rate']} burst {int(meter['burst'])} packets }}"
+            )
+        verdict = "accept" if rule["action"] == "accept" else f"goto {rule['action']}"
         parts.append(verdict)
         parts.append(f"comment {_text(rule['comment'])}")
         lines.append(" ".join(parts))
     return lines
 
 
-def render(ir: Mapping) -> str:
-    """Render the whole ``nft -f`` file for ``ir``."""
-    table = ir["table"]
+VERDICT_CHAINS = ("deny", "alert", "ratelimit")
+
+
+def _merge_sets(irs: list) -> dict:
+    sets: dict = {}
+    for ir in irs:
+        for name, families in ir["sets"].items():
+            if name in sets and sets[name] != families:
+                raise ValueError(f"set {name} differs between the policies of one table")
+            sets[name] = families
+    return dict(sorted(sets.items()))
+
+
+def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
+    lines = [f"\tchain {name} {{"]
+    if log["denied"]:
+        word = "audit" if audit and name == "deny" else name
+        prefix = f"{log['prefix']} {word}: "
+        lines.append(f"\t\tlimit rate {log['rate']} burst 5 packets log prefix {_text(prefix)} comment {_text('log ' + name)}")
+    lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {_text(name)}")
+    lines.append("\t}")
+    return lines
+
+
+def render(policy) -> str:
+    """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
+    sharing one table: a gateway's own host policy and its edge policy."""
+    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if not irs:
+        raise ValueError("nothing to render")
+    first = irs[0]
+    table = first["table"]
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
-    audit = ir["mode"] == "audit"
-    log = ir["log"]
+    hooks = [ir["hook"] for ir in irs]
+    if len(set(hooks)) != len(hooks):
+        raise ValueError(f"two policies for the same hook: {hooks}")
+    for ir in irs[1:]:
+        for key in ("table", "mode", "log"):
+            if ir[key] != first[key]:
+                raise ValueError(f"policies of one table disagree on {key}")
+    audit = first["mode"] == "audit"
+    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
     out = [
-        f"# warden.egress policy for {ir['target']} (roles: {', '.join(ir['roles'])}; mode: {ir['mode']})",
+        f"# warden.egress policy for {first['target']} ({describe}; mode: {first['mode']})",
         "# Generated: edit the inventory, not this file. Loading it replaces only this table.",
         f"table inet {table}",
         f"delete table inet {table}",
         f"table inet {table} {{",
     ]
-    for name, families in ir["sets"].items():
+    for name, families in _merge_sets(irs).items():
         for family in ("ipv4", "ipv6"):
             out.append(f"\tset {name}_{SUFFIX[family]} {{")
             out.append(f"\t\ttype {SET_TYPES[family]}")
@@ -95,20 +155,27 @@ def render(ir: Mapping) -> str:
             if families[family]:
                 out.append("\t\telements = { " + ", ".join(families[family]) + " }")
             out.append("\t}")
-    out.append("")
-    out.append("\tchain deny {")
-    if log["denied"]:
-        prefix = f"{log['prefix']} {'audit' if audit else 'deny'}: "
-        out.append(f"\t\tlimit rate {log['rate']} burst 5 packets log prefix {_text(prefix)} comment {_text('log denied')}")
-    out.append("\t\taccept comment \"audit mode: log only\"" if audit else "\t\tdrop comment \"denied\"")
-    out.append("\t}")
-    out.append("")
-    out.append(f"\tchain {ir['hook']} {{")
-    out.append(f"\t\ttype filter hook {ir['hook']} priority filter; policy {'accept' if audit else 'drop'};")
-    for rule in ir["rules"]:
-        for line in _rule_lines(rule):
-            out.append(f"\t\t{line}")
-    out.append("\t\tgoto deny comment \"default deny\"")
-    out.append("\t}")
+    rules = [rule for ir in irs for rule in ir["rules"]]
+    if any(rule.get("meter") for rule in rules):
+        for family in ("ipv4", "ipv6"):
+            out.append(f"\tset meter_{SUFFIX[family]} {{")
+            out.append(f"\t\ttype {SET_TYPES[family]}")
+            out.append("\t\tflags dynamic,timeout")
+            out.append("\t\ttimeout 1m")
+            out.append("\t}")
+    used = {rule["action"] for rule in rules} | {"deny"}
+    for name in VERDICT_CHAINS:
+        if name in used:
+            out.append("")
+            out.extend(_verdict_chain(name, first["log"], audit))
+    for ir in irs:
+        out.append("")
+        out.append(f"\tchain {ir['hook']} {{")
+        out.append(f"\t\ttype filter hook {ir['hook']} priority filter; policy {'accept' if audit else 'drop'};")
+        for rule in ir["rules"]:
+            for line in _rule_lines(rule):
+                out.append(f"\t\t{line}")
+        out.append("\t\tgoto deny comment \"default deny\"")
+        out.append("\t}")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -12,7 +12,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.errors import Policy
 
 
 def allow_rules(ir):
-    return [r for r in ir["rules"] if r["origin"] != "baseline"]
+    return [r for r in ir["rules"] if r["origin"] not in ("baseline", "alert")]
 
 
 def test_mail_server_gets_smtp_to_relays_and_dns_to_resolvers_only():
@@ -34,6 +34,17 @@ def test_isolated_host_gets_baseline_only():
     ir = compile_for("intranet1")
     assert allow_rules(ir) == []
     assert ir["default"] == "deny"
+    assert {r["action"] for r in ir["rules"] if r["origin"] == "alert"} == {"alert"}
+
+
+def test_alert_classes_come_after_every_allow_and_can_be_turned_off():
+    ir = compile_for("mail1")
+    origins = [r["origin"] for r in ir["rules"]]
+    first_alert = origins.index("alert")
+    assert all(o == "alert" for o in origins[first_alert:])
+    assert [r["comment"] for r in ir["rules"][first_alert:]] == ["alert: irc", "alert: backdoor", "alert: backdoor", "alert: smtp"]
+    quiet = compile_for("mail1", egress_log={"alert": []})
+    assert not [r for r in quiet["rules"] if r["origin"] == "alert"]
 
 
 def test_web_proxy_any_destination_has_no_address_match_and_one_rule_per_port_protocol():
@@ -133,6 +144,7 @@ BAD = [
     ({"egress_platform": "ipfw"}, "egress_platform", "is not one of"),
     ({"egress_log": {"rate": "lots"}}, "egress_log.rate", "is not a rate"),
     ({"egress_log": {"denied": "yes"}}, "egress_log.denied", "must be true or false"),
+    ({"egress_log": {"alert": ["irc", "worms"]}}, "egress_log.alert[1]", "is not an alert class"),
     ({"egress_exceptions": [{"hosts": ["ws1"], "service": "https", "to": ["203.0.113.80"], "reason": "r", "owner": "o"}]},
      "egress_exceptions[0].expires", "is required"),
     ({"egress_exceptions": [{"hosts": ["ghost"], "service": "https", "to": ["203.0.113.80"], "reason": "r", "owner": "o", "expires": "2099-01-01"}]},

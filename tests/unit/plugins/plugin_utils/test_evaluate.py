@@ -12,7 +12,8 @@ CASES = [
     # host, flow, verdict, origin
     ("mail1", {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "tcp", "dport": 25}, "accept", "role:mail_server"),
     ("mail1", {"src": "2001:db8:10::11", "dst": "2001:db8:5100::25", "proto": "tcp", "dport": 25}, "accept", "role:mail_server"),
-    ("mail1", {"src": "198.51.100.11", "dst": "203.0.113.99", "proto": "tcp", "dport": 25}, "drop", "default"),
+    ("mail1", {"src": "198.51.100.11", "dst": "203.0.113.99", "proto": "tcp", "dport": 25}, "drop", "alert"),
+    ("proxy1", {"src": "198.51.100.13", "dst": "203.0.113.99", "proto": "tcp", "dport": 6667}, "drop", "alert"),
     ("mail1", {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "udp", "dport": 25}, "drop", "default"),
     ("mail1", {"src": "198.51.100.200", "dst": "203.0.113.25", "proto": "tcp", "dport": 25}, "drop", "baseline"),
     ("mail1", {"src": "2001:db8:10::1:200", "dst": "2001:db8:5100::25", "proto": "tcp", "dport": 25}, "drop", "baseline"),

@@ -1,0 +1,289 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The site's edge: a gateway's forward-hook Policy IR (private to the collection).
+
+Compiled from the whole inventory, with the same helpers as a host's policy, so the edge
+lets out exactly what the hosts' own policies let out, and less: the site baseline (no
+transit, anti-spoofing per inside interface, special-purpose destinations, routing
+protocols, a per-source limit on new connections) comes before every allow.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
+    HOST_RE,
+    IR_SCHEMA,
+    NAME_RE,
+    RATE_RE,
+    _allow_entries,
+    _as_list,
+    _check_keys,
+    _dedupe,
+    _Inventory,
+    _mapping,
+    _rule,
+    _service_rules,
+    alert_rules,
+    exception_record,
+    merge,
+    parse_exceptions,
+    parse_network,
+    parse_roles,
+    parse_site,
+)
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
+INSIDE_KEYS = {"interface", "prefixes"}
+LIMIT_KEYS = {"rate", "burst"}
+SEGMENT_KEYS = {"prefixes", "role", "description"}
+DEFAULT_LIMIT = {"rate": "100/second", "burst": 200}
+# A declared inside prefix this many bits shorter than what its hosts and segments need
+# is "far wider" (16 times the address space, or more).
+WIDE_BITS = 4
+
+
+def _ifname(value: object, path: str) -> str:
+    if not isinstance(value, str) or not IFNAME_RE.match(value):
+        raise PolicyError(path, value, "is not an interface name (at most 15 of letters, digits, '_.@-')")
+    return value
+
+
+def _parse_edge(raw: object, trusted: list) -> dict:
+    edge = _mapping(raw, "egress_edge")
+    _check_keys(edge, EDGE_KEYS, "egress_edge")
+    for key in ("inside", "outside"):
+        if key not in edge:
+            raise PolicyError(f"egress_edge.{key}", None, "is required for an edge")
+    outside = [_ifname(v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]")
+               for i, v in enumerate(_as_list(edge["outside"], "egress_edge.outside"))]
+    inside = []
+    for i, entry in enumerate(_as_list(edge["inside"], "egress_edge.inside")):
+        path = f"egress_edge.inside[{i}]"
+        entry = _mapping(entry, path)
+        _check_keys(entry, INSIDE_KEYS, path)
+        for key in ("interface", "prefixes"):
+            if key not in entry:
+                raise PolicyError(f"{path}.{key}", None, "is required")
+        name = _ifname(entry["interface"], f"{path}.interface")
+        if name in outside:
+            raise PolicyError(f"{path}.interface", name, "is also an outside interface")
+        if name in [x["interface"] for x in inside]:
+            raise PolicyError(f"{path}.interface", name, "is declared twice")
+        prefixes = []
+        for j, value in enumerate(_as_list(entry["prefixes"], f"{path}.prefixes")):
+            net = parse_network(value, f"{path}.prefixes[{j}]")
+            if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
+                raise PolicyError(f"{path}.prefixes[{j}]", value, "is not within egress_trusted_prefixes")
+            prefixes.append(net)
+        inside.append({"interface": name, "prefixes": prefixes, "path": path})
+    routes = edge.get("routes", False)
+    if not isinstance(routes, bool):
+        raise PolicyError("egress_edge.routes", routes, "must be true or false")
+    limit_raw = edge.get("conn_limit", True)
+    if limit_raw is False:
+        limit = None
+    elif limit_raw is True:
+        limit = dict(DEFAULT_LIMIT)
+    else:
+        limit = dict(DEFAULT_LIMIT)
+        user = _mapping(limit_raw, "egress_edge.conn_limit")
+        _check_keys(user, LIMIT_KEYS, "egress_edge.conn_limit")
+        limit.update(user)
+        if not isinstance(limit["rate"], str) or not RATE_RE.match(limit["rate"]):
+            raise PolicyError("egress_edge.conn_limit.rate", limit["rate"], "is not a rate like '25/second'")
+        burst = limit["burst"]
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
+            raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
+    never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(_as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True))]
+    return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
+
+
+def _segments(raw: object, role_defs: Mapping, trusted: list) -> list[dict]:
+    out = []
+    for name, spec in _mapping(raw, "egress_segments").items():
+        path = f"egress_segments.{name}"
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise PolicyError(path, name, "is not a valid segment name (letters, digits and '_', starting with a letter, at most 32)")
+        spec = _mapping(spec, path)
+        _check_keys(spec, SEGMENT_KEYS, path)
+        if "prefixes" not in spec:
+            raise PolicyError(f"{path}.prefixes", None, "is required")
+        prefixes = []
+        for j, value in enumerate(_as_list(spec["prefixes"], f"{path}.prefixes")):
+            net = parse_network(value, f"{path}.prefixes[{j}]")
+            if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
+                raise PolicyError(f"{path}.prefixes[{j}]", value, "is not within egress_trusted_prefixes")
+            prefixes.append(net)
+        roles = parse_roles(spec.get("role"), role_defs, f"{path}.role", f"segment {name}")
+        out.append({"name": name, "prefixes": prefixes, "roles": roles})
+    return out
+
+
+def _width_warnings(inside: list, sources: list) -> list[str]:
+    """Warn when a declared inside prefix is far wider than the hosts and segments in it."""
+    warnings = []
+    for entry in inside:
+        for net in entry["prefixes"]:
+            members = [s for s in sources if s.version == net.version and s.subnet_of(net)]
+            if not members:
+                warnings.append(f"{entry['path']}: {net} holds no host or segment of the inventory")
+                continue
+            low = min(int(m.network_address) for m in members)
+            high = max(int(m.broadcast_address) for m in members)
+            bits = net.max_prefixlen - (high - low + 1).bit_length()
+            tight = ipaddress.ip_network((ipaddress.ip_address(low), max(bits, 0)), strict=False)
+            while not (low >= int(tight.network_address) and high <= int(tight.broadcast_address)):
+                tight = tight.supernet()
+            if tight.prefixlen - net.prefixlen >= WIDE_BITS:
+                warnings.append(
+                    f"{entry['path']}: {net} is far wider than the hosts and segments behind it "
+                    f"(they fit in {tight}); a tighter prefix lets fewer forged sources out"
+                )
+    return warnings
+
+
+def compile_edge(
+    variables: Mapping,
+    target: str,
+    addresses: Callable[[str], object] | Mapping | None = None,
+    groups: Mapping | None = None,
+    host_roles: Mapping | None = None,
+    today: datetime.date | None = None,
+) -> dict:
+    """Build the forward-hook Policy IR of the edge ``target``.
+
+    ``host_roles`` maps every inventory host that has an ``egress_role`` to that value;
+    their addresses come from ``addresses`` as for upstreams.
+    """
+    variables = _mapping(variables, "variables")
+    if not isinstance(target, str) or not HOST_RE.match(target):
+        raise PolicyError("inventory_hostname", target, "is not a usable host name")
+    today = today or datetime.date.today()
+    inventory = _Inventory(addresses, groups)
+    site = parse_site(variables, inventory)
+    services, upstreams, role_defs = site["services"], site["upstreams"], site["role_defs"]
+    edge = _parse_edge(variables.get("egress_edge"), site["trusted"])
+    segments = _segments(variables.get("egress_segments"), role_defs, site["trusted"])
+    warnings: list[str] = []
+
+    # Sources of each role: its hosts' addresses and its segments' prefixes.
+    role_sources: dict[str, list] = {}
+    host_addresses: dict[str, list] = {}
+    for host, raw_roles in sorted((host_roles or {}).items()):
+        roles = parse_roles(raw_roles, role_defs, f"hostvars[{host}].egress_role", f"host {host}")
+        host_addresses[host] = inventory.addresses(host, f"hostvars[{host}].egress_role")
+        for role in roles:
+            role_sources.setdefault(role, []).extend(host_addresses[host])
+    for segment in segments:
+        for role in segment["roles"]:
+            role_sources.setdefault(role, []).extend(segment["prefixes"])
+    all_sources = [a for addrs in host_addresses.values() for a in addrs] + [p for s in segments for p in s["prefixes"]]
+    warnings.extend(_width_warnings(edge["inside"], all_sources))
+
+    outside = edge["outside"]
+    inside_names = [entry["interface"] for entry in edge["inside"]]
+    used_sets: dict[str, dict] = {}
+    rules = [
+        _rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
+        _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
+        _rule("deny", "baseline", "baseline: no transit (outside back to outside)", iif=outside, oif=outside),
+        _rule("accept", "baseline", "baseline: not leaving by the outside (other tables decide)", oif_not=outside),
+        _rule("deny", "baseline", "baseline: from an interface declared neither inside nor outside", iif_not=inside_names + outside),
+    ]
+    for entry in edge["inside"]:
+        set_name = f"trusted_{re.sub(r'[^A-Za-z0-9_]', '_', entry['interface'])}"
+        used_sets[set_name] = merge(entry["prefixes"])
+        rules.append(_rule("deny", "baseline", f"baseline: anti-spoofing on {entry['interface']}", iif=[entry["interface"]], saddr_not_in=set_name))
+    never = [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in NEVER_LEAVE[family]] + edge["never_leave"]
+    used_sets["never_leave"] = merge(never)
+    rules.append(_rule("deny", "baseline", "baseline: special-purpose, private, multicast and broadcast destinations", daddr_in="never_leave"))
+    if not edge["routes"]:
+        for proto in ROUTING_PROTOCOLS:
+            rules.append(_rule(
+                "deny", "baseline", f"baseline: routing protocol {proto['name']} (the box does not route)",
+                family=proto.get("family", "any"), proto=proto.get("proto"), dports=proto.get("ports"), l4proto=proto.get("l4proto"),
+            ))
+    if edge["conn_limit"]:
+        rules.append(_rule("ratelimit", "baseline", "baseline: per-source limit on new connections", ct_state=["new"], meter=edge["conn_limit"]))
+
+    def allow(service_name: str, spath: str, upstream: str, upath: str, source_set: str, origin: str, comment: str) -> None:
+        if service_name not in services:
+            raise PolicyError(spath, service_name, f"is not a known service (known: {', '.join(sorted(services))})")
+        if upstream not in upstreams:
+            raise PolicyError(upath, upstream, "is not defined in egress_upstreams")
+        set_name = None
+        if upstream != "any":
+            set_name = f"up_{upstream}"
+            used_sets[set_name] = upstreams[upstream]
+        add_rules(_service_rules(services[service_name], set_name, upstreams[upstream], origin, comment), source_set)
+
+    def add_rules(new_rules: list, source_set: str) -> None:
+        for rule in new_rules:
+            rule["saddr_in"] = source_set
+            rule["oif"] = outside
+            if rule["family"] == "any":
+                # The source set is per family: only families the source has.
+                for family in ("ipv4", "ipv6"):
+                    if used_sets[source_set][family]:
+                        rules.append({**rule, "family": family})
+            elif used_sets[source_set][rule["family"]]:
+                rules.append(rule)
+
+    for role in sorted(role_sources):
+        source_set = f"src_{role}"
+        used_sets[source_set] = merge(role_sources[role])
+        spec, rpath = role_defs[role]
+        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
+            for svc in svc_names:
+                for upstream in targets:
+                    allow(svc, f"{epath}.service", upstream, f"{epath}.to", source_set, f"role:{role}", f"role {role}: {svc} to {upstream}")
+
+    exceptions = []
+    for exc in parse_exceptions(variables.get("egress_exceptions"), site, inventory, today):
+        i = exc["index"]
+        sources = [a for host in exc["hosts"] for a in (host_addresses.get(host) or inventory.addresses(host, f"{exc['path']}.hosts"))]
+        exceptions.append(exception_record(exc, True))
+        if not exc["active"]:
+            warnings.append(f"egress_exceptions[{i}] expired on {exc['expires']} and is not applied at the edge (owner: {exc['owner']})")
+            continue
+        source_set = f"exc_{i}_src"
+        used_sets[source_set] = merge(sources)
+        for svc in exc["service"]:
+            for upstream in exc["named"]:
+                allow(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to", source_set, f"exception:{i}", f"exception {i}: {svc} to {upstream}")
+            if exc["addresses"]:
+                used_sets[f"exc_{i}"] = exc["addresses"]
+                add_rules(_service_rules(services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"), source_set)
+
+    rules.extend(alert_rules(site["log"]["alert"], oif=outside))
+    return {
+        "schema": IR_SCHEMA,
+        "target": target,
+        "kind": "edge",
+        "hook": "forward",
+        "platform": site["platform"],
+        "table": site["table"],
+        "mode": site["mode"],
+        "roles": sorted(role_sources),
+        "default": "deny",
+        "log": site["log"],
+        "edge": {
+            "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
+            "outside": outside,
+            "routes": edge["routes"],
+            "conn_limit": edge["conn_limit"],
+        },
+        "sets": dict(sorted(used_sets.items())),
+        "rules": _dedupe(rules),
+        "exceptions": exceptions,
+        "warnings": warnings,
+    }
