@@ -15,8 +15,11 @@ description:
   - Output is deterministic; each rule carries a comment naming its origin.
 options:
   _input:
-    description: A Policy IR from P(warden.egress.policy#filter).
-    type: dict
+    description:
+      - A Policy IR from P(warden.egress.policy#filter) or P(warden.egress.edge_policy#filter),
+        or a list of them with different hooks (a gateway's own host policy and its edge
+        policy), rendered into one table.
+    type: raw
     required: true
 """
 
@@ -38,8 +41,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables impo
 
 
 def to_nftables(ir):
-    if not isinstance(ir, dict) or "rules" not in ir:
-        raise AnsibleFilterError("warden.egress.to_nftables: input is not a Policy IR from warden.egress.policy")
+    irs = ir if isinstance(ir, list) else [ir]
+    if not irs or not all(isinstance(one, dict) and "rules" in one for one in irs):
+        raise AnsibleFilterError("warden.egress.to_nftables: input is not a Policy IR (or a list of them) from warden.egress.policy or edge_policy")
     try:
         return render(ir)
     except (KeyError, ValueError) as exc:

@@ -103,7 +103,8 @@ def _parse_edge(raw: object, trusted: list) -> dict:
         burst = limit["burst"]
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
             raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
-    never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(_as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True))]
+    never_raw = _as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
+    never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(never_raw)]
     return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
 
 

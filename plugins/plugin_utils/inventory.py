@@ -20,6 +20,8 @@ POLICY_VARIABLES = (
     "egress_platform",
     "egress_role",
     "egress_table",
+    "egress_edge",
+    "egress_segments",
 )
 
 
@@ -47,3 +49,14 @@ def policy_inputs(hostvars: Mapping, target: str) -> dict:
     """The egress_* variables of ``target`` (only those that are set)."""
     hv = hostvars[target]
     return {name: hv[name] for name in POLICY_VARIABLES if name in hv}
+
+
+def host_roles(hostvars: Mapping, hosts: list) -> dict:
+    """Every host of ``hosts`` that has an egress_role, with that value."""
+    out = {}
+    for name in hosts:
+        if name in hostvars:
+            role = hostvars[name].get("egress_role")
+            if role is not None:
+                out[name] = role
+    return out

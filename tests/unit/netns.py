@@ -68,16 +68,86 @@ class Pair:
     def nft(self, *args: str, data: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return sh("nft", *args, ns=self.host, data=data, check=check)
 
-    def probe(self, flows: list[dict], timeout: float = 0.5) -> list[dict]:
+    def probe(self, flows: list[dict], timeout: float = 0.5, workers: int = 64, ns: str | None = None) -> list[dict]:
         """Try flows from the host namespace with the collection's probe module code."""
         code = (
             "import json, sys\n"
             "from ansible_collections.warden.egress.plugins.modules.probe import try_flow\n"
             "from concurrent.futures import ThreadPoolExecutor\n"
             "flows = json.load(sys.stdin)\n"
-            "with ThreadPoolExecutor(max_workers=64) as pool:\n"
+            f"with ThreadPoolExecutor(max_workers={workers}) as pool:\n"
             f"    print(json.dumps(list(pool.map(lambda f: try_flow(f, {timeout}), flows))))\n"
         )
         env_path = os.path.join(TOP, ".build", "collections")
-        out = sh("env", f"PYTHONPATH={env_path}", sys.executable, "-c", code, ns=self.host, data=json.dumps(flows))
+        out = sh("env", f"PYTHONPATH={env_path}", sys.executable, "-c", code, ns=ns or self.host, data=json.dumps(flows))
         return json.loads(out.stdout)
+
+
+class Routed:
+    """client --(gw eth0: inside)-- gw --(gw eth1: outside)-- world.
+
+    The client owns every source address a test may use (role hosts, a segment host, and
+    addresses outside the trusted prefixes), so that whatever the gateway lets out gets its
+    answer back. The gateway forwards; the world answers for 203.0.113.0/24 and
+    2001:db8:5100::/64. The gateway-world link uses 198.51.100.252/30 and 2001:db8:ffff::/64."""
+
+    def __init__(self, client_v4: list[str], client_v6: list[str]) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.client, self.gw, self.world = f"wc{tag}", f"wg{tag}", f"ww{tag}"
+        self.client_v4, self.client_v6 = client_v4, client_v6
+
+    def __enter__(self) -> Routed:
+        try:
+            self._build()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _build(self) -> None:
+        c, g, w = self.client, self.gw, self.world
+        for ns in (c, g, w):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "set", "lo", "up", ns=ns)
+            sh("sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0", ns=ns)
+        sh("ip", "link", "add", "eth0", "netns", c, "type", "veth", "peer", "name", "eth0", "netns", g)
+        sh("ip", "link", "add", "eth1", "netns", g, "type", "veth", "peer", "name", "eth0", "netns", w)
+        sh("sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1", ns=g)
+        sh("sysctl", "-qw", "net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0", ns=w)
+        for i, addr in enumerate(self.client_v4):
+            sh("ip", "addr", "add", f"{addr}/32", "dev", "eth0", ns=c)
+        for addr in self.client_v6:
+            sh("ip", "-6", "addr", "add", f"{addr}/128", "dev", "eth0", "nodad", ns=c)
+        sh("ip", "addr", "add", "198.51.100.126/32", "dev", "eth0", ns=g)
+        sh("ip", "-6", "addr", "add", "2001:db8:10::fe/128", "dev", "eth0", "nodad", ns=g)
+        sh("ip", "addr", "add", "198.51.100.253/30", "dev", "eth1", ns=g)
+        sh("ip", "-6", "addr", "add", "2001:db8:ffff::1/64", "dev", "eth1", "nodad", ns=g)
+        sh("ip", "addr", "add", "198.51.100.254/30", "dev", "eth0", ns=w)
+        sh("ip", "-6", "addr", "add", "2001:db8:ffff::2/64", "dev", "eth0", "nodad", ns=w)
+        for ns in (c, g, w):
+            for dev in ("eth0", "eth1") if ns == g else ("eth0",):
+                sh("ip", "link", "set", dev, "up", ns=ns)
+        sh("ip", "route", "add", "198.51.100.126/32", "dev", "eth0", ns=c)
+        sh("ip", "route", "add", "default", "via", "198.51.100.126", "dev", "eth0", ns=c)
+        sh("ip", "-6", "route", "add", "2001:db8:10::fe/128", "dev", "eth0", ns=c)
+        sh("ip", "-6", "route", "add", "default", "via", "2001:db8:10::fe", "dev", "eth0", ns=c)
+        for addr in self.client_v4:
+            sh("ip", "route", "add", f"{addr}/32", "dev", "eth0", ns=g)
+        for addr in self.client_v6:
+            sh("ip", "-6", "route", "add", f"{addr}/128", "dev", "eth0", ns=g)
+        sh("ip", "route", "add", "default", "via", "198.51.100.254", ns=g)
+        sh("ip", "-6", "route", "add", "default", "via", "2001:db8:ffff::2", ns=g)
+        sh("ip", "route", "add", "198.51.100.0/24", "via", "198.51.100.253", ns=w)
+        sh("ip", "-6", "route", "add", "2001:db8:10::/64", "via", "2001:db8:ffff::1", ns=w)
+        sh("ip", "route", "add", "local", "203.0.113.0/24", "dev", "lo", ns=w)
+        sh("ip", "-6", "route", "add", "local", "2001:db8:5100::/64", "dev", "lo", ns=w)
+
+    def __exit__(self, *exc) -> None:
+        for ns in (self.client, self.gw, self.world):
+            sh("ip", "netns", "del", ns, check=False)
+
+    def nft(self, *args: str, data: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return sh("nft", *args, ns=self.gw, data=data, check=check)
+
+    def probe(self, flows: list[dict], timeout: float = 0.5, workers: int = 64) -> list[dict]:
+        return Pair.probe(self, flows, timeout, workers, ns=self.client)
