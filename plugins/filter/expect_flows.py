@@ -11,12 +11,13 @@ version_added: 0.1.0
 short_description: Say what the policy expects of each flow a host will try
 description:
   - For each flow (C(dst), C(port), C(proto), optional C(src) and C(name)), asks the oracle
-    whether the policy lets it out and why, and returns flows ready for
-    P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
+    whether every policy on its path lets it out (the host's own, then each gateway's edge
+    policy for destinations outside that edge's inside prefixes) and why, and returns flows
+    ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
 options:
   _input:
-    description: A Policy IR from P(warden.egress.policy#filter).
-    type: dict
+    description: The host's Policy IR from P(warden.egress.policy#filter), or null for a host without one.
+    type: raw
     required: true
   flows:
     description: The flows to try.
@@ -28,6 +29,13 @@ options:
     type: list
     elements: str
     required: true
+  edges:
+    description:
+      - Gateways in front of the host, each a dict with C(policy) (from
+        P(warden.egress.edge_policy#filter)) and C(interface) (the gateway's inside interface
+        the host is behind; optional when there is one).
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -49,11 +57,11 @@ from ansible_collections.warden.egress.plugins.plugin_utils.errors import Policy
 from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows as _expect_flows
 
 
-def expect_flows(ir, flows, addresses):
-    if not isinstance(ir, dict) or "rules" not in ir:
+def expect_flows(ir, flows, addresses, edges=None):
+    if ir is not None and (not isinstance(ir, dict) or "rules" not in ir):
         raise AnsibleFilterError("warden.egress.expect_flows: input is not a Policy IR from warden.egress.policy")
     try:
-        return _expect_flows(ir, flows, addresses)
+        return _expect_flows(ir, flows, addresses, edges)
     except PolicyError as exc:
         raise AnsibleFilterError(f"warden.egress.expect_flows: {exc}") from None
 

@@ -16,7 +16,8 @@ description:
     administrator's) is touched.
   - The file is checked with C(nft -c) first; nothing is loaded when the check fails.
   - Idempotent. After a load, the module records the file's hash and the table as the
-    kernel lists it back. When both still match, nothing is done. A hand edit to the table
+    kernel lists it back (without counters, and without the elements that traffic adds to
+    dynamic sets such as per-source meters). When both still match, nothing is done. A hand edit to the table
     is seen as drift and put right.
   - Writes the file to O(path) so that a boot-time unit can load the same rules again.
 author:
@@ -131,6 +132,38 @@ def check_scope(content: str, family: str, table: str) -> str | None:
     return None
 
 
+def stable_listing(text: str) -> str:
+    """The table as listed, less what traffic changes: the elements that the packet path
+    adds to dynamic sets (per-source meters). Counters are left out by listing with -s."""
+    out = []
+    in_set = dynamic = skipping = False
+    depth = 0
+    for line in text.splitlines():
+        stripped = line.strip()
+        if skipping:
+            depth += stripped.count("{") - stripped.count("}")
+            if depth <= 0:
+                skipping = False
+            continue
+        if stripped.startswith("set ") and stripped.endswith("{"):
+            in_set, dynamic = True, False
+        elif in_set and stripped == "}":
+            in_set = False
+        elif in_set and stripped.startswith("flags ") and "dynamic" in stripped:
+            dynamic = True
+        elif in_set and dynamic and stripped.startswith("elements = {"):
+            depth = stripped.count("{") - stripped.count("}")
+            skipping = depth > 0
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def list_table(module: AnsibleModule, nft: str, family: str, table: str) -> str | None:
+    rc, out, dummy = module.run_command([nft, "-s", "list", "table", family, table])
+    return stable_listing(out) if rc == 0 else None
+
+
 def run_nft(module: AnsibleModule, nft: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
     if text is None:
         return module.run_command([nft] + args)
@@ -165,8 +198,7 @@ def main() -> None:
     keep_file = bool(params["path"])
     result = {"changed": False, "table": f"{family} {table}", "ruleset_changed": False, "file_changed": False}
 
-    rc, out, dummy = module.run_command([nft, "list", "table", family, table])
-    listing = out if rc == 0 else None
+    listing = list_table(module, nft, family, table)
     record = state.read_record(record_path)
 
     if params["state"] == "absent":
@@ -212,10 +244,10 @@ def main() -> None:
         rc, out, err = run_nft(module, nft, ["-f"], content)
         if rc != 0:
             module.fail_json(msg=f"nft -f failed; the transaction was rolled back and the old table is still loaded: {err.strip()}", **result)
-        rc, out, err = module.run_command([nft, "list", "table", family, table])
-        if rc != 0:
-            module.fail_json(msg=f"table {family} {table} missing after load: {err.strip()}", **result)
-        state.write_record(record_path, content, out)
+        loaded = list_table(module, nft, family, table)
+        if loaded is None:
+            module.fail_json(msg=f"table {family} {table} missing after load", **result)
+        state.write_record(record_path, content, loaded)
     if result["file_changed"]:
         state.write_atomic(params["path"], content)
     module.exit_json(**result)

@@ -189,7 +189,7 @@ def main() -> None:
                     module.fail_json(msg=f"flows[{index}].{key}: {flow[key]!r} is not an IP address")
         if not 1 <= flow["port"] <= 65535:
             module.fail_json(msg=f"flows[{index}].port: {flow['port']!r} is not a port (1-65535)")
-    with ThreadPoolExecutor(max_workers=min(32, max(1, len(flows)))) as pool:
+    with ThreadPoolExecutor(max_workers=min(256, max(1, len(flows)))) as pool:
         results = list(pool.map(lambda f: try_flow(f, module.params["timeout"]), flows))
     module.exit_json(changed=False, results=results)
 

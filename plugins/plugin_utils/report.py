@@ -14,6 +14,7 @@ COLUMNS = (
     ("expected", "expected"),
     ("observed", "observed"),
     ("result", "result"),
+    ("decided by", "reason"),
 )
 
 
@@ -34,6 +35,7 @@ def flow_table(rows: list) -> str:
             "expected": str(row.get("expect", "")),
             "observed": f"{row.get('observed', '')} ({row.get('outcome', '')})",
             "result": "ok" if row.get("ok") else "MISMATCH",
+            "reason": str(row.get("reason") or ""),
         })
     widths = {key: max([len(title)] + [len(r[key]) for r in table]) for title, key in COLUMNS}
     lines = ["  ".join(title.ljust(widths[key]) for title, key in COLUMNS).rstrip()]

@@ -37,3 +37,19 @@ def compile_for(host: str, **overrides) -> dict:
     variables = site(**overrides)
     variables.setdefault("egress_role", ROLES[host])
     return compile_policy(variables, host, ADDRESSES, GROUPS)
+
+
+EDGE = {
+    "inside": [{"interface": "eth0", "prefixes": ["198.51.100.0/25", "2001:db8:10::/120"]}],
+    "outside": "eth1",
+    "never_leave": ["203.0.113.128/25"],
+}
+SEGMENTS = {"workstations": {"prefixes": ["198.51.100.64/28", "2001:db8:10::40/124"], "role": "client"}}
+
+
+def edge_ir(edge=None, segments=None, **overrides) -> dict:
+    """The example site's edge policy, on gateway gw1."""
+    from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
+
+    variables = site(egress_edge=EDGE if edge is None else edge, egress_segments=SEGMENTS if segments is None else segments, **overrides)
+    return compile_edge(variables, "gw1", ADDRESSES, GROUPS, dict(ROLES))

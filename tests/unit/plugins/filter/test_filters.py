@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from sample import ADDRESSES, GROUPS, ROLES, compile_for, site
+from sample import ADDRESSES, GROUPS, ROLES, compile_for, edge_ir, site
 
 from ansible_collections.warden.egress.plugins.filter.expect_flows import expect_flows
 from ansible_collections.warden.egress.plugins.filter.explain import explain
@@ -83,3 +83,25 @@ def test_flow_table_counts_mismatches():
     text = flow_table(rows)
     assert "MISMATCH" in text.splitlines()[3]
     assert text.rstrip().endswith("2 flows: 1 as expected, 1 mismatched")
+
+
+def test_expect_flows_combines_host_and_edge_on_the_path():
+    edge = [{"policy": edge_ir()}]
+    flows = [
+        {"dst": "203.0.113.9", "port": 80, "name": "proxy to any http"},
+        {"dst": "203.0.113.200", "port": 80, "name": "never-leave destination"},
+        {"dst": "198.51.100.12", "port": 53, "proto": "udp", "name": "inside, does not cross"},
+    ]
+    proxy = expect_flows(compile_for("proxy1"), flows, ADDRESSES["proxy1"], edge)
+    assert [(f["expect"], f["reason"]) for f in proxy] == [
+        ("allowed", "edge gw1: role web_proxy: http to any"),
+        ("denied", "edge gw1: baseline: special-purpose, private, multicast and broadcast destinations"),
+        ("allowed", "role web_proxy: dns to internal_resolvers"),
+    ]
+    # A host with no policy of its own: only the edge decides, and only for what crosses it.
+    seg = expect_flows(None, flows[:2] + [{"dst": "203.0.113.80", "port": 443}], ["198.51.100.70"], edge)
+    assert [f["expect"] for f in seg] == ["denied", "denied", "denied"]
+    with pytest.raises(AnsibleFilterError, match="crosses no policy"):
+        expect_flows(None, flows[2:], ["198.51.100.70"], edge)
+    with pytest.raises(AnsibleFilterError, match=r"egress_gateway\[0\].interface: 'eth9'"):
+        expect_flows(None, flows, ["198.51.100.70"], [{"policy": edge_ir(), "interface": "eth9"}])

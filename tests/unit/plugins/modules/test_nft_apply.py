@@ -12,9 +12,9 @@ import tempfile
 
 import pytest
 from netns import Pair
-from sample import compile_for
+from sample import compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.modules.nft_apply import check_scope
+from ansible_collections.warden.egress.plugins.modules.nft_apply import check_scope, stable_listing
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -146,3 +146,27 @@ def test_absent_removes_only_own_table_and_file(env):
 def test_check_scope(content, problem):
     found = check_scope(content, "inet", "warden_egress")
     assert (found is None) if problem is None else (problem in found)
+
+
+def test_traffic_state_is_not_drift(env):
+    """Elements that traffic adds to the per-source meter, and counters, are not a change."""
+    pair, tmp = env
+    content = render(edge_ir())
+    assert run(pair, tmp, content=content)["changed"]
+    pair.nft("add", "element", "inet", "warden_egress", "meter_v4", "{ 198.51.100.13 timeout 30s }")
+    assert "198.51.100.13" in listing(pair)
+    assert not run(pair, tmp, content=content)["changed"]
+    # A hand-made change to a set that is not dynamic still is.
+    pair.nft("add", "element", "inet", "warden_egress", "up_smtp_relays_v4", "{ 203.0.113.66 }")
+    assert run(pair, tmp, content=content)["ruleset_changed"]
+
+
+def test_stable_listing_drops_only_dynamic_set_elements():
+    text = (
+        "table inet t {\n\tset meter_v4 {\n\t\ttype ipv4_addr\n\t\tflags dynamic,timeout\n"
+        "\t\telements = { 198.51.100.13 limit rate over 100/second burst 200 packets,\n\t\t\t     198.51.100.14 }\n\t}\n"
+        "\tset up_v4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 203.0.113.25 }\n\t}\n}\n"
+    )
+    stable = stable_listing(text)
+    assert "198.51.100.13" not in stable and "198.51.100.14" not in stable
+    assert "elements = { 203.0.113.25 }" in stable and "set meter_v4 {" in stable

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from netns import Routed
-from sample import ADDRESSES, GROUPS, ROLES, site
+from sample import ADDRESSES, EDGE, GROUPS, ROLES, edge_ir, site
 
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
@@ -18,18 +18,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import eval
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
-EDGE = {
-    "inside": [{"interface": "eth0", "prefixes": ["198.51.100.0/25", "2001:db8:10::/120"]}],
-    "outside": "eth1",
-    "never_leave": ["203.0.113.128/25"],
-}
-SEGMENTS = {"workstations": {"prefixes": ["198.51.100.64/28", "2001:db8:10::40/124"], "role": "client"}}
-HOST_ROLES = dict(ROLES)
-
-
-def edge_ir(edge=None, segments=None, **overrides):
-    variables = site(egress_edge=EDGE if edge is None else edge, egress_segments=SEGMENTS if segments is None else segments, **overrides)
-    return compile_edge(variables, "gw1", ADDRESSES, GROUPS, HOST_ROLES)
 
 
 def decide(ir, src, dst, dport, proto="tcp", iif="eth0", oif="eth1"):
@@ -140,7 +128,7 @@ def test_bad_edge_input(kwargs, path, problem):
 def test_host_role_without_address_is_an_error():
     variables = site(egress_edge=EDGE)
     with pytest.raises(PolicyError, match=r"hostvars\[mail1\].egress_role: 'mail1' is an inventory host with no address"):
-        compile_edge(variables, "gw1", {**ADDRESSES, "mail1": []}, GROUPS, HOST_ROLES)
+        compile_edge(variables, "gw1", {**ADDRESSES, "mail1": []}, GROUPS, dict(ROLES))
 
 
 def test_golden():
