@@ -83,6 +83,12 @@ def _check_keys(value: Mapping, allowed: set, path: str) -> None:
             raise PolicyError(f"{path}.{key}", value[key], f"is not a known key (expected one of: {', '.join(sorted(allowed))})")
 
 
+def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
+    for key in keys:
+        if key not in value:
+            raise PolicyError(f"{path}.{key}", None, problem)
+
+
 def _name(value: object, path: str, what: str) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
         raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
@@ -284,9 +290,7 @@ def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[s
         epath = f"{path}.allow[{i}]"
         entry = _mapping(entry, epath)
         _check_keys(entry, ALLOW_KEYS, epath)
-        for key in ("service", "to"):
-            if key not in entry:
-                raise PolicyError(f"{epath}.{key}", None, "is required")
+        _require(entry, ("service", "to"), epath)
         services = [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]
         targets = [_name(t, f"{epath}.to", "upstream") for t in _as_list(entry["to"], f"{epath}.to")]
         entries.append((i, services, targets, epath))
@@ -453,9 +457,7 @@ def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: d
         epath = f"egress_exceptions[{i}]"
         exc = _mapping(exc, epath)
         _check_keys(exc, EXCEPTION_KEYS, epath)
-        for key in sorted(EXCEPTION_KEYS):
-            if key not in exc:
-                raise PolicyError(f"{epath}.{key}", None, "is required: every exception records hosts, service, to, reason, owner and expires")
+        _require(exc, tuple(sorted(EXCEPTION_KEYS)), epath, "is required: every exception records hosts, service, to, reason, owner and expires")
         hosts = _as_list(exc["hosts"], f"{epath}.hosts")
         for j, host in enumerate(hosts):
             if not isinstance(host, str) or not HOST_RE.match(host) or not inventory.has_host(host):

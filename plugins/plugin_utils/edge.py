@@ -28,6 +28,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     _dedupe,
     _Inventory,
     _mapping,
+    _require,
     _rule,
     _service_rules,
     alert_rules,
@@ -57,12 +58,21 @@ def _ifname(value: object, path: str) -> str:
     return value
 
 
+def _trusted_prefixes(raw: object, path: str, trusted: list) -> list:
+    """Prefixes that must each lie within egress_trusted_prefixes."""
+    prefixes = []
+    for j, value in enumerate(_as_list(raw, path)):
+        net = parse_network(value, f"{path}[{j}]")
+        if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
+            raise PolicyError(f"{path}[{j}]", value, "is not within egress_trusted_prefixes")
+        prefixes.append(net)
+    return prefixes
+
+
 def _parse_edge(raw: object, trusted: list) -> dict:
     edge = _mapping(raw, "egress_edge")
     _check_keys(edge, EDGE_KEYS, "egress_edge")
-    for key in ("inside", "outside"):
-        if key not in edge:
-            raise PolicyError(f"egress_edge.{key}", None, "is required for an edge")
+    _require(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
     outside = [_ifname(v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]")
                for i, v in enumerate(_as_list(edge["outside"], "egress_edge.outside"))]
     inside = []
@@ -70,20 +80,13 @@ def _parse_edge(raw: object, trusted: list) -> dict:
         path = f"egress_edge.inside[{i}]"
         entry = _mapping(entry, path)
         _check_keys(entry, INSIDE_KEYS, path)
-        for key in ("interface", "prefixes"):
-            if key not in entry:
-                raise PolicyError(f"{path}.{key}", None, "is required")
+        _require(entry, ("interface", "prefixes"), path)
         name = _ifname(entry["interface"], f"{path}.interface")
         if name in outside:
             raise PolicyError(f"{path}.interface", name, "is also an outside interface")
         if name in [x["interface"] for x in inside]:
             raise PolicyError(f"{path}.interface", name, "is declared twice")
-        prefixes = []
-        for j, value in enumerate(_as_list(entry["prefixes"], f"{path}.prefixes")):
-            net = parse_network(value, f"{path}.prefixes[{j}]")
-            if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
-                raise PolicyError(f"{path}.prefixes[{j}]", value, "is not within egress_trusted_prefixes")
-            prefixes.append(net)
+        prefixes = _trusted_prefixes(entry["prefixes"], f"{path}.prefixes", trusted)
         inside.append({"interface": name, "prefixes": prefixes, "path": path})
     routes = edge.get("routes", False)
     if not isinstance(routes, bool):
@@ -116,14 +119,8 @@ def _segments(raw: object, role_defs: Mapping, trusted: list) -> list[dict]:
             raise PolicyError(path, name, "is not a valid segment name (letters, digits and '_', starting with a letter, at most 32)")
         spec = _mapping(spec, path)
         _check_keys(spec, SEGMENT_KEYS, path)
-        if "prefixes" not in spec:
-            raise PolicyError(f"{path}.prefixes", None, "is required")
-        prefixes = []
-        for j, value in enumerate(_as_list(spec["prefixes"], f"{path}.prefixes")):
-            net = parse_network(value, f"{path}.prefixes[{j}]")
-            if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
-                raise PolicyError(f"{path}.prefixes[{j}]", value, "is not within egress_trusted_prefixes")
-            prefixes.append(net)
+        _require(spec, ("prefixes",), path)
+        prefixes = _trusted_prefixes(spec["prefixes"], f"{path}.prefixes", trusted)
         roles = parse_roles(spec.get("role"), role_defs, f"{path}.role", f"segment {name}")
         out.append({"name": name, "prefixes": prefixes, "roles": roles})
     return out

@@ -24,18 +24,32 @@ def sh(*args: str, ns: str | None = None, check: bool = True, data: str | None =
     return subprocess.run(cmd, input=data, capture_output=True, text=True, check=check)
 
 
-class Pair:
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:6]
-        self.host, self.world = f"wh{tag}", f"ww{tag}"
+class _Namespaces:
+    """Namespaces made on entry (all removed again if building fails) and removed on exit."""
 
-    def __enter__(self) -> Pair:
+    names: tuple = ()
+
+    def __enter__(self):
         try:
             self._build()
         except BaseException:
             self.__exit__()
             raise
         return self
+
+    def __exit__(self, *exc) -> None:
+        for ns in self.names:
+            sh("ip", "netns", "del", ns, check=False)
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+
+class Pair(_Namespaces):
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.host, self.world = f"wh{tag}", f"ww{tag}"
+        self.names = (self.host, self.world)
 
     def _build(self) -> None:
         for ns in (self.host, self.world):
@@ -61,10 +75,6 @@ class Pair:
         for prefix in WORLD_LOCAL6:
             sh("ip", "-6", "route", "add", "local", prefix, "dev", "lo", ns=w)
 
-    def __exit__(self, *exc) -> None:
-        for ns in (self.host, self.world):
-            sh("ip", "netns", "del", ns, check=False)
-
     def nft(self, *args: str, data: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return sh("nft", *args, ns=self.host, data=data, check=check)
 
@@ -83,7 +93,7 @@ class Pair:
         return json.loads(out.stdout)
 
 
-class Routed:
+class Routed(_Namespaces):
     """client --(gw eth0: inside)-- gw --(gw eth1: outside)-- world.
 
     The client owns every source address a test may use (role hosts, a segment host, and
@@ -94,15 +104,8 @@ class Routed:
     def __init__(self, client_v4: list[str], client_v6: list[str]) -> None:
         tag = uuid.uuid4().hex[:6]
         self.client, self.gw, self.world = f"wc{tag}", f"wg{tag}", f"ww{tag}"
+        self.names = (self.client, self.gw, self.world)
         self.client_v4, self.client_v6 = client_v4, client_v6
-
-    def __enter__(self) -> Routed:
-        try:
-            self._build()
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
 
     def _build(self) -> None:
         c, g, w = self.client, self.gw, self.world
@@ -141,10 +144,6 @@ class Routed:
         sh("ip", "-6", "route", "add", "2001:db8:10::/64", "via", "2001:db8:ffff::1", ns=w)
         sh("ip", "route", "add", "local", "203.0.113.0/24", "dev", "lo", ns=w)
         sh("ip", "-6", "route", "add", "local", "2001:db8:5100::/64", "dev", "lo", ns=w)
-
-    def __exit__(self, *exc) -> None:
-        for ns in (self.client, self.gw, self.world):
-            sh("ip", "netns", "del", ns, check=False)
 
     def nft(self, *args: str, data: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         return sh("nft", *args, ns=self.gw, data=data, check=check)
