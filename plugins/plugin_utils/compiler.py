@@ -436,6 +436,16 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
     }
 
 
+def begin(variables: Mapping, target: str, addresses, groups, today: datetime.date | None) -> tuple:
+    """What every target's compilation starts with: its variables checked, the inventory
+    lookups, today's date (for exceptions) and the parsed site-wide variables."""
+    variables = _mapping(variables, "variables")
+    if not isinstance(target, str) or not HOST_RE.match(target):
+        raise PolicyError("inventory_hostname", target, "is not a usable host name")
+    inventory = _Inventory(addresses, groups)
+    return variables, inventory, today or datetime.date.today(), parse_site(variables, inventory)
+
+
 def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[str]:
     """A host's (or segment's) egress_role: one known role name or a list of them."""
     if raw is None:
@@ -506,12 +516,7 @@ def compile_policy(
     inventory host name to its addresses (or is a callable returning them or None);
     ``groups`` maps group names to member host names.
     """
-    variables = _mapping(variables, "variables")
-    if not isinstance(target, str) or not HOST_RE.match(target):
-        raise PolicyError("inventory_hostname", target, "is not a usable host name")
-    today = today or datetime.date.today()
-    inventory = _Inventory(addresses, groups)
-    site = parse_site(variables, inventory)
+    variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, upstreams = site["services"], site["upstreams"]
     roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
     warnings: list[str] = []

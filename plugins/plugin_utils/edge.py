@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
-    HOST_RE,
     IR_SCHEMA,
     NAME_RE,
     RATE_RE,
@@ -26,18 +25,17 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     _as_list,
     _check_keys,
     _dedupe,
-    _Inventory,
     _mapping,
     _require,
     _rule,
     _service_rules,
     alert_rules,
+    begin,
     exception_record,
     merge,
     parse_exceptions,
     parse_network,
     parse_roles,
-    parse_site,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
@@ -162,12 +160,7 @@ def compile_edge(
     ``host_roles`` maps every inventory host that has an ``egress_role`` to that value;
     their addresses come from ``addresses`` as for upstreams.
     """
-    variables = _mapping(variables, "variables")
-    if not isinstance(target, str) or not HOST_RE.match(target):
-        raise PolicyError("inventory_hostname", target, "is not a usable host name")
-    today = today or datetime.date.today()
-    inventory = _Inventory(addresses, groups)
-    site = parse_site(variables, inventory)
+    variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, upstreams, role_defs = site["services"], site["upstreams"], site["role_defs"]
     edge = _parse_edge(variables.get("egress_edge"), site["trusted"])
     segments = _segments(variables.get("egress_segments"), role_defs, site["trusted"])
