@@ -45,24 +45,15 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, host_roles, policy_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import compile_target, host_roles
 
 
 def edge_policy(hostvars, target, groups):
-    if not HAS_NETADDR:
-        raise AnsibleFilterError("warden.egress.edge_policy needs the Python package netaddr on the controller")
-    if not isinstance(target, str) or target not in hostvars:
-        raise AnsibleFilterError(f"warden.egress.edge_policy: target {target!r} is not an inventory host")
-    try:
-        roles = host_roles(hostvars, list(groups.get("all", [])))
-        return compile_edge(policy_inputs(hostvars, target), target, host_addresses(hostvars), groups, roles)
-    except PolicyError as exc:
-        raise AnsibleFilterError(f"warden.egress: edge {target}: {exc}") from None
+    return compile_target(
+        "edge_policy", "edge", hostvars, target,
+        lambda inputs, addresses: compile_edge(inputs, target, addresses, groups, host_roles(hostvars, list(groups.get("all", [])))),
+    )
 
 
 class FilterModule:

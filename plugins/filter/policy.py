@@ -42,22 +42,15 @@ _value:
   type: dict
 """
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR, compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, policy_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import compile_target
 
 
 def policy(hostvars, target, groups):
-    if not HAS_NETADDR:
-        raise AnsibleFilterError("warden.egress.policy needs the Python package netaddr on the controller")
-    if not isinstance(target, str) or target not in hostvars:
-        raise AnsibleFilterError(f"warden.egress.policy: target {target!r} is not an inventory host")
-    try:
-        return compile_policy(policy_inputs(hostvars, target), target, host_addresses(hostvars), groups)
-    except PolicyError as exc:
-        raise AnsibleFilterError(f"warden.egress: host {target}: {exc}") from None
+    return compile_target(
+        "policy", "host", hostvars, target,
+        lambda inputs, addresses: compile_policy(inputs, target, addresses, groups),
+    )
 
 
 class FilterModule:

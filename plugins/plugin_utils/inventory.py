@@ -6,7 +6,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
 # The variables the compiler reads, as the host sees them.
 POLICY_VARIABLES = (
@@ -60,3 +65,16 @@ def host_roles(hostvars: Mapping, hosts: list) -> dict:
             if role is not None:
                 out[name] = role
     return out
+
+
+def compile_target(filter_name: str, label: str, hostvars: Mapping, target: str, build: Callable) -> dict:
+    """What a compiling filter does around its compiler: check the controller and the target,
+    call ``build(inputs, addresses)`` and turn a bad value into the filter's error."""
+    if not HAS_NETADDR:
+        raise AnsibleFilterError(f"warden.egress.{filter_name} needs the Python package netaddr on the controller")
+    if not isinstance(target, str) or target not in hostvars:
+        raise AnsibleFilterError(f"warden.egress.{filter_name}: target {target!r} is not an inventory host")
+    try:
+        return build(policy_inputs(hostvars, target), host_addresses(hostvars))
+    except PolicyError as exc:
+        raise AnsibleFilterError(f"warden.egress: {label} {target}: {exc}") from None

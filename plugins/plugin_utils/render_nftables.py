@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
+
 SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,:/()#-]{1,120}$")
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
@@ -129,7 +131,7 @@ def render(policy) -> str:
         raise ValueError("nothing to render")
     first = irs[0]
     table = first["table"]
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", table):
+    if not TABLE_RE.match(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
     hooks = [ir["hook"] for ir in irs]
     if len(set(hooks)) != len(hooks):
