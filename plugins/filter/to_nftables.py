@@ -35,19 +35,12 @@ _value:
   type: str
 """
 
-from ansible.errors import AnsibleFilterError
-
+from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
 
 
 def to_nftables(ir):
-    irs = ir if isinstance(ir, list) else [ir]
-    if not irs or not all(isinstance(one, dict) and "rules" in one for one in irs):
-        raise AnsibleFilterError("warden.egress.to_nftables: input is not a Policy IR (or a list of them) from warden.egress.policy or edge_policy")
-    try:
-        return render(ir)
-    except (KeyError, ValueError) as exc:
-        raise AnsibleFilterError(f"warden.egress.to_nftables: {exc}") from None
+    return render_ir("to_nftables", render, ir)
 
 
 class FilterModule:

@@ -56,8 +56,8 @@ def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def write_record(path: str, content: str, listing: str) -> None:
-    record = {"sha256": sha256(content), "listing": listing, "content": content}
+def write_record(path: str, content: str, listing: str, **extra) -> None:
+    record = {"sha256": sha256(content), "listing": listing, "content": content, **extra}
     write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600)
 
 

@@ -36,6 +36,8 @@ IR_SCHEMA = 1
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+IPTABLES_TABLE_MAX = 18
+IPTABLES_PREFIX_MAX = 17
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$")
 RATE_RE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
 PROTOCOLS = ("tcp", "udp", "icmp")
@@ -412,6 +414,13 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
         raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
     if not isinstance(log["prefix"], str) or not PREFIX_RE.match(log["prefix"]):
         raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
+    if platform == "iptables":
+        # iptables' kernel fields are short: chain names (TABLE-ratelimit) at most 28
+        # characters, LOG prefixes ("PREFIX ratelimit: ") at most 29.
+        if len(table) > IPTABLES_TABLE_MAX:
+            raise PolicyError("egress_table", table, f"is too long for egress_platform iptables (at most {IPTABLES_TABLE_MAX} characters)")
+        if len(log["prefix"]) > IPTABLES_PREFIX_MAX:
+            raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables (at most {IPTABLES_PREFIX_MAX} characters)")
     alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
     for i, name in enumerate(alert):
         if name not in ALERT_CLASSES:

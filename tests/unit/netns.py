@@ -24,10 +24,47 @@ def sh(*args: str, ns: str | None = None, check: bool = True, data: str | None =
     return subprocess.run(cmd, input=data, capture_output=True, text=True, check=check)
 
 
+BACKENDS = ("nftables", "iptables")
+
+
+def rendered(irs, backend: str, without: str | None = None):
+    """The policy rendered for a backend; ``without`` drops every rule whose text holds it
+    (to prove that a comparison with the oracle can fail)."""
+    from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables
+
+    def keep(text: str) -> str:
+        return text if without is None else "\n".join(line for line in text.splitlines() if without not in line) + "\n"
+
+    if backend == "nftables":
+        return keep(render_nftables.render(irs))
+    files = render_iptables.render(irs)
+    return {**files, "ipv4": keep(files["ipv4"]), "ipv6": keep(files["ipv6"])}
+
+
 class _Namespaces:
-    """Namespaces made on entry (all removed again if building fails) and removed on exit."""
+    """Namespaces made on entry (all removed again if building fails) and removed on exit.
+    ``filtering`` names the namespace where a policy is loaded."""
 
     names: tuple = ()
+    filtering = ""
+
+    def load(self, irs, backend: str, without: str | None = None) -> None:
+        """Load a policy as the backend's tools would, straight from the renderer."""
+        text = rendered(irs, backend, without)
+        if backend == "nftables":
+            sh("nft", "-f", "-", ns=self.filtering, data=text)
+            return
+        sh("ipset", "-exist", "restore", ns=self.filtering, data=text["ipset"])
+        sh("iptables-restore", "--noflush", ns=self.filtering, data=text["ipv4"])
+        sh("ip6tables-restore", "--noflush", ns=self.filtering, data=text["ipv6"])
+
+    def unload(self) -> None:
+        """Remove whatever either backend loaded (the namespace is the tests' own)."""
+        sh("nft", "delete", "table", "inet", "warden_egress", ns=self.filtering, check=False)
+        for tool in ("iptables", "ip6tables"):
+            sh(tool, "-F", ns=self.filtering, check=False)
+            sh(tool, "-X", ns=self.filtering, check=False)
+        sh("ipset", "destroy", ns=self.filtering, check=False)
 
     def __enter__(self):
         try:
@@ -50,6 +87,7 @@ class Pair(_Namespaces):
         tag = uuid.uuid4().hex[:6]
         self.host, self.world = f"wh{tag}", f"ww{tag}"
         self.names = (self.host, self.world)
+        self.filtering = self.host
 
     def _build(self) -> None:
         for ns in (self.host, self.world):
@@ -105,6 +143,7 @@ class Routed(_Namespaces):
         tag = uuid.uuid4().hex[:6]
         self.client, self.gw, self.world = f"wc{tag}", f"wg{tag}", f"ww{tag}"
         self.names = (self.client, self.gw, self.world)
+        self.filtering = self.gw
         self.client_v4, self.client_v6 = client_v4, client_v6
 
     def _build(self) -> None:

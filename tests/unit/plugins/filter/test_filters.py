@@ -10,6 +10,7 @@ from ansible_collections.warden.egress.plugins.filter.expect_flows import expect
 from ansible_collections.warden.egress.plugins.filter.explain import explain
 from ansible_collections.warden.egress.plugins.filter.flow_table import flow_table
 from ansible_collections.warden.egress.plugins.filter.policy import policy
+from ansible_collections.warden.egress.plugins.filter.to_iptables import to_iptables
 from ansible_collections.warden.egress.plugins.filter.to_nftables import to_nftables
 
 
@@ -51,6 +52,17 @@ def test_to_nftables_and_explain():
     assert decision["verdict"] == "drop" and decision["origin"] == "default"
     with pytest.raises(AnsibleFilterError, match="Policy IR"):
         to_nftables({"x": 1})
+
+
+def test_to_iptables():
+    files = to_iptables(compile_for("mail1"))
+    assert set(files) == {"ipset", "ipv4", "ipv6", "table", "generation", "chains"}
+    assert "-I OUTPUT 1 -m comment --comment \"warden.egress\" -j warden_egress-output" in files["ipv4"]
+    with pytest.raises(AnsibleFilterError, match="Policy IR"):
+        to_iptables([])
+    long_prefix = compile_for("mail1", egress_log={"prefix": "a-rather-long-log-prefix"})
+    with pytest.raises(AnsibleFilterError, match="egress_log.prefix"):
+        to_iptables(long_prefix)
 
 
 def test_explain_validates_its_arguments_from_documentation():

@@ -110,6 +110,8 @@ def test_tcp_and_udp_service_keeps_its_ports_on_both_protocols():
 
 BAD = [
     # (overrides, path, fragment of the problem)
+    ({"egress_platform": "iptables", "egress_table": "warden_egress_site_a"}, "egress_table", "is too long for egress_platform iptables"),
+    ({"egress_platform": "iptables", "egress_log": {"prefix": "warden-egress-site-a"}}, "egress_log.prefix", "is too long for egress_platform iptables"),
     ({"egress_upstreams": {"isp_smtp": ["198.51.100.25", "198.51.100.300"]}, "egress_role": "isolated"},
      "egress_upstreams.isp_smtp[1]", "is not an IP address or prefix"),
     ({"egress_trusted_prefixes": ["198.51.100.1/25"]}, "egress_trusted_prefixes[0]", "has host bits set (did you mean 198.51.100.0/25?)"),

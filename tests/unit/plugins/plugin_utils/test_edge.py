@@ -9,7 +9,7 @@ import random
 import time
 
 import pytest
-from netns import Routed
+from netns import BACKENDS, Routed
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, edge_ir, site
 
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
@@ -200,9 +200,10 @@ def sample_flows(count, seed):
     return rng.sample(every, count)
 
 
-def test_kernel_agrees_with_oracle_through_the_gateway(routed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_agrees_with_oracle_through_the_gateway(routed, backend):
     ir = edge_ir()
-    routed.nft("-f", "-", data=render(ir))
+    routed.load(ir, backend)
     try:
         flows = sample_flows(400, seed=7) + ALLOWED
         observed = routed.probe(flows, timeout=0.7, workers=32)
@@ -214,28 +215,29 @@ def test_kernel_agrees_with_oracle_through_the_gateway(routed):
         assert {"baseline", "role mail_server", "role web_proxy", "alert", "default deny"} <= reasons
         assert sum(e["verdict"] == "accept" for e in expected) >= 20
     finally:
-        routed.nft("delete", "table", "inet", "warden_egress")
+        routed.unload()
 
 
-def test_kernel_comparison_can_fail(routed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_comparison_can_fail(routed, backend):
     """Without the never-leave rule, the gateway forwards to 203.0.113.200 and the kernel
     disagrees with the oracle: the comparison above is not vacuous."""
     ir = edge_ir()
-    text = "\n".join(line for line in render(ir).splitlines() if "special-purpose" not in line) + "\n"
-    routed.nft("-f", "-", data=text)
+    routed.load(ir, backend, without="special-purpose")
     try:
         flow = {"src": "198.51.100.13", "dst": "203.0.113.200", "port": 443, "proto": "tcp"}
         assert decide(ir, "198.51.100.13", "203.0.113.200", 443)["verdict"] == "drop"
         assert routed.probe([flow])[0]["passed"] is True
     finally:
-        routed.nft("delete", "table", "inet", "warden_egress")
+        routed.unload()
 
 
-def test_per_source_connection_limit_engages(routed):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_per_source_connection_limit_engages(routed, backend):
     """A burst of new connections from one source: about burst + rate x time get out,
     the rest are dropped; another source is not affected."""
     ir = edge_ir(edge={**EDGE, "conn_limit": {"rate": "10/second", "burst": 20}})
-    routed.nft("-f", "-", data=render(ir))
+    routed.load(ir, backend)
     try:
         burst = [{"src": "198.51.100.13", "dst": f"203.0.113.{1 + i % 120}", "port": 443, "proto": "tcp"} for i in range(150)]
         start = time.monotonic()
@@ -247,4 +249,4 @@ def test_per_source_connection_limit_engages(routed):
         other = routed.probe([{"src": "198.51.100.11", "dst": "203.0.113.25", "port": 25, "proto": "tcp"}])
         assert other[0]["passed"] is True
     finally:
-        routed.nft("delete", "table", "inet", "warden_egress")
+        routed.unload()

@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Policy IR -> iptables/ip6tables-restore files and an ipset file (private to the collection).
+
+The collection owns the filter-table chains named ``TABLE-*`` (``warden_egress-output``,
+``-forward``, ``-deny``, ``-alert``, ``-ratelimit``) and the ipsets its rules reference. A
+hook chain is entered by one jump at the top of the built-in chain (OUTPUT or FORWARD).
+An allowed packet RETURNs to the built-in chain, so the administrator's own rules after the
+jump still apply, just as a second nftables table would still see the packet; a denied one
+is sent (goto) to a verdict chain that logs and drops it.
+
+Set names carry a generation (a hash of the whole rendering): a new policy loads into new
+sets, the rules switch to them in one iptables-restore transaction, and the old sets are
+destroyed afterwards, so no packet ever meets new sets with old rules.
+
+The files returned are in boot form: loaded with ``ipset -exist restore`` and then
+``iptables-restore --noflush`` on an empty table, they create the chains and insert the
+jumps. The apply module turns them into a transaction against what is already loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import (
+    SAFE_TEXT,
+    VERDICT_CHAINS,
+    _merge_sets,
+)
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
+
+HOOKS = {"output": "OUTPUT", "forward": "FORWARD"}
+FAMILIES = ("ipv4", "ipv6")
+SUFFIX = {"ipv4": "4", "ipv6": "6"}
+IPSET_FAMILY = {"ipv4": "inet", "ipv6": "inet6"}
+ANY_NET = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
+GEN_PLACEHOLDER = "@GEN@"
+GEN_LEN = 6
+# Limits of the kernel's name fields.
+CHAIN_MAX = 28
+IPSET_MAX = 31
+LOG_PREFIX_MAX = 29
+MULTIPORT_MAX = 15
+# iptables takes ICMP types by number; the IR names them as nftables does.
+ICMP_TYPES = {
+    "ipv4": {"echo-request": 8, "destination-unreachable": 3, "time-exceeded": 11, "parameter-problem": 12},
+    "ipv6": {
+        "destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
+        "echo-request": 128, "mld-listener-report": 131, "nd-router-solicit": 133,
+        "nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "mld2-listener-report": 143,
+    },
+}
+JUMP_COMMENT = "warden.egress"
+IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
+
+
+def _text(value: str) -> str:
+    if not SAFE_TEXT.match(value):
+        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
+    return f'"{value}"'
+
+
+def chain_names(table: str) -> dict:
+    """The chains the collection owns for ``table``: hook and verdict chains."""
+    if not TABLE_RE.match(table) or len(table) + len("-ratelimit") > CHAIN_MAX:
+        raise ValueError(f"egress_table: {table!r} is too long for iptables chain names (at most {CHAIN_MAX - len('-ratelimit')} characters)")
+    return {name: f"{table}-{name}" for name in (*HOOKS, *VERDICT_CHAINS)}
+
+
+def ipset_name(name: str, family: str, kind: str = "") -> str:
+    """``w<generation>-<readable>``; long readable parts keep a hash so names stay unique."""
+    readable = f"{kind}{name}.{SUFFIX[family]}"
+    room = IPSET_MAX - len("w") - GEN_LEN - 1
+    if len(readable) > room:
+        digest = hashlib.sha256(readable.encode()).hexdigest()[:6]
+        readable = f"{readable[:room - 7]}~{digest}"
+    return f"w{GEN_PLACEHOLDER}-{readable}"
+
+
+def _ports(ranges: list) -> list[str]:
+    """Port ranges as multiport lists of at most 15 ports (a range counts as two)."""
+    chunks, current, used = [], [], 0
+    for low, high in ranges:
+        item, cost = (str(low), 1) if low == high else (f"{low}:{high}", 2)
+        if used + cost > MULTIPORT_MAX:
+            chunks.append(current)
+            current, used = [], 0
+        current.append(item)
+        used += cost
+    chunks.append(current)
+    return chunks
+
+
+def _families(rule: Mapping) -> list[str]:
+    if rule["family"] != "any":
+        return [rule["family"]]
+    if rule["proto"] == "icmp":
+        return ["ipv4"]
+    if rule["proto"] == "icmpv6":
+        return ["ipv6"]
+    return list(FAMILIES)
+
+
+class _Renderer:
+    def __init__(self, irs: list) -> None:
+        first = irs[0]
+        self.table = first["table"]
+        self.chains = chain_names(self.table)
+        self.audit = first["mode"] == "audit"
+        self.log = first["log"]
+        self.sets = _merge_sets(irs)
+        # Address sets used by rules, and interface-list sets (hash:net,iface).
+        self.ipsets: dict = {family: {} for family in FAMILIES}
+        self.iface_sets: dict = {}
+
+    def addr_set(self, name: str, family: str) -> str:
+        if name not in self.sets:
+            raise ValueError(f"rule references undefined set {name}")
+        set_name = ipset_name(name, family)
+        self.ipsets[family][set_name] = ("hash:net", self.sets[name][family])
+        return set_name
+
+    def iface_set(self, names: list, family: str) -> str:
+        key = ",".join(sorted(names))
+        label = self.iface_sets.setdefault(key, f"if{len(self.iface_sets)}")
+        set_name = ipset_name(label, family)
+        self.ipsets[family][set_name] = ("hash:net,iface", [f"{ANY_NET[family]},{name}" for name in sorted(names)])
+        return set_name
+
+    def _iface(self, flag: str, names: list | None, negate: bool, family: str, direction: str) -> list[str]:
+        if names is None:
+            return []
+        for name in names:
+            _text(name)
+        if len(names) == 1:
+            return [f"{'! ' if negate else ''}{flag} {names[0]}"]
+        return [f"-m set {'! ' if negate else ''}--match-set {self.iface_set(names, family)} {direction}"]
+
+    def rule_lines(self, rule: Mapping, chain: str) -> dict:
+        out: dict = {family: [] for family in FAMILIES}
+        for family in _families(rule):
+            parts = []
+            parts += self._iface("-i", rule.get("iif"), False, family, "src,src")
+            parts += self._iface("-i", rule.get("iif_not"), True, family, "src,src")
+            parts += self._iface("-o", rule["oif"], False, family, "dst,dst")
+            parts += self._iface("-o", rule.get("oif_not"), True, family, "dst,dst")
+            proto = rule["proto"]
+            if proto is not None:
+                parts.append(f"-p {IPT_PROTO[proto]}")
+            if rule.get("l4proto") is not None:
+                parts.append(f"-p {int(rule['l4proto'])}")
+            variants = [[]]
+            if proto in ("tcp", "udp") and rule["dports"] is not None:
+                chunks = _ports(rule["dports"])
+                if len(chunks) == 1 and len(chunks[0]) == 1 and ":" not in chunks[0][0]:
+                    variants = [[f"-m {proto} --dport {chunks[0][0]}"]]
+                else:
+                    variants = [[f"-m multiport --dports {','.join(chunk)}"] for chunk in chunks]
+            elif proto in ("icmp", "icmpv6") and rule["icmp_types"] is not None:
+                flag = "-m icmp --icmp-type" if proto == "icmp" else "-m icmp6 --icmpv6-type"
+                variants = [[f"{flag} {ICMP_TYPES[family][name]}"] for name in rule["icmp_types"]]
+            after = []
+            if rule["hoplimit"] is not None:
+                after.append(f"-m hl --hl-eq {int(rule['hoplimit'])}")
+            if rule["ct_state"] is not None:
+                after.append("-m conntrack --ctstate " + ",".join(state.upper() for state in rule["ct_state"]))
+            if rule.get("saddr_in") is not None:
+                after.append(f"-m set --match-set {self.addr_set(rule['saddr_in'], family)} src")
+            if rule["saddr_not_in"] is not None:
+                after.append(f"-m set ! --match-set {self.addr_set(rule['saddr_not_in'], family)} src")
+            if rule["daddr_in"] is not None:
+                after.append(f"-m set --match-set {self.addr_set(rule['daddr_in'], family)} dst")
+            tail = []
+            if rule.get("meter") is not None:
+                meter = rule["meter"]
+                tail.append(
+                    f"-m hashlimit --hashlimit-above {meter['rate']} --hashlimit-burst {int(meter['burst'])}"
+                    f" --hashlimit-mode srcip --hashlimit-name w{GEN_PLACEHOLDER}{SUFFIX[family]}"
+                )
+            tail.append(f"-m comment --comment {_text(rule['comment'])}")
+            tail.append("-j RETURN" if rule["action"] == "accept" else f"-g {self.chains[rule['action']]}")
+            for variant in variants:
+                out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *tail]))
+        return out
+
+    def verdict_chain(self, name: str) -> list[str]:
+        chain = self.chains[name]
+        lines = []
+        if self.log["denied"]:
+            word = "audit" if self.audit and name == "deny" else name
+            prefix = f"{self.log['prefix']} {word}: "
+            if len(prefix) > LOG_PREFIX_MAX:
+                raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LOG_PREFIX_MAX})")
+            lines.append(
+                f"-A {chain} -m limit --limit {self.log['rate']} --limit-burst 5 -m comment --comment {_text('log ' + name)}"
+                f" -j LOG --log-prefix {_text(prefix)}"
+            )
+        if self.audit:
+            lines.append(f"-A {chain} -m comment --comment \"audit mode: log only\" -j RETURN")
+        else:
+            lines.append(f"-A {chain} -m comment --comment {_text(name)} -j DROP")
+        return lines
+
+
+def _ipset_file(ipsets: dict, header: list[str]) -> str:
+    out = list(header)
+    for family in FAMILIES:
+        for name, (kind, members) in sorted(ipsets[family].items()):
+            elements = []
+            for member in members:
+                # hash:net cannot hold a /0: two halves cover the same addresses.
+                if kind == "hash:net" and ipaddress.ip_network(member).prefixlen == 0:
+                    elements.extend(str(half) for half in ipaddress.ip_network(member).subnets(1))
+                else:
+                    elements.append(member)
+            maxelem = max(65536, len(elements))
+            out.append(f"create {name} {kind} family {IPSET_FAMILY[family]} maxelem {maxelem}")
+            out.extend(f"add {name} {element}" for element in elements)
+    return "\n".join(out) + "\n"
+
+
+def render(policy) -> dict:
+    """Render one IR, or several with different hooks sharing one table (a gateway's own
+    host policy and its edge policy). Returns ``{table, generation, chains, ipset, ipv4,
+    ipv6}``: the ipset file and the two restore files (boot form)."""
+    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if not irs:
+        raise ValueError("nothing to render")
+    hooks = [ir["hook"] for ir in irs]
+    if len(set(hooks)) != len(hooks):
+        raise ValueError(f"two policies for the same hook: {hooks}")
+    for ir in irs[1:]:
+        for key in ("table", "mode", "log"):
+            if ir[key] != irs[0][key]:
+                raise ValueError(f"policies of one table disagree on {key}")
+    for ir in irs:
+        if ir["hook"] not in HOOKS:
+            raise ValueError(f"hook {ir['hook']!r} has no iptables built-in chain")
+    rend = _Renderer(irs)
+    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
+    header = [
+        f"# warden.egress policy for {irs[0]['target']} ({describe}; mode: {irs[0]['mode']}) generation {GEN_PLACEHOLDER}",
+        "# Generated: edit the inventory, not this file. Loading it replaces only the chains named "
+        f"{rend.table}-* and the sets they use.",
+    ]
+    body: dict = {family: [] for family in FAMILIES}
+    used = {rule["action"] for ir in irs for rule in ir["rules"]} | {"deny"}
+    own_chains = [rend.chains[name] for name in VERDICT_CHAINS if name in used] + [rend.chains[ir["hook"]] for ir in irs]
+    for family in FAMILIES:
+        body[family].extend(f":{chain} - [0:0]" for chain in own_chains)
+        for name in VERDICT_CHAINS:
+            if name in used:
+                body[family].extend(rend.verdict_chain(name))
+    for ir in irs:
+        chain = rend.chains[ir["hook"]]
+        for rule in ir["rules"]:
+            lines = rend.rule_lines(rule, chain)
+            for family in FAMILIES:
+                body[family].extend(lines[family])
+        for family in FAMILIES:
+            body[family].append(f"-A {chain} -m comment --comment \"default deny\" -g {rend.chains['deny']}")
+            body[family].append(f"-I {HOOKS[ir['hook']]} 1 -m comment --comment \"{JUMP_COMMENT}\" -j {chain}")
+    files = {family: "\n".join([*header, "*filter", *body[family], "COMMIT"]) + "\n" for family in FAMILIES}
+    files["ipset"] = _ipset_file(rend.ipsets, header)
+    generation = hashlib.sha256("".join(files[key] for key in ("ipset", *FAMILIES)).encode()).hexdigest()[:GEN_LEN]
+    result = {key: text.replace(GEN_PLACEHOLDER, generation) for key, text in files.items()}
+    result.update({"table": rend.table, "generation": generation, "chains": own_chains})
+    return result
