@@ -39,6 +39,7 @@ sanity:
 molecule:
 	bash .ci/collection-link.sh
 	molecule test -s linux
+	molecule test -s iptables
 
 lab-destroy:
 	ansible-playbook lab/destroy.yml

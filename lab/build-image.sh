@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Build the lab's container images from Debian packages (no registry is reachable).
-#   localhost/warden-lab-base:bookworm     minbase + python3, nftables, iptables, sshd, iproute2, netcat
-#   localhost/warden-lab-systemd:bookworm  the base plus systemd as PID 1
-# Each image is skipped when it already exists.
+#   localhost/warden-lab-base:bookworm-r2     minbase + python3, nftables, iptables, ipset, sshd, iproute2, netcat
+#   localhost/warden-lab-systemd:bookworm-r2  the base plus systemd as PID 1
+# Each image is skipped when it already exists (the -rN tag changes whenever the package list does).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
-base=localhost/warden-lab-base:bookworm
-sysd=localhost/warden-lab-systemd:bookworm
+base=localhost/warden-lab-base:bookworm-r2
+sysd=localhost/warden-lab-systemd:bookworm-r2
 mirror=${WARDEN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! podman image exists "$base"; then
@@ -15,7 +15,7 @@ if ! podman image exists "$base"; then
   trap 'rm -rf "$rootfs"' EXIT
   echo "building $base (debootstrap, about 90 s)"
   debootstrap --variant=minbase \
-    --include=python3,python3-apt,nftables,iptables,openssh-server,iproute2,netcat-openbsd \
+    --include=python3,python3-apt,nftables,iptables,ipset,openssh-server,iproute2,netcat-openbsd \
     bookworm "$rootfs" "$mirror" >/dev/null
   tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
 fi

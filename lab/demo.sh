@@ -2,6 +2,7 @@
 # The lab demo: build the images, start the example site on podman, apply
 # playbooks/site.yml, prove it with real traffic, print the flow table.
 # KEEP_LAB=1 leaves the containers running afterwards (remove with: make lab-destroy).
+# BACKEND=iptables puts every managed host and the gateway on the iptables backend.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -14,9 +15,11 @@ start=$(date +%s)
 ansible-playbook lab/destroy.yml >/dev/null
 ansible-playbook lab/create.yml
 status=0
-ansible-playbook playbooks/site.yml -e "verify_egress_report_dir=$report" || status=$?
+backend=${BACKEND:-nftables}
+case "$backend" in nftables|iptables) ;; *) echo "BACKEND: '$backend' is not nftables or iptables" >&2; exit 2;; esac
+ansible-playbook playbooks/site.yml -e "verify_egress_report_dir=$report" -e "egress_platform=$backend" || status=$?
 echo
-echo "== warden.egress lab: flows tried from each host (expected by the policy vs observed) =="
+echo "== warden.egress lab ($backend): flows tried from each host (expected by the policy vs observed) =="
 cat "$report/egress-report.txt"
 echo "(report: $report/egress-report.json; $(( $(date +%s) - start )) s)"
 if [ "${KEEP_LAB:-0}" != 1 ]; then
