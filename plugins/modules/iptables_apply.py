@@ -477,7 +477,8 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
                 back = transaction(target, saved_body(lives[loaded]), target.live(loaded))
                 restore(target, loaded, back)
             destroy_sets(target, created)
-            module.fail_json(msg=f"{TOOLS[family][1]} failed; {'the ' + ', '.join(done) + ' rules were put back as they were' if done else 'nothing was changed'}: {err}", **result)
+            undone = f"the {', '.join(done)} rules were put back as they were" if done else "nothing was changed"
+            module.fail_json(msg=f"{TOOLS[family][1]} failed; {undone}: {err}", **result)
         done.append(family)
     old_sets = ({name for family in FAMILIES for name in lives[family]["sets"]} | set((record or {}).get("sets", []))) - new_sets
     left = destroy_sets(target, old_sets & target.existing_sets())
