@@ -12,6 +12,7 @@ from ansible_collections.warden.egress.plugins.filter.flow_table import flow_tab
 from ansible_collections.warden.egress.plugins.filter.policy import policy
 from ansible_collections.warden.egress.plugins.filter.to_iptables import to_iptables
 from ansible_collections.warden.egress.plugins.filter.to_nftables import to_nftables
+from ansible_collections.warden.egress.plugins.filter.to_pf import to_pf
 
 
 def hostvars(**overrides):
@@ -63,6 +64,12 @@ def test_to_iptables():
     long_prefix = compile_for("mail1", egress_log={"prefix": "a-rather-long-log-prefix"})
     with pytest.raises(AnsibleFilterError, match="egress_log.prefix"):
         to_iptables(long_prefix)
+
+
+def test_to_pf():
+    assert "Load with: pfctl -a site_egress -f FILE" in to_pf(compile_for("mail1"), anchor="site_egress")
+    with pytest.raises(AnsibleFilterError, match="warden.egress.to_pf: refusing to render unsafe anchor"):
+        to_pf(compile_for("mail1"), anchor="x; rm")
 
 
 def test_explain_validates_its_arguments_from_documentation():

@@ -1,0 +1,284 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Policy IR -> pf rules for the collection's own anchor (private to the collection).
+
+Every rule is ``quick``, so the first rule that matches decides, as in the IR; the anchor
+ends in a ``block ... quick`` catch-all for what it judges. Address sets are pf tables
+holding both families.
+
+A host policy (the box's own traffic) becomes ``out`` rules. An edge policy is about packets
+forwarded from one interface out of an outside one; pf sees such a packet twice (``in`` on
+the first interface, ``out`` on the second), so ``match in on IF tag WE_IN_IF`` rules mark
+where a packet came in, and the edge rules are rendered once per (in, out) pair of declared
+interfaces, each rule carrying ``on OUT tagged WE_IN_IN`` and the IR's interface conditions
+resolved for that pair. A packet leaving by an outside interface that came in by an
+undeclared one carries no tag; a final ``from ! self`` rule denies it, and the box's own
+packets (``from self``) go on to the host rules. The same tables and rules load on OpenBSD
+and FreeBSD; see docs/pf.md for what differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import SAFE_TEXT, _merge_sets
+
+ANCHOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+TABLE_MAX = 31
+LABEL_MAX = 63
+FLOOD_TABLE = "warden_flood"
+AF = {"ipv4": "inet", "ipv6": "inet6"}
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _text(value: str, limit: int | None = None) -> str:
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 3].rstrip() + "..."
+    if not SAFE_TEXT.match(value):
+        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
+    return f'"{value}"'
+
+
+def table_name(name: str) -> str:
+    if len(name) <= TABLE_MAX:
+        return name
+    return f"{name[:TABLE_MAX - 7]}~{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+
+
+def tag_name(interface: str) -> str:
+    return "WE_IN_" + re.sub(r"[^A-Za-z0-9_]", "_", interface)
+
+
+def _list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else "{ " + " ".join(items) + " }"
+
+
+def _ports(ranges: list) -> str:
+    return _list([str(low) if low == high else f"{low}:{high}" for low, high in ranges])
+
+
+def conn_rate(meter: Mapping) -> str:
+    """An IR meter (rate, burst) as pf's ``max-src-conn-rate N/S``: the burst, in the time
+    the rate takes to refill it."""
+    count, unit = meter["rate"].split("/")
+    per_second = int(count) / RATE_UNITS[unit]
+    burst = int(meter["burst"])
+    return f"{burst}/{max(1, math.ceil(burst / per_second))}"
+
+
+class _Renderer:
+    def __init__(self, irs: list) -> None:
+        self.audit = irs[0]["mode"] == "audit"
+        self.sets = _merge_sets(irs)
+        self.used_tables: set = set()
+        self.meter = None
+        self.flood = False
+
+    def table(self, name: str) -> str:
+        if name not in self.sets:
+            raise ValueError(f"rule references undefined set {name}")
+        self.used_tables.add(name)
+        return f"<{table_name(name)}>"
+
+    def line(self, rule: Mapping, on: str | None = None, tagged: str | None = None, not_self: bool = False) -> list[str]:
+        """One IR rule as pf rules (one per family when only one family's table applies)."""
+        action = rule["action"]
+        if action == "ratelimit":
+            # The meter itself is pf's source tracking on the pass rules below; what it
+            # overloads is blocked here, where the IR puts the meter.
+            self.meter = rule["meter"]
+            self.flood = True
+            action, source = "ratelimit", f"<{FLOOD_TABLE}>"
+        else:
+            source = None
+        parts = []
+        if action == "accept":
+            parts.append("pass out")
+        elif self.audit:
+            parts.append("pass out log")
+        else:
+            parts.append("block out log")
+        parts.append("quick")
+        if on is not None:
+            parts.append(f"on {on}")
+        elif rule["oif"] is not None:
+            parts.append(f"on {_list(rule['oif'])}")
+        elif rule.get("oif_not") is not None:
+            if len(rule["oif_not"]) != 1:
+                raise ValueError("pf cannot negate a list of interfaces in one rule")
+            parts.append(f"on ! {rule['oif_not'][0]}")
+        proto = rule["proto"]
+        if rule["family"] != "any":
+            parts.append(AF[rule["family"]])
+        elif proto == "icmp":
+            parts.append("inet")
+        elif proto == "icmpv6":
+            parts.append("inet6")
+        if proto is not None:
+            parts.append(f"proto {'icmp6' if proto == 'icmpv6' else proto}")
+        if rule.get("l4proto") is not None:
+            parts.append(f"proto {int(rule['l4proto'])}")
+        if source is not None:
+            src = source
+        elif rule.get("saddr_in") is not None:
+            src = self.table(rule["saddr_in"])
+        elif rule["saddr_not_in"] is not None:
+            src = "! " + self.table(rule["saddr_not_in"])
+        else:
+            src = "any"
+        if not_self:
+            if src != "any":
+                raise ValueError("a rule for undeclared interfaces cannot also match a source set")
+            src = "! self"
+        dst = self.table(rule["daddr_in"]) if rule["daddr_in"] is not None else "any"
+        port = f" port {_ports(rule['dports'])}" if proto in ("tcp", "udp") and rule["dports"] is not None else ""
+        if src == "any" and dst == "any" and not port:
+            parts.append("all" if proto is None and rule.get("l4proto") is None else "from any to any")
+        else:
+            parts.append(f"from {src} to {dst}{port}")
+        if proto in ("icmp", "icmpv6") and rule["icmp_types"] is not None:
+            family = "ipv4" if proto == "icmp" else "ipv6"
+            keyword = "icmp-type" if proto == "icmp" else "icmp6-type"
+            parts.append(f"{keyword} {_list([str(ICMP_TYPES[family][name]) for name in rule['icmp_types']])}")
+        if tagged is not None:
+            parts.append(f"tagged {tagged}")
+        if action == "accept":
+            if self.meter is not None and proto == "tcp":
+                parts.append(f"keep state (max-src-conn-rate {conn_rate(self.meter)}, overload <{FLOOD_TABLE}> flush global)")
+            else:
+                parts.append("keep state")
+        label = rule["comment"] if action == "accept" or not self.audit else f"audit: {rule['comment']}"
+        parts.append(f"label {_text(label, LABEL_MAX)}")
+        return [" ".join(parts)]
+
+
+def _unconditional(rule: Mapping) -> bool:
+    keys = ("saddr_in", "saddr_not_in", "daddr_in", "proto", "l4proto", "dports", "icmp_types", "hoplimit", "meter")
+    return rule["family"] == "any" and all(rule.get(key) is None for key in keys)
+
+
+def _specialise(rule: Mapping, inside: str | None, outside: str):
+    """The rule for packets in on ``inside`` (None: an undeclared interface) and out on
+    ``outside``; None when it cannot match them. Connection-state rules are pf's state
+    table's business and are left out."""
+    if rule["ct_state"] is not None and rule["ct_state"] != ["new"]:
+        return None
+    if rule.get("iif") is not None and inside not in rule["iif"]:
+        return None
+    if rule.get("iif_not") is not None and inside in rule["iif_not"]:
+        return None
+    if rule["oif"] is not None and outside not in rule["oif"]:
+        return None
+    if rule.get("oif_not") is not None and outside in rule["oif_not"]:
+        return None
+    return {**rule, "iif": None, "iif_not": None, "oif": None, "oif_not": None, "ct_state": None}
+
+
+def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
+    edge = ir["edge"]
+    declared = [entry["interface"] for entry in edge["inside"]] + list(edge["outside"])
+    out = [f"match in on {name} all tag {tag_name(name)} label {_text('edge: came in on ' + name, LABEL_MAX)}" for name in declared]
+    for outside in edge["outside"]:
+        for inside in declared + [None]:
+            rend.meter = None
+            for rule in ir["rules"]:
+                special = _specialise(rule, inside, outside)
+                if special is None:
+                    continue
+                if inside is None:
+                    out.extend(rend.line(special, on=outside, not_self=True))
+                else:
+                    out.extend(rend.line(special, on=outside, tagged=tag_name(inside)))
+                if _unconditional(special):
+                    break
+            else:
+                out.extend(rend.line({**_default(), "comment": "default deny"}, on=outside,
+                                     tagged=tag_name(inside) if inside else None, not_self=inside is None))
+    return out
+
+
+def _default() -> dict:
+    from ansible_collections.warden.egress.plugins.plugin_utils.compiler import RULE_FIELDS
+
+    rule = dict.fromkeys(RULE_FIELDS)
+    rule.update(action="deny", family="any", origin="default", comment="default deny")
+    return rule
+
+
+def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
+    rend.meter = None
+    out = []
+    for rule in ir["rules"]:
+        if rule["ct_state"] is not None:
+            continue
+        out.extend(rend.line(rule))
+        if _unconditional(rule) and rule.get("oif") is None and rule.get("oif_not") is None:
+            return out
+    out.extend(rend.line(_default()))
+    return out
+
+
+def render(policy, anchor: str = "warden_egress") -> str:
+    """The anchor file (``pfctl -a ANCHOR -f FILE``) for one IR or a host and an edge IR."""
+    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if not irs:
+        raise ValueError("nothing to render")
+    if not ANCHOR_RE.match(anchor):
+        raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
+    kinds = [ir["kind"] for ir in irs]
+    if len(set(kinds)) != len(kinds):
+        raise ValueError(f"two policies of the same kind: {kinds}")
+    for ir in irs[1:]:
+        if ir["mode"] != irs[0]["mode"]:
+            raise ValueError("policies of one anchor disagree on mode")
+    # Edge rules first: they judge forwarded packets; the host rules judge the rest.
+    irs = sorted(irs, key=lambda ir: ir["kind"] != "edge")
+    rend = _Renderer(irs)
+    rules = []
+    for ir in irs:
+        rules.append("")
+        rules.append(f"# {ir['kind']} policy ({', '.join(ir['roles']) or '-'})")
+        rules.extend(_edge_lines(rend, ir) if ir["kind"] == "edge" else _host_lines(rend, ir))
+    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
+    out = [
+        f"# warden.egress policy for {irs[0]['target']} ({describe}; mode: {irs[0]['mode']})",
+        f"# Generated: edit the inventory, not this file. Load with: pfctl -a {anchor} -f FILE",
+        "",
+    ]
+    for name in sorted(rend.used_tables):
+        members = rend.sets[name]["ipv4"] + rend.sets[name]["ipv6"]
+        out.append(f"table <{table_name(name)}> persist" + (" { " + " ".join(members) + " }" if members else ""))
+    if rend.flood:
+        out.append(f"table <{FLOOD_TABLE}> persist")
+    out.extend(rules)
+    return "\n".join(out) + "\n"
+
+
+def render_pf_conf(anchor: str = "warden_egress", anchor_file: str = "/etc/pf.anchors/warden_egress", extra: list | None = None) -> str:
+    """A complete /etc/pf.conf that hooks the collection's anchor in (the opt-in full mode)."""
+    if not ANCHOR_RE.match(anchor):
+        raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
+    if not re.match(r"^/[A-Za-z0-9_./-]+$", anchor_file):
+        raise ValueError(f"refusing to render unsafe anchor file path {anchor_file!r}")
+    lines = [
+        "# /etc/pf.conf managed by warden.egress: edit the inventory (pf_egress_extra_rules), not this file.",
+        "set skip on lo",
+        "set block-policy drop",
+        f'anchor "{anchor}"',
+        f'load anchor "{anchor}" from "{anchor_file}"',
+    ]
+    for line in extra or []:
+        if not isinstance(line, str) or "\n" in line or not line.strip():
+            raise ValueError(f"pf_egress_extra_rules: {line!r} is not one pf rule on one line")
+        lines.append(line)
+    lines += [
+        "# What the anchor does not decide: inbound, and outbound it has no rule for.",
+        'pass in all keep state label "pf.conf: inbound is not decided by warden.egress"',
+        'pass out all keep state label "pf.conf: outbound the anchor has no rule for"',
+    ]
+    return "\n".join(lines) + "\n"
