@@ -1,0 +1,128 @@
+"""pf_apply run as Ansible runs it, against the lab's stand-in for pfctl (lab/files/fake-pfctl.py,
+which reads every file with the strict pf grammar and records what would be loaded):
+validation before load, idempotence, drift, check mode, diff, other anchors untouched,
+the confirmed apply and its rollback, removal."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+from sample import compile_for, edge_ir
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import render
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+MODULE = os.path.join(TOP, "plugins", "modules", "pf_apply.py")
+ADMIN = 'table <admin> persist { 203.0.113.7/32 }\npass out quick from any to <admin> keep state label "admin"\nblock out log quick all label "admin default"\n'
+
+
+@pytest.fixture()
+def box():
+    with tempfile.TemporaryDirectory() as tmp:
+        bin_dir = os.path.join(tmp, "bin")
+        os.makedirs(bin_dir)
+        shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), bin_dir)
+        shutil.copy(os.path.join(TOP, "plugins", "plugin_utils", "pf_grammar.py"), bin_dir)
+        with open(os.path.join(bin_dir, "pfctl"), "w", encoding="utf-8") as handle:
+            handle.write(f'#!/bin/sh\nexec {sys.executable} {os.path.join(bin_dir, "fake-pfctl.py")} "$@"\n')
+        os.chmod(os.path.join(bin_dir, "pfctl"), 0o755)
+        env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "WARDEN_FAKE_PF_DIR": os.path.join(tmp, "pf")}
+        subprocess.run(["pfctl", "-a", "admin", "-f", "-"], input=ADMIN, text=True, env=env, check=True)
+        yield tmp, env
+
+
+def run(box, check=False, diff=False, **args):
+    tmp, env = box
+    args.setdefault("path", os.path.join(tmp, "etc", "warden_egress"))
+    args.setdefault("state_dir", os.path.join(tmp, "state"))
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    with open(os.path.join(tmp, "args.json"), "w", encoding="utf-8") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
+    out = subprocess.run([sys.executable, MODULE, os.path.join(tmp, "args.json")], capture_output=True, text=True, check=False,
+                         env={**env, "PYTHONPATH": os.path.join(TOP, ".build", "collections")})
+    return json.loads(out.stdout)
+
+
+def loaded(box, anchor="warden_egress"):
+    path = os.path.join(box[0], "pf", "anchors", f"{anchor}.conf")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def boot_file(box):
+    path = os.path.join(box[0], "etc", "warden_egress")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def test_apply_is_idempotent_and_leaves_other_anchors(box):
+    content = render(compile_for("mail1"))
+    first = run(box, content=content)
+    assert first["changed"] and first["ruleset_changed"] and first["file_changed"], first
+    assert loaded(box) == content and boot_file(box) == content
+    assert not run(box, content=content)["changed"]
+    assert loaded(box, "admin") == ADMIN
+
+
+def test_a_ruleset_pf_would_refuse_is_never_loaded(box):
+    run(box, content=render(compile_for("mail1")))
+    broken = render(compile_for("dns1")).replace("port 53", "port 70000")
+    result = run(box, content=broken)
+    assert result.get("failed") and "pfctl -n rejected the rules" in result["msg"], result
+    assert "role mail_server" in loaded(box)
+
+
+def test_drift_is_put_right_and_check_mode_changes_nothing(box):
+    content = render([compile_for("ws1"), edge_ir()])
+    run(box, content=content)
+    path = os.path.join(box[0], "pf", "anchors", "warden_egress.conf")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write('pass out quick proto tcp from any to any port 6667 keep state label "hand edit"\n')
+    checked = run(box, content=content, check=True, diff=True)
+    assert checked["changed"] and "hand edit" in checked["diff"]["before"]
+    assert "hand edit" in loaded(box)
+    assert run(box, content=content)["ruleset_changed"]
+    assert loaded(box) == content
+
+
+def test_unconfirmed_load_is_rolled_back_by_the_box(box):
+    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
+    run(box, content=old)
+    result = run(box, content=new, confirm_timeout=2)
+    assert result["pending_confirmation"] and loaded(box) == new
+    assert boot_file(box) == old  # only a confirmed load reaches the boot file
+    time.sleep(3.5)
+    assert loaded(box) == old
+    late = run(box, confirm=True)
+    assert late.get("failed") and "too late" in late["msg"]
+    assert run(box, content=new)["ruleset_changed"]  # the next run loads it again
+
+
+def test_confirmed_load_stays_and_reaches_the_boot_file(box):
+    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
+    run(box, content=old)
+    assert run(box, content=new, confirm_timeout=3)["pending_confirmation"]
+    confirmed = run(box, confirm=True)
+    assert confirmed["changed"] and confirmed["file_changed"]
+    time.sleep(4)
+    assert loaded(box) == new and boot_file(box) == new
+    assert not run(box, content=new)["changed"]
+
+
+def test_absent_removes_only_its_own(box):
+    run(box, content=render(compile_for("mail1")))
+    assert run(box, state="absent")["changed"]
+    assert loaded(box) is None and boot_file(box) is None and loaded(box, "admin") == ADMIN
+    assert not run(box, state="absent")["changed"]
