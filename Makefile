@@ -40,6 +40,7 @@ molecule:
 	bash .ci/collection-link.sh
 	molecule test -s linux
 	molecule test -s iptables
+	molecule test -s pf
 
 lab-destroy:
 	ansible-playbook lab/destroy.yml

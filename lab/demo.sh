@@ -21,6 +21,11 @@ ansible-playbook playbooks/site.yml -e "verify_egress_report_dir=$report" -e "eg
 echo
 echo "== warden.egress lab ($backend): flows tried from each host (expected by the policy vs observed) =="
 cat "$report/egress-report.txt"
+ansible-playbook lab/render-pf.yml -e "report_dir=$report/pf" >/dev/null
+echo
+echo "== the same site on pf: the gateway's anchor (all boxes: $report/pf/*.pf) =="
+grep -v '^table ' "$report/pf/gw1.pf" | grep -E '^(#|match|block|pass)' | head -n 14
+echo "... ($(grep -cE '^(match|block|pass)' "$report/pf/gw1.pf") rules, $(grep -c '^table ' "$report/pf/gw1.pf") tables)"
 echo "(report: $report/egress-report.json; $(( $(date +%s) - start )) s)"
 if [ "${KEEP_LAB:-0}" != 1 ]; then
   ansible-playbook lab/destroy.yml >/dev/null

@@ -13,6 +13,7 @@ Handled: -n, -f FILE, -a ANCHOR, -s rules|Tables|info, -t TABLE -T show, -F all,
 
 from __future__ import annotations
 
+import getopt
 import os
 import sys
 
@@ -48,16 +49,16 @@ def main(argv: list[str]) -> int:
     with open(os.path.join(STORE, "calls.log"), "a", encoding="utf-8") as log:
         log.write(" ".join(argv) + "\n")
     args = {"-n": False, "-a": "", "-f": None, "-s": None, "-t": None, "-T": None, "-F": None, "-e": False, "-d": False}
-    words = list(argv)
-    while words:
-        word = words.pop(0)
-        if word in ("-n", "-e", "-d", "-q"):
-            args[word] = True
-        elif word in ("-a", "-f", "-s", "-t", "-T", "-F") and words:
-            args[word] = words.pop(0)
-        else:
-            print(f"pfctl: unknown option {word}", file=sys.stderr)
-            return 1
+    try:
+        options, rest = getopt.getopt(argv, "nedqa:f:s:t:T:F:")
+    except getopt.GetoptError as exc:
+        print(f"pfctl: {exc}", file=sys.stderr)
+        return 1
+    if rest:
+        print(f"pfctl: unexpected arguments {rest}", file=sys.stderr)
+        return 1
+    for flag, value in options:
+        args[flag] = True if flag in ("-n", "-e", "-d", "-q") else value
     if args["-e"] or args["-d"]:
         enabled = os.path.join(STORE, "enabled")
         if args["-e"]:

@@ -118,6 +118,7 @@ pending_confirmation:
   sample: false
 """
 
+import json
 import os
 import re
 import shlex
@@ -165,13 +166,17 @@ class Pending:
     def active(self) -> bool:
         return os.path.exists(self.pid)
 
-    def start(self, pfctl: str, anchor: str, previous: str | None, content: str, timeout: int) -> None:
+    def start(self, pfctl: str, anchor: str, previous: dict | None, content: str, timeout: int, record_path: str) -> None:
+        """``previous`` is the record of the rules loaded before (None: an empty anchor). The
+        rollback loads them again and puts their record back, so the next run sees them."""
         state.write_atomic(self.content, content, mode=0o600)
         if previous is None:
-            restore = f"{shlex.quote(pfctl)} -a {shlex.quote(anchor)} -F all"
+            restore = f"{shlex.quote(pfctl)} -a {shlex.quote(anchor)} -F all && rm -f {shlex.quote(record_path)}"
         else:
-            state.write_atomic(self.previous, previous, mode=0o600)
-            restore = f"{shlex.quote(pfctl)} -a {shlex.quote(anchor)} -f {shlex.quote(self.previous)}"
+            state.write_atomic(self.previous, previous["content"], mode=0o600)
+            state.write_atomic(self.previous + ".json", json.dumps(previous, indent=1, sort_keys=True) + "\n", mode=0o600)
+            restore = (f"{shlex.quote(pfctl)} -a {shlex.quote(anchor)} -f {shlex.quote(self.previous)}"
+                       f" && mv {shlex.quote(self.previous + '.json')} {shlex.quote(record_path)}")
         state.remove(self.rolled)
         script = f"sleep {int(timeout)}; {restore} && date > {shlex.quote(self.rolled)}; rm -f {shlex.quote(self.pid)}"
         job = subprocess.Popen(["/bin/sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -230,8 +235,8 @@ def main() -> None:
                 module.fail_json(msg="too late: the rollback already ran", **result)
             if result["file_changed"]:
                 state.write_atomic(params["path"], content)
-            state.remove(pending.content)
-            state.remove(pending.previous)
+            for leftover in (pending.content, pending.previous, pending.previous + ".json"):
+                state.remove(leftover)
         module.exit_json(**result)
 
     now = listing(module, pfctl, anchor)
@@ -271,14 +276,14 @@ def main() -> None:
     if result["ruleset_changed"]:
         if pending.active():
             pending.cancel()
-        previous = record["content"] if record is not None and record["listing"] == now else None
+        previous = record if record is not None and record["listing"] == now else None
         rc, err = pfctl_file(module, [pfctl, "-a", anchor], content)
         if rc != 0:
             module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {err}", **result)
         loaded = listing(module, pfctl, anchor)
         state.write_record(record_path, content, loaded or "")
         if waits:
-            pending.start(pfctl, anchor, previous, content, params["confirm_timeout"])
+            pending.start(pfctl, anchor, previous, content, params["confirm_timeout"], record_path)
             result["pending_confirmation"] = True
     if result["file_changed"] and not result["pending_confirmation"]:
         state.write_atomic(params["path"], content)

@@ -302,7 +302,7 @@ def parse(text: str, anchor_file: bool = True) -> dict:
                 raise PfSyntaxError(rule["number"], lines[rule["number"] - 1], f"table <{address['table']}> is used but not defined")
         if rule["state"] and rule["state"].get("overload") not in (None, *tables):
             raise PfSyntaxError(rule["number"], lines[rule["number"] - 1], "overload table is not defined")
-        if rule["label"] is None:
+        if rule["label"] is None and anchor_file:
             raise PfSyntaxError(rule["number"], lines[rule["number"] - 1], "every rule names its origin with a label")
     texts = [" ".join(_tokens(lines[rule["number"] - 1])) for rule in rules]
     for index, text_ in enumerate(texts):

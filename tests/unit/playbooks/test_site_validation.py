@@ -41,7 +41,7 @@ def run_site(tmp_path, site_vars: dict, host_vars: dict | None = None) -> subpro
 @pytest.mark.parametrize(("site_vars", "host_vars", "message"), [
     (site(relay="198.51.100.300"), {}, "egress_upstreams.smtp_relays[1]: '198.51.100.300' is not an IP address or prefix"),
     (site(), {"egress_role": "mailserver"}, "egress_role: 'mailserver' is not a known role"),
-    (site(), {"egress_platform": "pf"}, "egress_platform: 'pf' (host mail1) has no backend"),
+    (site(), {"egress_platform": "junos"}, "egress_platform: 'junos' (host mail1) has no backend"),
 ], ids=["bad-address", "unknown-role", "no-backend"])
 def test_bad_value_stops_before_any_host_is_touched(tmp_path, site_vars, host_vars, message):
     result = run_site(tmp_path, site_vars, host_vars)

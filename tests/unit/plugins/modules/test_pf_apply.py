@@ -107,6 +107,7 @@ def test_unconfirmed_load_is_rolled_back_by_the_box(box):
     assert loaded(box) == old
     late = run(box, confirm=True)
     assert late.get("failed") and "too late" in late["msg"]
+    assert not run(box, content=old, check=True)["changed"]  # the record is back with the rules
     assert run(box, content=new)["ruleset_changed"]  # the next run loads it again
 
 
