@@ -11,8 +11,8 @@ version_added: 0.2.0
 short_description: Render a Policy IR as iptables and ip6tables rules with ipsets
 description:
   - Returns the files that P(warden.egress.iptables_apply#module) loads, in the form a
-    boot-time load uses: an ipset file, an C(iptables-restore) file and an
-    C(ip6tables-restore) file.
+    boot-time load uses (an ipset file, an C(iptables-restore) file and an
+    C(ip6tables-restore) file).
   - The rules live in the collection's own filter-table chains (C(TABLE-output),
     C(TABLE-forward) and the verdict chains C(TABLE-deny), C(TABLE-alert),
     C(TABLE-ratelimit)), entered by one jump at the top of OUTPUT or FORWARD. Allowed
