@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Measure the edge's per-source new-connection limit on both backends.
 
 A gateway network namespace loads the example site's edge policy (nftables meter, or

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A stand-in for pfctl on a Linux box (the lab has no OpenBSD or FreeBSD).
 
 It reads every ruleset with the collection's strict pf grammar (pf_grammar.py, installed

@@ -122,7 +122,7 @@ import json
 import os
 import re
 import shlex
-import subprocess
+import sys
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -156,10 +156,21 @@ def pfctl_file(module: AnsibleModule, args: list[str], content: str) -> tuple[in
         os.unlink(tmp)
 
 
+# Starts a shell script in its own session, detached from this run, and prints its pid: the
+# rollback job must outlive the module (and the connection that may be lost).
+DETACH = (
+    "import subprocess, sys\n"
+    "job = subprocess.Popen(['/bin/sh', '-c', sys.argv[1]], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,"
+    " stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)\n"
+    "print(job.pid)\n"
+)
+
+
 class Pending:
     """A load waiting for confirmation: the previous rules and a detached rollback job."""
 
-    def __init__(self, state_dir: str, anchor: str) -> None:
+    def __init__(self, module: AnsibleModule, state_dir: str, anchor: str) -> None:
+        self.module = module
         base = os.path.join(state_dir, f"pf-{anchor}")
         self.previous, self.content, self.pid, self.rolled = (base + suffix for suffix in (".previous", ".pending", ".rollback.pid", ".rolled-back"))
 
@@ -179,9 +190,10 @@ class Pending:
                        f" && mv {shlex.quote(self.previous + '.json')} {shlex.quote(record_path)}")
         state.remove(self.rolled)
         script = f"sleep {int(timeout)}; {restore} && date > {shlex.quote(self.rolled)}; rm -f {shlex.quote(self.pid)}"
-        job = subprocess.Popen(["/bin/sh", "-c", script], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
-        state.write_atomic(self.pid, f"{job.pid}\n", mode=0o600)
+        rc, out, err = self.module.run_command([sys.executable, "-c", DETACH, script])
+        if rc != 0 or not out.strip().isdigit():
+            self.module.fail_json(msg=f"could not start the rollback job: {err.strip() or out.strip()}")
+        state.write_atomic(self.pid, out.strip() + "\n", mode=0o600)
 
     def cancel(self) -> bool:
         """Stop the rollback job; False when it already ran."""
@@ -218,7 +230,7 @@ def main() -> None:
     pfctl = module.get_bin_path("pfctl", required=True, opt_dirs=["/sbin"])
     record_path = os.path.join(params["state_dir"], f"pf-{anchor}.json")
     record = state.read_record(record_path)
-    pending = Pending(params["state_dir"], anchor)
+    pending = Pending(module, params["state_dir"], anchor)
     keep_file = bool(params["path"])
     result = {"changed": False, "anchor": anchor, "ruleset_changed": False, "file_changed": False, "pending_confirmation": False}
 
