@@ -74,6 +74,32 @@ def in_sync(record: dict | None, content: str, listing: str | None) -> bool:
     return record is not None and listing is not None and record["sha256"] == sha256(content) and record["listing"] == listing
 
 
+def run_with_file(module, argv: list, text: str, suffix: str) -> tuple:
+    """Run ``argv`` + [a temporary file holding ``text``]; the file is removed afterwards."""
+    fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        return module.run_command(list(argv) + [tmp])
+    finally:
+        os.unlink(tmp)
+
+
+def plan(module, result: dict, record: dict | None, content: str, listing: str | None, file_changed: bool, name: str) -> None:
+    """Fill ``result`` with what loading ``content`` would change, and the diff."""
+    result["sha256"] = sha256(content)
+    result["ruleset_changed"] = not in_sync(record, content, listing)
+    result["file_changed"] = file_changed
+    result["changed"] = result["ruleset_changed"] or file_changed
+    if module._diff and result["changed"]:
+        result["diff"] = {
+            "before": diff_before(record, listing),
+            "after": content,
+            "before_header": f"{name} (loaded)",
+            "after_header": f"{name} (wanted)",
+        }
+
+
 def diff_before(record: dict | None, listing: str | None) -> str:
     """What to show as 'before': the last applied file if the kernel still matches it."""
     if listing is None:

@@ -234,8 +234,7 @@ class Target:
         return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets))}
 
     def set_members(self, names: list[str]) -> list[str]:
-        rc, out, dummy = self.run([self.ipset, "list", "-n"], check=False)
-        existing = set(out.split()) if rc == 0 else set()
+        existing = self.existing_sets()
         lines = []
         for name in sorted(set(names)):
             if name not in existing:
@@ -266,7 +265,7 @@ def listing(target: Target, lives: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def transaction(target: Target, wanted: list[str], live: dict) -> str:
+def transaction(wanted: list[str], live: dict) -> str:
     """An iptables-restore --noflush file that turns what is loaded (``live``) into ``wanted``
     (a restore file body in boot form): refill the wanted chains, keep or put each jump at the
     top of its built-in chain, and remove chains and jumps that are no longer wanted."""
@@ -371,7 +370,7 @@ def absent(module: AnsibleModule, target: Target, params: dict, result: dict, re
     if result["changed"] and not module.check_mode:
         for family in FAMILIES:
             if lives[family]["chains"] or lives[family]["jumps"]:
-                rc, err = restore(target, family, transaction(target, [], lives[family]))
+                rc, err = restore(target, family, transaction([], lives[family]))
                 if rc != 0:
                     module.fail_json(msg=f"{TOOLS[family][1]} failed removing the collection's chains: {err}", **result)
         left = destroy_sets(target, owned_sets)
@@ -424,13 +423,8 @@ def main() -> None:
     content = combined(texts)
     now = listing(target, lives)
     paths = files_for(params["directory"], table) if params["directory"] else {}
-    result["sha256"] = state.sha256(content)
-    result["ruleset_changed"] = not state.in_sync(record, content, now)
-    result["file_changed"] = any(state.read_text(paths[key]) != texts[key] for key in paths)
-    result["changed"] = result["ruleset_changed"] or result["file_changed"]
+    state.plan(module, result, record, content, now, any(state.read_text(paths[key]) != texts[key] for key in paths), table)
     result["chains"] = {family: lives[family]["chains"] for family in FAMILIES}
-    if module._diff and result["changed"]:
-        result["diff"] = {"before": state.diff_before(record, now), "after": content, "before_header": f"{table} (loaded)", "after_header": f"{table} (wanted)"}
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
@@ -463,7 +457,7 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
     if rc != 0:
         destroy_sets(target, created)
         module.fail_json(msg=f"ipset restore failed; nothing was changed: {err.strip()}", **result)
-    transactions = {family: transaction(target, body(texts[family]), lives[family]) for family in FAMILIES}
+    transactions = {family: transaction(body(texts[family]), lives[family]) for family in FAMILIES}
     for family in FAMILIES:
         rc, err = restore(target, family, transactions[family], test=True)
         if rc != 0:
@@ -474,7 +468,7 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
         rc, err = restore(target, family, transactions[family])
         if rc != 0:
             for loaded in done:
-                back = transaction(target, saved_body(lives[loaded]), target.live(loaded))
+                back = transaction(saved_body(lives[loaded]), target.live(loaded))
                 restore(target, loaded, back)
             destroy_sets(target, created)
             undone = f"the {', '.join(done)} rules were put back as they were" if done else "nothing was changed"

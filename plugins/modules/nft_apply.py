@@ -104,7 +104,6 @@ file_changed:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -167,13 +166,7 @@ def list_table(module: AnsibleModule, nft: str, family: str, table: str) -> str 
 def run_nft(module: AnsibleModule, nft: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
     if text is None:
         return module.run_command([nft] + args)
-    fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=".nft")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        return module.run_command([nft] + args + [tmp])
-    finally:
-        os.unlink(tmp)
+    return state.run_with_file(module, [nft] + args, text, ".nft")
 
 
 def main() -> None:
@@ -226,17 +219,7 @@ def main() -> None:
     if rc != 0:
         module.fail_json(msg=f"content: nft -c rejected the ruleset, nothing was loaded: {err.strip()}", **result)
 
-    result["sha256"] = state.sha256(content)
-    result["ruleset_changed"] = not state.in_sync(record, content, listing)
-    result["file_changed"] = keep_file and state.read_text(params["path"]) != content
-    result["changed"] = result["ruleset_changed"] or result["file_changed"]
-    if module._diff and result["changed"]:
-        result["diff"] = {
-            "before": state.diff_before(record, listing),
-            "after": content,
-            "before_header": f"{family} {table} (loaded)",
-            "after_header": f"{family} {table} (wanted)",
-        }
+    state.plan(module, result, record, content, listing, keep_file and state.read_text(params["path"]) != content, f"{family} {table}")
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 

@@ -123,7 +123,6 @@ import os
 import re
 import shlex
 import sys
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -143,17 +142,6 @@ def listing(module: AnsibleModule, pfctl: str, anchor: str) -> str | None:
         out.extend(sorted(line.strip() for line in members.splitlines() if line.strip()))
     text = "\n".join(out) + "\n"
     return None if text == "# rules\n\n" else text
-
-
-def pfctl_file(module: AnsibleModule, args: list[str], content: str) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=".pf")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-        rc, out, err = module.run_command(args + ["-f", tmp])
-        return rc, (err or out).strip()
-    finally:
-        os.unlink(tmp)
 
 
 # Starts a shell script in its own session, detached from this run, and prints its pid: the
@@ -271,17 +259,10 @@ def main() -> None:
     content = params["content"]
     if content is None:
         module.fail_json(msg="content: required to load the anchor (or give confirm: true)", **result)
-    rc, err = pfctl_file(module, [pfctl, "-n", "-a", anchor], content)
+    rc, out, err = state.run_with_file(module, [pfctl, "-n", "-a", anchor, "-f"], content, ".pf")
     if rc != 0:
-        module.fail_json(msg=f"content: pfctl -n rejected the rules, nothing was loaded: {err}", **result)
-    result["sha256"] = state.sha256(content)
-    result["ruleset_changed"] = not state.in_sync(record, content, now)
-    waits = params["confirm_timeout"] > 0
-    result["file_changed"] = keep_file and state.read_text(params["path"]) != content
-    result["changed"] = result["ruleset_changed"] or result["file_changed"]
-    if module._diff and result["changed"]:
-        result["diff"] = {"before": state.diff_before(record, now), "after": content,
-                          "before_header": f"anchor {anchor} (loaded)", "after_header": f"anchor {anchor} (wanted)"}
+        module.fail_json(msg=f"content: pfctl -n rejected the rules, nothing was loaded: {(err or out).strip()}", **result)
+    state.plan(module, result, record, content, now, keep_file and state.read_text(params["path"]) != content, f"anchor {anchor}")
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
@@ -289,12 +270,12 @@ def main() -> None:
         if pending.active():
             pending.cancel()
         previous = record if record is not None and record["listing"] == now else None
-        rc, err = pfctl_file(module, [pfctl, "-a", anchor], content)
+        rc, out, err = state.run_with_file(module, [pfctl, "-a", anchor, "-f"], content, ".pf")
         if rc != 0:
-            module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {err}", **result)
+            module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {(err or out).strip()}", **result)
         loaded = listing(module, pfctl, anchor)
         state.write_record(record_path, content, loaded or "")
-        if waits:
+        if params["confirm_timeout"] > 0:
             pending.start(pfctl, anchor, previous, content, params["confirm_timeout"], record_path)
             result["pending_confirmation"] = True
     if result["file_changed"] and not result["pending_confirmation"]:

@@ -29,6 +29,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables impo
     SAFE_TEXT,
     VERDICT_CHAINS,
     _merge_sets,
+    policies,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
 
@@ -226,16 +227,7 @@ def render(policy) -> dict:
     """Render one IR, or several with different hooks sharing one table (a gateway's own
     host policy and its edge policy). Returns ``{table, generation, chains, ipset, ipv4,
     ipv6}``: the ipset file and the two restore files (boot form)."""
-    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
-    if not irs:
-        raise ValueError("nothing to render")
-    hooks = [ir["hook"] for ir in irs]
-    if len(set(hooks)) != len(hooks):
-        raise ValueError(f"two policies for the same hook: {hooks}")
-    for ir in irs[1:]:
-        for key in ("table", "mode", "log"):
-            if ir[key] != irs[0][key]:
-                raise ValueError(f"policies of one table disagree on {key}")
+    irs = policies(policy, "hook", ("table", "mode", "log"), "table")
     for ir in irs:
         if ir["hook"] not in HOOKS:
             raise ValueError(f"hook {ir['hook']!r} has no iptables built-in chain")

@@ -123,23 +123,30 @@ def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
     return lines
 
 
-def render(policy) -> str:
-    """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
-    sharing one table: a gateway's own host policy and its edge policy."""
+def policies(policy, distinct: str, same: tuple, owner: str) -> list:
+    """One IR, or a list of them, as a list: at most one per value of ``distinct`` (hook,
+    kind), and all agreeing on ``same``, since they share one ``owner`` (table, anchor)."""
     irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
     if not irs:
         raise ValueError("nothing to render")
+    values = [ir[distinct] for ir in irs]
+    if len(set(values)) != len(values):
+        raise ValueError(f"two policies for the same {distinct}: {values}")
+    for ir in irs[1:]:
+        for key in same:
+            if ir[key] != irs[0][key]:
+                raise ValueError(f"policies of one {owner} disagree on {key}")
+    return irs
+
+
+def render(policy) -> str:
+    """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
+    sharing one table: a gateway's own host policy and its edge policy."""
+    irs = policies(policy, "hook", ("table", "mode", "log"), "table")
     first = irs[0]
     table = first["table"]
     if not TABLE_RE.match(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
-    hooks = [ir["hook"] for ir in irs]
-    if len(set(hooks)) != len(hooks):
-        raise ValueError(f"two policies for the same hook: {hooks}")
-    for ir in irs[1:]:
-        for key in ("table", "mode", "log"):
-            if ir[key] != first[key]:
-                raise ValueError(f"policies of one table disagree on {key}")
     audit = first["mode"] == "audit"
     describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
     out = [

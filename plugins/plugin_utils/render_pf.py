@@ -25,8 +25,9 @@ import math
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import SAFE_TEXT, _merge_sets
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import SAFE_TEXT, _merge_sets, policies
 
 ANCHOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
 TABLE_MAX = 31
@@ -197,17 +198,9 @@ def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
                 if _unconditional(special):
                     break
             else:
-                out.extend(rend.line({**_default(), "comment": "default deny"}, on=outside,
+                out.extend(rend.line(_rule("deny", "default", "default deny"), on=outside,
                                      tagged=tag_name(inside) if inside else None, not_self=inside is None))
     return out
-
-
-def _default() -> dict:
-    from ansible_collections.warden.egress.plugins.plugin_utils.compiler import RULE_FIELDS
-
-    rule = dict.fromkeys(RULE_FIELDS)
-    rule.update(action="deny", family="any", origin="default", comment="default deny")
-    return rule
 
 
 def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
@@ -219,23 +212,15 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
         out.extend(rend.line(rule))
         if _unconditional(rule) and rule.get("oif") is None and rule.get("oif_not") is None:
             return out
-    out.extend(rend.line(_default()))
+    out.extend(rend.line(_rule("deny", "default", "default deny")))
     return out
 
 
 def render(policy, anchor: str = "warden_egress") -> str:
     """The anchor file (``pfctl -a ANCHOR -f FILE``) for one IR or a host and an edge IR."""
-    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
-    if not irs:
-        raise ValueError("nothing to render")
+    irs = policies(policy, "kind", ("mode",), "anchor")
     if not ANCHOR_RE.match(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
-    kinds = [ir["kind"] for ir in irs]
-    if len(set(kinds)) != len(kinds):
-        raise ValueError(f"two policies of the same kind: {kinds}")
-    for ir in irs[1:]:
-        if ir["mode"] != irs[0]["mode"]:
-            raise ValueError("policies of one anchor disagree on mode")
     # Edge rules first: they judge forwarded packets; the host rules judge the rest.
     irs = sorted(irs, key=lambda ir: ir["kind"] != "edge")
     rend = _Renderer(irs)

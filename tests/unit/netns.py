@@ -27,6 +27,19 @@ def sh(*args: str, ns: str | None = None, check: bool = True, data: str | None =
 BACKENDS = ("nftables", "iptables")
 
 
+def run_module(name: str, tmp: str, args: dict, check: bool = False, diff: bool = False,
+               ns: str | None = None, env: dict | None = None) -> dict:
+    """Run one of the collection's modules as Ansible runs it (a process reading its
+    arguments file), inside network namespace ``ns`` when given; returns its result."""
+    path = os.path.join(tmp, "args.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check, "_ansible_diff": diff}}, handle)
+    command = [sys.executable, os.path.join(TOP, "plugins", "modules", f"{name}.py"), path]
+    out = subprocess.run((["ip", "netns", "exec", ns] if ns else []) + command, capture_output=True, text=True, check=False,
+                         env={**(env or os.environ), "PYTHONPATH": os.path.join(TOP, ".build", "collections")})
+    return json.loads(out.stdout)
+
+
 def rendered(irs, backend: str, without: str | None = None):
     """The policy rendered for a backend; ``without`` drops every rule whose text holds it
     (to prove that a comparison with the oracle can fail)."""

@@ -5,21 +5,16 @@ rollback of IPv4 when IPv6 fails, removal."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
-import sys
 import tempfile
 
 import pytest
-from netns import Pair, sh
+from netns import Pair, run_module, sh
 from sample import compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-MODULE = os.path.join(TOP, "plugins", "modules", "iptables_apply.py")
 FOREIGN = [
     ("iptables", "-A", "OUTPUT", "-d", "203.0.113.7", "-m", "comment", "--comment", "an admin's rule", "-j", "ACCEPT"),
     ("iptables", "-N", "DOCKER-USER"),
@@ -44,17 +39,8 @@ def run(pair, tmp, files=None, check=False, diff=False, path_dir=None, **args):
         args.update({key: files[key] for key in ("ipset", "ipv4", "ipv6")})
     args.setdefault("directory", os.path.join(tmp, "etc"))
     args.setdefault("state_dir", os.path.join(tmp, "state"))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with open(os.path.join(tmp, "args.json"), "w", encoding="utf-8") as handle:
-        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
     search = f"{path_dir}:{os.environ['PATH']}" if path_dir else os.environ["PATH"]
-    out = subprocess.run(
-        ["ip", "netns", "exec", pair.host, "env", f"PATH={search}", f"PYTHONPATH={os.path.join(TOP, '.build', 'collections')}",
-         sys.executable, MODULE, os.path.join(tmp, "args.json")],
-        capture_output=True, text=True, check=False,
-    )
-    return json.loads(out.stdout)
+    return run_module("iptables_apply", tmp, args, check, diff, ns=pair.host, env={**os.environ, "PATH": search})
 
 
 def saved(pair, tool="iptables"):

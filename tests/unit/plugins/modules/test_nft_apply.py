@@ -4,21 +4,16 @@ untouched, refusal of anything outside its own table, removal."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import pytest
-from netns import Pair
+from netns import Pair, run_module
 from sample import compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.modules.nft_apply import check_scope, stable_listing
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-MODULE = os.path.join(TOP, "plugins", "modules", "nft_apply.py")
 FOREIGN = """table inet admin_keep {
 \tchain out {
 \t\ttype filter hook output priority 10; policy accept;
@@ -43,16 +38,7 @@ def env():
 def run(pair, tmp, check=False, diff=False, **args):
     args.setdefault("path", os.path.join(tmp, "etc", "warden_egress.nft"))
     args.setdefault("state_dir", os.path.join(tmp, "state"))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with open(os.path.join(tmp, "args.json"), "w", encoding="utf-8") as handle:
-        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
-    out = subprocess.run(
-        ["ip", "netns", "exec", pair.host, "env", f"PYTHONPATH={os.path.join(TOP, '.build', 'collections')}",
-         sys.executable, MODULE, os.path.join(tmp, "args.json")],
-        capture_output=True, text=True, check=False,
-    )
-    return json.loads(out.stdout)
+    return run_module("nft_apply", tmp, args, check, diff, ns=pair.host)
 
 
 def listing(pair, table="warden_egress", family="inet"):

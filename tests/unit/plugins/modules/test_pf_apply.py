@@ -5,7 +5,6 @@ the confirmed apply and its rollback, removal."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,12 +13,11 @@ import tempfile
 import time
 
 import pytest
+from netns import TOP, run_module
 from sample import compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import render
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-MODULE = os.path.join(TOP, "plugins", "modules", "pf_apply.py")
 ADMIN = 'table <admin> persist { 203.0.113.7/32 }\npass out quick from any to <admin> keep state label "admin"\nblock out log quick all label "admin default"\n'
 
 
@@ -42,13 +40,7 @@ def run(box, check=False, diff=False, **args):
     tmp, env = box
     args.setdefault("path", os.path.join(tmp, "etc", "warden_egress"))
     args.setdefault("state_dir", os.path.join(tmp, "state"))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with open(os.path.join(tmp, "args.json"), "w", encoding="utf-8") as handle:
-        json.dump({"ANSIBLE_MODULE_ARGS": args}, handle)
-    out = subprocess.run([sys.executable, MODULE, os.path.join(tmp, "args.json")], capture_output=True, text=True, check=False,
-                         env={**env, "PYTHONPATH": os.path.join(TOP, ".build", "collections")})
-    return json.loads(out.stdout)
+    return run_module("pf_apply", tmp, args, check, diff, env=env)
 
 
 def loaded(box, anchor="warden_egress"):

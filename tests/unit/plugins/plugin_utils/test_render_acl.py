@@ -13,12 +13,12 @@ import subprocess
 import tempfile
 
 import pytest
+from netns import TOP
 from sample import EDGE, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate as oracle
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, aces, decide, ios_config, ios_device_form, read_ios
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 NETWORK = os.path.join(TOP, "tests", "unit", "network")
 CASES = {
     "default": {},
