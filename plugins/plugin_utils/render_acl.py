@@ -11,20 +11,28 @@ there and nothing else. It is stateless:
   the inside interface's trusted prefixes, and what no permit allows meets the final deny;
 * the per-source connection limit has no ACL equivalent and is left out.
 
-``aces(ir)`` returns the platform-neutral entries per family; ``ios_config`` turns them into
-the ``config`` of ``cisco.ios.ios_acls``.
+``aces(ir)`` returns the platform-neutral entries per family; ``ios_config``, ``eos_config``
+and ``junos_config`` turn them into the ``config`` of each vendor's ``*_acls`` resource
+module, ``bindings`` into the ``config`` of its ``*_acl_interfaces`` module. ``read_*`` turn
+what each module's ``state: parsed`` returns back into entries, and ``decide`` evaluates
+entries first-match, so the vendor modules' round trip can be held against the oracle.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import random
+import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import _specialise
 
 FAMILIES = ("ipv4", "ipv6")
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
 STEP = 10
+DEVICE_PLATFORMS = ("ios", "eos", "junos")
 
 
 def _nets(prefixes: list) -> list:
@@ -90,6 +98,12 @@ def aces(ir: Mapping) -> dict:
                         out[family].append(_entry(action, rule["comment"], proto=proto, src=src, dst=dst, ports=port))
     for family in FAMILIES:
         out[family].append(_entry("deny", "default deny"))
+    if ir["mode"] == "audit":
+        # Audit mode: what the policy denies is let out and logged.
+        for entries in out.values():
+            for entry in entries:
+                if entry["action"] == "deny":
+                    entry.update(action="permit", log=True, remark=("audit: " + entry["remark"]))
     return out
 
 
@@ -239,4 +253,297 @@ def ios_device_form(lines: list) -> list:
             out.append(" sequence " + number + " " + " ".join(rest))
         else:
             out.append(" " + line if in_v6 or not line.startswith("ip") else line)
+    return out
+
+
+# --------------------------------------------------------------------------- Arista EOS
+
+# Protocol numbers arista.eos.eos_acls renders as names. It renders 4 (IP-in-IP) as "ip",
+# which on the device matches every protocol, so 4 is refused rather than rendered.
+EOS_PROTOCOL_NAMES = {"ahp": 51, "gre": 47, "icmp": 1, "igmp": 2, "ospf": 89, "pim": 103, "tcp": 6, "udp": 17, "vrrp": 112, "icmpv6": 58}
+
+
+def _eos_address(net) -> dict:
+    if net is None:
+        return {"any": True}
+    if net.num_addresses == 1:
+        return {"host": str(net.network_address)}
+    return {"subnet_address": str(net)}
+
+
+def _remark_groups(entries: list):
+    """(remark or None, entry) pairs: a remark where an entry's origin differs from the one
+    before it, so each block of entries of one origin is headed by one remark."""
+    previous = None
+    for entry in entries:
+        yield (entry["remark"] if entry["remark"] != previous else None), entry
+        previous = entry["remark"]
+
+
+def eos_config(ir: Mapping) -> list:
+    """``config`` for arista.eos.eos_acls: entries at 10, 20, ...; each block of entries of one
+    origin headed by a remark 5 before its first entry."""
+    config = []
+    for family, entries in aces(ir).items():
+        out = []
+        for index, (remark, entry) in enumerate(_remark_groups(entries), 1):
+            sequence = index * STEP
+            if remark is not None:
+                out.append({"sequence": sequence - STEP // 2, "remark": remark[:100]})
+            ace = {"sequence": sequence, "grant": entry["action"]}
+            proto = entry["proto"]
+            if isinstance(proto, int):
+                if proto == 4:
+                    raise ValueError("IP protocol 4 cannot be rendered for arista.eos.eos_acls (it renders it as 'ip', every protocol)")
+                ace["protocol"] = str(proto)
+            elif proto == "icmp" and family == "ipv6":
+                ace["protocol"] = "icmpv6"
+            else:
+                ace["protocol"] = proto or ("ip" if family == "ipv4" else "ipv6")
+            ace["source"] = _eos_address(entry["src"])
+            ace["destination"] = _eos_address(entry["dst"])
+            if entry["ports"] is not None:
+                low, high = entry["ports"]
+                ace["destination"]["port_protocol"] = {"eq": str(low)} if low == high else {"range": f"{low} {high}"}
+            if entry["established"]:
+                ace["protocol_options"] = {"tcp": {"flags": {"established": True}}}
+            if entry["log"]:
+                ace["log"] = True  # the module writes 'log' whenever the key is present, even false
+            out.append(ace)
+        config.append({"afi": family, "acls": [{"name": NAMES[family], "aces": out}]})
+    return config
+
+
+def _eos_parsed_address(spec: Mapping):
+    if not spec or spec.get("any"):
+        return None
+    if spec.get("host"):
+        return ipaddress.ip_network(spec["host"])
+    if spec.get("subnet_address"):
+        return ipaddress.ip_network(spec["subnet_address"])
+    return ipaddress.ip_network(f"{spec['address']}/{spec['wildcard_bits']}")
+
+
+def _eos_ports(spec: Mapping):
+    if not spec:
+        return None
+    if "eq" in spec:
+        return (int(spec["eq"]),) * 2
+    if "range" in spec:
+        low, high = spec["range"].split()
+        return int(low), int(high)
+    raise ValueError(f"unexpected port match {spec}")
+
+
+def read_eos(parsed: list) -> dict:
+    """What ``arista.eos.eos_acls`` state parsed returned, as entries (remarks dropped)."""
+    out: dict = {}
+    for afi in parsed:
+        for acl in afi["acls"]:
+            entries = []
+            for ace in acl.get("aces", []):
+                if "grant" not in ace:
+                    continue  # a remark
+                proto = str(ace.get("protocol"))
+                if proto in ("ip", "ipv6"):
+                    proto = None
+                elif proto.isdigit():
+                    proto = int(proto)
+                elif proto in ("icmp", "icmpv6"):
+                    proto = "icmp"
+                elif proto not in ("tcp", "udp"):
+                    proto = EOS_PROTOCOL_NAMES[proto]
+                flags = (ace.get("protocol_options") or {}).get("tcp", {}).get("flags", {})
+                dst = ace.get("destination") or {}
+                entries.append(_entry(
+                    ace["grant"], "", proto=proto, src=_eos_parsed_address(ace.get("source")), dst=_eos_parsed_address(dst),
+                    ports=_eos_ports(dst.get("port_protocol")), established=bool(flags.get("established")), log=bool(ace.get("log")),
+                ) | {"sequence": int(ace["sequence"])})
+            out[(afi["afi"], acl["name"])] = entries
+    return out
+
+
+# --------------------------------------------------------------------------- Juniper Junos
+
+def _term_name(index: int, remark: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", remark).strip("-").lower()
+    return f"t{index * STEP:04d}-{slug}"[:60].rstrip("-")
+
+
+def junos_config(ir: Mapping) -> list:
+    """``config`` for junipernetworks.junos.junos_acls: one term per entry, named by its
+    position (spaced by 10, for ``insert term ... before``) and its origin.
+
+    What the module cannot express is left out, not approximated: it has no TCP flag match,
+    so the replies entry (established) is not rendered; it has no log action. Port ranges
+    are given as ``eq: "LOW-HIGH"``: its ``range`` form renders an empty port match."""
+    config = []
+    for family, entries in aces(ir).items():
+        out = []
+        for index, entry in enumerate(entries, 1):
+            if entry["established"]:
+                continue
+            ace = {"name": _term_name(index, entry["remark"]), "grant": entry["action"]}
+            proto = entry["proto"]
+            if proto is not None:
+                ace["protocol"] = str(proto) if isinstance(proto, int) else ("icmp6" if proto == "icmp" and family == "ipv6" else proto)
+            if entry["src"] is not None:
+                ace["source"] = {"address": str(entry["src"])}
+            if entry["dst"] is not None or entry["ports"] is not None:
+                ace["destination"] = {}
+                if entry["dst"] is not None:
+                    ace["destination"]["address"] = str(entry["dst"])
+                if entry["ports"] is not None:
+                    low, high = entry["ports"]
+                    ace["destination"]["port_protocol"] = {"eq": str(low) if low == high else f"{low}-{high}"}
+            out.append(ace)
+        config.append({"afi": family, "acls": [{"name": NAMES[family], "aces": out}]})
+    return config
+
+
+def _junos_addresses(spec: Mapping) -> list:
+    value = (spec or {}).get("address")
+    if not value:
+        return [None]
+    return [ipaddress.ip_network(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _junos_ports(spec: Mapping):
+    value = ((spec or {}).get("port_protocol") or {}).get("eq")
+    if value is None:
+        return None
+    low, _, high = str(value).partition("-")
+    return int(low), int(high or low)
+
+
+def read_junos(parsed: list) -> dict:
+    """What ``junipernetworks.junos.junos_acls`` state parsed returned, as entries; a term
+    with several addresses becomes one entry per address (same action, same first match)."""
+    out: dict = {}
+    for afi in parsed:
+        for acl in afi["acls"]:
+            entries = []
+            for ace in acl.get("aces", []):
+                proto = ace.get("protocol")
+                if proto is not None:
+                    proto = int(proto) if str(proto).isdigit() else ("icmp" if proto in ("icmp", "icmp6", "icmpv6") else proto)
+                for src in _junos_addresses(ace.get("source")):
+                    for dst in _junos_addresses(ace.get("destination")):
+                        entries.append(_entry(ace.get("grant", "permit"), ace.get("name", ""), proto=proto, src=src, dst=dst,
+                                              ports=_junos_ports(ace.get("destination")), log=False))
+            out[(afi["afi"], acl["name"])] = entries
+    return out
+
+
+NC_PREFIX = re.compile(r"(</?)nc:")
+
+
+def junos_running_config(rendered: str) -> str:
+    """The module's rendered XML as the device returns its configuration (the form its
+    ``state: parsed`` reads): no NETCONF namespace, inside ``<configuration>``, each address
+    as the ``<name>`` of its list entry (parsed fails on the bare form the module writes)."""
+    body = NC_PREFIX.sub(r"\1", rendered).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
+    body = re.sub(r"<(source|destination)-address>([^<]+)</\1-address>", r"<\1-address><name>\2</name></\1-address>", body)
+    return f"<rpc-reply><configuration>{body}</configuration></rpc-reply>"
+
+
+def junos_inet6_form(rendered: str) -> str:
+    """The module's rendered XML with each ``protocol`` match of an ``inet6`` filter written
+    ``next-header``, the match Junos accepts in an IPv6 filter (the module writes
+    ``protocol`` for both families, which the device refuses for inet6)."""
+
+    def fix(match):
+        return re.sub(r"<(/?)(nc:)?protocol>", r"<\1\2next-header>", match.group(0))
+
+    return re.sub(r"<(nc:)?inet6>.*?</(nc:)?inet6>", fix, rendered, flags=re.S)
+
+
+# --------------------------------------------------------------------------- all three
+
+def device_config(ir: Mapping, platform: str) -> list:
+    """The ``*_acls`` config of ``ir`` for ``platform`` (ios, eos, junos)."""
+    renderers = {"ios": ios_config, "eos": eos_config, "junos": junos_config}
+    if platform not in renderers:
+        raise ValueError(f"egress_platform: '{platform}' has no device ACL renderer (one of: {', '.join(DEVICE_PLATFORMS)})")
+    return renderers[platform](ir)
+
+
+def bindings(ir: Mapping) -> list:
+    """``config`` for the ``*_acl_interfaces`` modules (the same shape on all three): both
+    ACLs bound ``out`` on the outside interface."""
+    outside = ir["edge"]["outside"]
+    if len(outside) != 1:
+        raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")
+    return [{"name": outside[0], "access_groups": [{"afi": family, "acls": [{"name": NAMES[family], "direction": "out"}]} for family in FAMILIES]}]
+
+
+def read_parsed(parsed, platform: str) -> dict:
+    return {"ios": read_ios, "eos": read_eos, "junos": read_junos}[platform](parsed)
+
+
+def _representatives(prefix: str) -> list:
+    net = ipaddress.ip_network(prefix)
+    points = {net.network_address, net.broadcast_address, net.network_address + net.num_addresses // 2}
+    return sorted(str(a) for a in points)
+
+
+OUTSIDE_PROBES = {"ipv4": ["203.0.113.1", "198.51.100.255", "10.1.2.3", "224.0.0.5"], "ipv6": ["2001:db8:ffff::1", "fd00::1", "ff02::5"]}
+
+
+def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
+    """New flows leaving by the outside interface, built from the policy itself. Half are
+    aimed at the rules: each rule's sources, destinations and ports (and the ports either
+    side), so every permit and deny is met; half are drawn from every pairing of the sets'
+    first, middle and last addresses, addresses outside every set, the rules' ports and
+    TCP, UDP, ICMP and each raw protocol."""
+    rng = random.Random(seed)
+    trusted = {family: [a for e in ir["edge"]["inside"] for p in e["prefixes"] if (":" in p) == (family == "ipv6") for a in _representatives(p)]
+               for family in FAMILIES}
+    pools: dict = {family: set(OUTSIDE_PROBES[family]) | set(trusted[family]) for family in FAMILIES}
+    for members in ir["sets"].values():
+        for family in FAMILIES:
+            for prefix in members.get(family, []):
+                pools[family].update(_representatives(prefix))
+    ports, protos = {22, 443, 31337}, {"tcp", "udp", "icmp"}
+    aimed: dict = {"accept": [], "deny": []}
+    for rule in ir["rules"]:
+        rule_ports = {p for low, high in rule.get("dports") or [] for p in (low - 1, low, high, high + 1) if 1 <= p <= 65535}
+        ports.update(rule_ports)
+        if rule.get("l4proto") is not None:
+            protos.add(int(rule["l4proto"]))
+        proto = int(rule["l4proto"]) if rule.get("l4proto") is not None else (rule.get("proto") or "tcp")
+        proto = "icmp" if proto == "icmpv6" else proto
+        for family in FAMILIES:
+            if rule.get("family", "any") not in ("any", family):
+                continue
+            sources = [a for p in ir["sets"][rule["saddr_in"]][family] for a in _representatives(p)] if rule.get("saddr_in") else trusted[family]
+            dests = [a for p in ir["sets"][rule["daddr_in"]][family] for a in _representatives(p)] if rule.get("daddr_in") else OUTSIDE_PROBES[family]
+            for src, dst in itertools.product(sources[:6], dests[:6]):
+                for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
+                    aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
+    every = []
+    for family in FAMILIES:
+        pool = sorted(pools[family])
+        for src, dst in itertools.permutations(pool, 2):
+            for proto in sorted(protos, key=str):
+                for port in sorted(ports) if proto in ("tcp", "udp") else [None]:
+                    every.append({"src": src, "dst": dst, "proto": proto, "dport": port})
+    half = count // 2
+    permits = aimed["accept"] if len(aimed["accept"]) <= half // 2 else rng.sample(aimed["accept"], half // 2)
+    denials = aimed["deny"] if len(aimed["deny"]) <= half - len(permits) else rng.sample(aimed["deny"], half - len(permits))
+    aimed = permits + denials
+    return aimed + (every if len(every) <= count - len(aimed) else rng.sample(every, count - len(aimed)))
+
+
+def disagreements(ir: Mapping, acls: Mapping, flows: list) -> list:
+    """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree."""
+    inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
+    out = []
+    for flow in flows:
+        family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
+        packet = {key: value for key, value in flow.items() if value is not None}
+        expected = evaluate(ir, {**packet, "iif": inside, "oif": outside})["verdict"]
+        got = decide(acls.get((family, NAMES[family]), []), flow)
+        if (expected == "accept") != (got == "permit"):
+            out.append({"flow": flow, "oracle": expected, "acl": got})
     return out
