@@ -41,6 +41,7 @@ molecule:
 	molecule test -s linux
 	molecule test -s iptables
 	molecule test -s pf
+	molecule test -s network
 
 lab-destroy:
 	ansible-playbook lab/destroy.yml

@@ -527,6 +527,9 @@ def compile_policy(
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, upstreams = site["services"], site["upstreams"]
+    if site["platform"] in ("ios", "eos", "junos"):
+        raise PolicyError("egress_role", variables.get("egress_role"),
+                          f"is for hosts; egress_platform {site['platform']} enforces only a site edge (egress_edge)")
     roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
     warnings: list[str] = []
 

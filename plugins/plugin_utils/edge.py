@@ -40,6 +40,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+# Router and switch interface names: GigabitEthernet0/0/1, Ethernet1/1, ge-0/0/1, Port-Channel10.
+DEVICE_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./:-]{0,63}$")
+DEVICE_PLATFORMS = ("ios", "eos", "junos")
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
 INSIDE_KEYS = {"interface", "prefixes"}
 LIMIT_KEYS = {"rate", "burst"}
@@ -50,7 +53,11 @@ DEFAULT_LIMIT = {"rate": "100/second", "burst": 200}
 WIDE_BITS = 4
 
 
-def _ifname(value: object, path: str) -> str:
+def _ifname(value: object, path: str, platform: str = "nftables") -> str:
+    if platform in DEVICE_PLATFORMS:
+        if not isinstance(value, str) or not DEVICE_IFNAME_RE.match(value):
+            raise PolicyError(path, value, f"is not an interface name for egress_platform {platform} (a letter, then at most 63 of letters, digits, '_./:-')")
+        return value
     if not isinstance(value, str) or not IFNAME_RE.match(value):
         raise PolicyError(path, value, "is not an interface name (at most 15 of letters, digits, '_.@-')")
     return value
@@ -67,19 +74,21 @@ def _trusted_prefixes(raw: object, path: str, trusted: list) -> list:
     return prefixes
 
 
-def _parse_edge(raw: object, trusted: list) -> dict:
+def _parse_edge(raw: object, trusted: list, platform: str) -> dict:
     edge = _mapping(raw, "egress_edge")
     _check_keys(edge, EDGE_KEYS, "egress_edge")
     _require(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
-    outside = [_ifname(v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]")
+    outside = [_ifname(v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]", platform)
                for i, v in enumerate(_as_list(edge["outside"], "egress_edge.outside"))]
+    if platform in DEVICE_PLATFORMS and len(outside) != 1:
+        raise PolicyError("egress_edge.outside", edge["outside"], f"must be one interface for egress_platform {platform} (one ACL is bound out on it)")
     inside = []
     for i, entry in enumerate(_as_list(edge["inside"], "egress_edge.inside")):
         path = f"egress_edge.inside[{i}]"
         entry = _mapping(entry, path)
         _check_keys(entry, INSIDE_KEYS, path)
         _require(entry, ("interface", "prefixes"), path)
-        name = _ifname(entry["interface"], f"{path}.interface")
+        name = _ifname(entry["interface"], f"{path}.interface", platform)
         if name in outside:
             raise PolicyError(f"{path}.interface", name, "is also an outside interface")
         if name in [x["interface"] for x in inside]:
@@ -106,6 +115,9 @@ def _parse_edge(raw: object, trusted: list) -> dict:
             raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
     never_raw = _as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
     never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(never_raw)]
+    if platform in DEVICE_PLATFORMS and len(inside) != 1:
+        raise PolicyError("egress_edge.inside", [e["interface"] for e in inside],
+                          f"must be one interface for egress_platform {platform} (the ACL's sources are that interface's prefixes)")
     return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
 
 
@@ -162,7 +174,7 @@ def compile_edge(
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, upstreams, role_defs = site["services"], site["upstreams"], site["role_defs"]
-    edge = _parse_edge(variables.get("egress_edge"), site["trusted"])
+    edge = _parse_edge(variables.get("egress_edge"), site["trusted"], site["platform"])
     segments = _segments(variables.get("egress_segments"), role_defs, site["trusted"])
     warnings: list[str] = []
 
@@ -179,6 +191,9 @@ def compile_edge(
             role_sources.setdefault(role, []).extend(segment["prefixes"])
     all_sources = [a for addrs in host_addresses.values() for a in addrs] + [p for s in segments for p in s["prefixes"]]
     warnings.extend(_width_warnings(edge["inside"], all_sources))
+    if site["platform"] in DEVICE_PLATFORMS and edge["conn_limit"] is not None:
+        warnings.append(f"egress_edge.conn_limit is not enforced by a {site['platform']} ACL (a stateless ACL has no per-source connection meter); "
+                        "set it to false to silence this")
 
     outside = edge["outside"]
     inside_names = [entry["interface"] for entry in edge["inside"]]

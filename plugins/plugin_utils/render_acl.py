@@ -24,6 +24,7 @@ import ipaddress
 import itertools
 import random
 import re
+import xml.dom.minidom
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
@@ -107,6 +108,15 @@ def aces(ir: Mapping) -> dict:
     return out
 
 
+def _remark_groups(entries: list):
+    """(remark or None, entry) pairs: a remark where an entry's origin differs from the one
+    before it, so each block of entries of one origin is headed by one remark."""
+    previous = None
+    for entry in entries:
+        yield (entry["remark"] if entry["remark"] != previous else None), entry
+        previous = entry["remark"]
+
+
 def _ios_address(net, family: str) -> dict:
     if net is None:
         return {"any": True}
@@ -119,11 +129,12 @@ def _ios_address(net, family: str) -> dict:
 
 def ios_config(ir: Mapping) -> list:
     """``config`` for cisco.ios.ios_acls (state rendered, replaced): one extended IPv4 ACL
-    and one IPv6 ACL, sequence numbers spaced by 10, a remark naming each entry's origin."""
+    and one IPv6 ACL, sequence numbers spaced by 10, each block of entries of one origin
+    headed by a remark naming it (the module has no IPv6 remarks)."""
     config = []
     for family, entries in aces(ir).items():
         out = []
-        for index, entry in enumerate(entries, 1):
+        for index, (remark, entry) in enumerate(_remark_groups(entries), 1):
             ace = {"sequence": index * STEP, "grant": entry["action"]}
             if isinstance(entry["proto"], int):
                 ace["protocol_options"] = {"protocol_number": entry["proto"]}
@@ -138,8 +149,8 @@ def ios_config(ir: Mapping) -> list:
                 ace["protocol_options"] = {"tcp": {"established": True}}
             if entry["log"]:
                 ace["log"] = {"set": True}
-            if family == "ipv4":
-                ace["remarks"] = [entry["remark"][:100]]
+            if family == "ipv4" and remark is not None:
+                ace["remarks"] = [remark[:100]]
             out.append(ace)
         acl = {"name": NAMES[family], "aces": out}
         if family == "ipv4":
@@ -269,15 +280,6 @@ def _eos_address(net) -> dict:
     if net.num_addresses == 1:
         return {"host": str(net.network_address)}
     return {"subnet_address": str(net)}
-
-
-def _remark_groups(entries: list):
-    """(remark or None, entry) pairs: a remark where an entry's origin differs from the one
-    before it, so each block of entries of one origin is headed by one remark."""
-    previous = None
-    for entry in entries:
-        yield (entry["remark"] if entry["remark"] != previous else None), entry
-        previous = entry["remark"]
 
 
 def eos_config(ir: Mapping) -> list:
@@ -444,7 +446,8 @@ def junos_running_config(rendered: str) -> str:
     as the ``<name>`` of its list entry (parsed fails on the bare form the module writes)."""
     body = NC_PREFIX.sub(r"\1", rendered).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
     body = re.sub(r"<(source|destination)-address>([^<]+)</\1-address>", r"<\1-address><name>\2</name></\1-address>", body)
-    return f"<rpc-reply><configuration>{body}</configuration></rpc-reply>"
+    document = xml.dom.minidom.parseString(f"<rpc-reply><configuration>{body}</configuration></rpc-reply>")
+    return document.documentElement.toprettyxml(indent="  ").strip()
 
 
 def junos_inet6_form(rendered: str) -> str:
@@ -456,6 +459,18 @@ def junos_inet6_form(rendered: str) -> str:
         return re.sub(r"<(/?)(nc:)?protocol>", r"<\1\2next-header>", match.group(0))
 
     return re.sub(r"<(nc:)?inet6>.*?</(nc:)?inet6>", fix, rendered, flags=re.S)
+
+
+def junos_inet6_load(rendered: str) -> str:
+    """What is loaded (``update: replace``) for the IPv6 filter on a Junos device: the
+    module's inet6 filter in ``next-header`` form, inside ``<configuration>``, marked to
+    replace the filter of that name and nothing else."""
+    body = NC_PREFIX.sub(r"\1", junos_inet6_form(rendered)).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
+    found = re.search(r"<inet6>(.*?)</inet6>", body, flags=re.S)
+    if not found:
+        raise ValueError("the rendered Junos configuration has no inet6 filter")
+    inner = found.group(1).replace("<filter>", '<filter replace="replace">', 1)
+    return f"<configuration><firewall><family><inet6>{inner}</inet6></family></firewall></configuration>"
 
 
 # --------------------------------------------------------------------------- all three

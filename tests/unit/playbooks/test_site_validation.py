@@ -21,12 +21,13 @@ def site(relay: str = "203.0.113.26") -> dict:
     }
 
 
-def run_site(tmp_path, site_vars: dict, host_vars: dict | None = None) -> subprocess.CompletedProcess:
+def run_site(tmp_path, site_vars: dict, host_vars: dict | None = None, extra_hosts: dict | None = None) -> subprocess.CompletedProcess:
     inventory = {"all": {
         "vars": {"ansible_connection": "containers.podman.podman", "ansible_host": "warden-test-does-not-exist", **site_vars},
         "hosts": {
             "mail1": {"egress_role": "mail_server", "egress_addresses": ["198.51.100.11"], **(host_vars or {})},
             "ws1": {"egress_role": "isolated"},
+            **(extra_hosts or {}),
         },
     }}
     path = tmp_path / "hosts.yml"
@@ -38,13 +39,17 @@ def run_site(tmp_path, site_vars: dict, host_vars: dict | None = None) -> subpro
     )
 
 
-@pytest.mark.parametrize(("site_vars", "host_vars", "message"), [
-    (site(relay="198.51.100.300"), {}, "egress_upstreams.smtp_relays[1]: '198.51.100.300' is not an IP address or prefix"),
-    (site(), {"egress_role": "mailserver"}, "egress_role: 'mailserver' is not a known role"),
-    (site(), {"egress_platform": "junos"}, "egress_platform: 'junos' (host mail1) has no backend"),
-], ids=["bad-address", "unknown-role", "no-backend"])
-def test_bad_value_stops_before_any_host_is_touched(tmp_path, site_vars, host_vars, message):
-    result = run_site(tmp_path, site_vars, host_vars)
+@pytest.mark.parametrize(("site_vars", "host_vars", "extra_hosts", "message"), [
+    (site(relay="198.51.100.300"), {}, {}, "egress_upstreams.smtp_relays[1]: '198.51.100.300' is not an IP address or prefix"),
+    (site(), {"egress_role": "mailserver"}, {}, "egress_role: 'mailserver' is not a known role"),
+    (site(), {"egress_platform": "junos"}, {}, "egress_role: 'mail_server' is for hosts; egress_platform junos enforces only a site edge"),
+    (site(), {}, {"edge1": {"egress_platform": "ios", "egress_edge": {
+        "inside": [{"interface": "Gi0/0", "prefixes": ["198.51.100.0/26"]}, {"interface": "Gi0/2", "prefixes": ["198.51.100.64/26"]}],
+        "outside": "Gi0/1"}}},
+     "egress_edge.inside: ['Gi0/0', 'Gi0/2'] must be one interface for egress_platform ios"),
+], ids=["bad-address", "unknown-role", "router-with-a-host-role", "router-with-two-inside-interfaces"])
+def test_bad_value_stops_before_any_host_is_touched(tmp_path, site_vars, host_vars, extra_hosts, message):
+    result = run_site(tmp_path, site_vars, host_vars, extra_hosts)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert message in output

@@ -6,10 +6,13 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, GROUPS, ROLES, compile_for, edge_ir, site
 
+from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
+from ansible_collections.warden.egress.plugins.filter.acl_device_form import acl_device_form
 from ansible_collections.warden.egress.plugins.filter.expect_flows import expect_flows
 from ansible_collections.warden.egress.plugins.filter.explain import explain
 from ansible_collections.warden.egress.plugins.filter.flow_table import flow_table
 from ansible_collections.warden.egress.plugins.filter.policy import policy
+from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.filter.to_iptables import to_iptables
 from ansible_collections.warden.egress.plugins.filter.to_nftables import to_nftables
 from ansible_collections.warden.egress.plugins.filter.to_pf import to_pf
@@ -124,3 +127,25 @@ def test_expect_flows_combines_host_and_edge_on_the_path():
         expect_flows(None, flows[2:], ["198.51.100.70"], edge)
     with pytest.raises(AnsibleFilterError, match=r"egress_gateway\[0\].interface: 'eth9'"):
         expect_flows(None, flows, ["198.51.100.70"], [{"policy": edge_ir(), "interface": "eth9"}])
+
+
+def test_to_device_acls_uses_the_policy_platform_and_names_refusals():
+    data = to_device_acls(edge_ir(egress_platform="eos"))
+    assert data["names"] == {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
+    assert "subnet_address" in str(data["acls"]) and data["interfaces"][0]["name"] == "eth1"
+    assert "remarks" in str(to_device_acls(edge_ir(), platform="ios")["acls"])
+    with pytest.raises(AnsibleFilterError, match=r"to_device_acls: egress_platform: 'nftables' has no device ACL renderer"):
+        to_device_acls(edge_ir())
+    with pytest.raises(AnsibleFilterError, match="to_device_acls: input is not a Policy IR"):
+        to_device_acls({"kind": "edge"})
+
+
+def test_acl_device_form_and_acl_check_errors():
+    with pytest.raises(AnsibleFilterError, match="acl_device_form: platform 'nxos' is not ios, eos or junos"):
+        acl_device_form(["x"], "nxos")
+    with pytest.raises(AnsibleFilterError, match="acl_device_form: the rendered Junos configuration has no inet6 filter"):
+        acl_device_form("<nc:firewall/>", "junos", junos_load=True)
+    with pytest.raises(AnsibleFilterError, match="acl_check: the parsed configuration has no entries in WARDEN-EGRESS-V4, WARDEN-EGRESS-V6"):
+        acl_check([], edge_ir(), "ios")
+    with pytest.raises(AnsibleFilterError, match="acl_check: platform 'pf' is not ios, eos or junos"):
+        acl_check([], edge_ir(), "pf")

@@ -13,15 +13,17 @@ import os
 import random
 import subprocess
 import tempfile
+import xml.dom.minidom
 
 import pytest
 from netns import TOP
-from sample import EDGE, edge_ir
+from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils import render_acl
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate as oracle
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import (
-    NAMES, aces, bindings, device_config, disagreements, ios_device_form, junos_inet6_form, junos_running_config, read_parsed, sample_flows,
+    NAMES, aces, bindings, device_config, disagreements, ios_device_form, junos_inet6_form, junos_inet6_load, junos_running_config, read_parsed, sample_flows,
 )
 
 NETWORK = os.path.join(TOP, "tests", "unit", "network")
@@ -46,7 +48,7 @@ def roundtrip(platform: str, render=None, parse=None, bind=None) -> dict:
                "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}
         result = subprocess.run(
             ["ansible-playbook", "-i", os.path.join(NETWORK, "inventory.yml"), os.path.join(NETWORK, "roundtrip.yml"),
-             "-e", f"platform={platform}", "-e", f"cases_file={cases_file}", "-e", f"out_file={out_file}"],
+             "--limit", platform, "-e", f"cases_file={cases_file}", "-e", f"out_file={out_file}"],
             capture_output=True, text=True, env=env, check=False,
         )
         assert result.returncode == 0, result.stdout[-3000:]
@@ -106,7 +108,8 @@ def test_sequence_numbers_are_spaced_and_every_entry_names_its_origin():
     for afi in config:
         sequences = [ace["sequence"] for ace in afi["acls"][0]["aces"]]
         assert sequences == list(range(10, 10 * len(sequences) + 1, 10))
-    assert all(ace["remarks"] for ace in config[0]["acls"][0]["aces"])
+    v4 = config[0]["acls"][0]["aces"]
+    assert v4[0]["remarks"] and all(("remarks" in ace) == (e["remark"] != p["remark"]) for ace, e, p in zip(v4[1:], aces(edge_ir())["ipv4"][1:], aces(edge_ir())["ipv4"]))
     last = config[0]["acls"][0]["aces"][-1]
     assert last["grant"] == "deny" and last["log"] == {"set": True} and last["source"] == {"any": True}
 
@@ -231,6 +234,10 @@ def test_junos_inet6_filters_use_next_header():
     assert inet == rendered[rendered.index("<nc:inet>"):rendered.index("</nc:inet>")]
     lost = read_parsed(trip["parsed"]["inet6-device-form"], "junos")[("ipv6", NAMES["ipv6"])]
     assert lost and all(entry["proto"] is None for entry in lost)
+    load = junos_inet6_load(rendered)
+    assert load.startswith('<configuration><firewall><family><inet6><filter replace="replace"><name>WARDEN-EGRESS-V6</name>')
+    assert "<protocol>" not in load and load.count("<next-header>") == inet6.count("<nc:next-header>") and "<inet>" not in load and "nc:" not in load
+    xml.dom.minidom.parseString(load)
 
 
 def test_junos_has_no_replies_term_and_no_log():
@@ -297,3 +304,33 @@ def test_the_policy_sample_covers_both_verdicts_and_families():
                 for f in sample}
     assert verdicts == {(False, "accept"), (False, "drop"), (True, "accept"), (True, "drop")}
     assert render_acl.sample_flows(edge_ir(), 50) == render_acl.sample_flows(edge_ir(), 50)
+
+
+# ----------------------------------------------------------------------------- inventory checks
+
+def test_device_interface_names_are_accepted_and_bad_ones_named():
+    edge = {**EDGE, "inside": [{"interface": "GigabitEthernet0/0/0", "prefixes": EDGE["inside"][0]["prefixes"]}], "outside": "GigabitEthernet0/0/1"}
+    ir = edge_ir(edge=edge, egress_platform="ios")
+    assert bindings(ir)[0]["name"] == "GigabitEthernet0/0/1"
+    with pytest.raises(PolicyError, match=r"egress_edge.outside.*'Gi 0/1'.*egress_platform ios"):
+        edge_ir(edge={**edge, "outside": "Gi 0/1"}, egress_platform="ios")
+    with pytest.raises(PolicyError, match=r"egress_edge.outside.*GigabitEthernet0/0/1"):
+        edge_ir(edge=edge)  # the same name is no Linux interface
+
+
+def test_a_device_edge_has_one_inside_and_one_outside_interface():
+    two_inside = {**EDGE, "inside": EDGE["inside"] + [{"interface": "eth2", "prefixes": ["198.51.100.128/26"]}]}
+    with pytest.raises(PolicyError, match=r"egress_edge.inside.*\['eth0', 'eth2'\].*must be one interface for egress_platform eos"):
+        edge_ir(edge=two_inside, egress_platform="eos", egress_trusted_prefixes=["198.51.100.0/24", "2001:db8:10::/120"])
+    with pytest.raises(PolicyError, match=r"egress_edge.outside.*must be one interface for egress_platform junos"):
+        edge_ir(edge={**EDGE, "outside": ["eth1", "eth2"]}, egress_platform="junos")
+
+
+def test_a_device_warns_that_the_connection_limit_is_not_enforced():
+    assert any("conn_limit is not enforced by a junos ACL" in w for w in edge_ir(egress_platform="junos")["warnings"])
+    assert not any("conn_limit" in w for w in ir_for("no-limit", egress_platform="junos")["warnings"])
+
+
+def test_a_device_has_no_host_policy():
+    with pytest.raises(PolicyError, match=r"egress_role.*'mail_server'.*egress_platform ios enforces only a site edge"):
+        compile_for("mail1", egress_platform="ios")

@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: acl_check
+author: warden.egress contributors (@warden-egress)
+version_added: 0.4.0
+short_description: Hold ACLs read back by a vendor module against the edge policy
+description:
+  - Takes what a C(*_acls) module returned with C(state=parsed), evaluates both of the
+    collection's ACLs first-match on a sample of new flows drawn from the policy (every
+    rule's sources, destinations and ports, and pairings of addresses outside them), and
+    returns every flow on which the ACLs and the policy's oracle disagree.
+  - An empty list means the ACLs decide every sampled flow as the policy does. Replies
+    (C(established)) and the connection limit are outside the comparison, since a new flow
+    never matches the one and an ACL has no equivalent of the other.
+options:
+  _input:
+    description: The C(parsed) value of the module's result.
+    type: list
+    elements: dict
+    required: true
+  policy:
+    description: The edge Policy IR the ACLs were rendered from.
+    type: dict
+    required: true
+  platform:
+    description: C(ios), C(eos) or C(junos).
+    type: str
+    required: true
+  count:
+    description: How many flows to sample.
+    type: int
+    default: 2000
+"""
+
+EXAMPLES = r"""
+- name: Check the parsed ACLs
+  ansible.builtin.assert:
+    that: __parsed.parsed | warden.egress.acl_check(policy=__policy, platform='eos') | length == 0
+"""
+
+RETURN = r"""
+_value:
+  description: The disagreeing flows, each with C(flow), C(oracle) (accept or drop) and C(acl) (permit or deny).
+  type: list
+  elements: dict
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, disagreements, read_parsed, sample_flows
+
+
+def acl_check(parsed, policy, platform, count=2000):
+    if platform not in ("ios", "eos", "junos"):
+        raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
+    try:
+        acls = read_parsed(parsed or [], platform)
+        missing = [name for family, name in NAMES.items() if not acls.get((family, name))]
+        if missing:
+            raise AnsibleFilterError(f"warden.egress.acl_check: the parsed configuration has no entries in {', '.join(missing)}")
+        return disagreements(policy, acls, sample_flows(policy, int(count)))
+    except (KeyError, ValueError, TypeError) as exc:
+        raise AnsibleFilterError(f"warden.egress.acl_check: {exc}") from None
+
+
+class FilterModule:
+    def filters(self):
+        return {"acl_check": acl_check}
