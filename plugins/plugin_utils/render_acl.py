@@ -414,8 +414,8 @@ def _junos_ports(spec: Mapping):
     value = ((spec or {}).get("port_protocol") or {}).get("eq")
     if value is None:
         return None
-    low, _, high = str(value).partition("-")
-    return int(low), int(high or low)
+    low, high = (str(value).split("-") + [str(value)])[:2]
+    return int(low), int(high)
 
 
 def read_junos(parsed: list) -> dict:

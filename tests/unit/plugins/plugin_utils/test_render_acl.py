@@ -109,7 +109,8 @@ def test_sequence_numbers_are_spaced_and_every_entry_names_its_origin():
         sequences = [ace["sequence"] for ace in afi["acls"][0]["aces"]]
         assert sequences == list(range(10, 10 * len(sequences) + 1, 10))
     v4 = config[0]["acls"][0]["aces"]
-    assert v4[0]["remarks"] and all(("remarks" in ace) == (e["remark"] != p["remark"]) for ace, e, p in zip(v4[1:], aces(edge_ir())["ipv4"][1:], aces(edge_ir())["ipv4"]))
+    entries = aces(edge_ir())["ipv4"]
+    assert v4[0]["remarks"] and all(("remarks" in ace) == (e["remark"] != p["remark"]) for ace, e, p in zip(v4[1:], entries[1:], entries))
     last = config[0]["acls"][0]["aces"][-1]
     assert last["grant"] == "deny" and last["log"] == {"set": True} and last["source"] == {"any": True}
 
