@@ -16,7 +16,8 @@ description:
     returns every flow on which the ACLs and the policy's oracle disagree.
   - An empty list means the ACLs decide every sampled flow as the policy does. Replies
     (C(established)) and the connection limit are outside the comparison, since a new flow
-    never matches the one and an ACL has no equivalent of the other.
+    never matches the one and an ACL has no equivalent of the other; so are flows to inside
+    destinations, which never leave by the outside interface.
 options:
   _input:
     description: The C(parsed) value of the module's result.

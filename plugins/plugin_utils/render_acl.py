@@ -9,7 +9,9 @@ there and nothing else. It is stateless:
 * replies are let out by ``established`` (TCP with ACK or RST), from trusted sources only;
 * "source not trusted" cannot be one entry, so every permit's sources are intersected with
   the inside interface's trusted prefixes, and what no permit allows meets the final deny;
-* the per-source connection limit has no ACL equivalent and is left out.
+* the per-source connection limit has no ACL equivalent and is left out;
+* permits to destinations inside (the inside interface's prefixes) are left out: such a
+  packet never leaves by the outside interface, so they would only be noise to a reviewer.
 
 ``aces(ir)`` returns the platform-neutral entries per family; ``ios_config``, ``eos_config``
 and ``junos_config`` turn them into the ``config`` of each vendor's ``*_acls`` resource
@@ -95,6 +97,8 @@ def aces(ir: Mapping) -> dict:
             action = "permit" if rule["action"] == "accept" else "deny"
             for src in sources:
                 for dst in dests:
+                    if action == "permit" and dst is not None and any(dst.subnet_of(net) for net in trusted if net.version == dst.version):
+                        continue  # an inside destination: such a packet never leaves by the outside interface
                     for port in ports:
                         out[family].append(_entry(action, rule["comment"], proto=proto, src=src, dst=dst, ports=port))
     for family in FAMILIES:
@@ -502,11 +506,17 @@ def _representatives(prefix: str) -> list:
     return sorted(str(a) for a in points)
 
 
+def _inside(address: str, ir: Mapping) -> bool:
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(p) for e in ir["edge"]["inside"] for p in e["prefixes"]
+               if (":" in p) == (":" in address))
+
+
 OUTSIDE_PROBES = {"ipv4": ["203.0.113.1", "198.51.100.255", "10.1.2.3", "224.0.0.5"], "ipv6": ["2001:db8:ffff::1", "fd00::1", "ff02::5"]}
 
 
 def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
-    """New flows leaving by the outside interface, built from the policy itself. Half are
+    """New flows leaving by the outside interface (so none to an inside destination), built
+    from the policy itself. Half are
     aimed at the rules: each rule's sources, destinations and ports (and the ports either
     side), so every permit and deny is met; half are drawn from every pairing of the sets'
     first, middle and last addresses, addresses outside every set, the rules' ports and
@@ -533,13 +543,15 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
                 continue
             sources = [a for p in ir["sets"][rule["saddr_in"]][family] for a in _representatives(p)] if rule.get("saddr_in") else trusted[family]
             dests = [a for p in ir["sets"][rule["daddr_in"]][family] for a in _representatives(p)] if rule.get("daddr_in") else OUTSIDE_PROBES[family]
-            for src, dst in itertools.product(sources[:6], dests[:6]):
+            for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, ir)][:6]):
                 for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
                     aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
     every = []
     for family in FAMILIES:
         pool = sorted(pools[family])
         for src, dst in itertools.permutations(pool, 2):
+            if _inside(dst, ir):
+                continue
             for proto in sorted(protos, key=str):
                 for port in sorted(ports) if proto in ("tcp", "udp") else [None]:
                     every.append({"src": src, "dst": dst, "proto": proto, "dport": port})
@@ -551,10 +563,13 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
 
 
 def disagreements(ir: Mapping, acls: Mapping, flows: list) -> list:
-    """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree."""
+    """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree. A flow to
+    an inside destination is not compared: it never leaves by the outside interface."""
     inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
     out = []
     for flow in flows:
+        if _inside(flow["dst"], ir):
+            continue
         family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
         packet = {key: value for key, value in flow.items() if value is not None}
         expected = evaluate(ir, {**packet, "iif": inside, "oif": outside})["verdict"]

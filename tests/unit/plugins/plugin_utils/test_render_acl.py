@@ -81,6 +81,9 @@ def trip_for(platform: str) -> dict:
                     low, high = eq.split("-")
                     ace["destination"]["port_protocol"] = {"range": {"start": int(low), "end": int(high)}}
         extra["range-form"] = ranged
+    if platform == "ios":
+        extra["v6-remark"] = [{"afi": "ipv6", "acls": [{"name": "X", "aces": [
+            {"sequence": 10, "remarks": ["origin"], "grant": "deny", "protocol": "ipv6", "source": {"any": True}, "destination": {"any": True}}]}]}]
     if platform == "eos":
         extra["log-false"] = [{"afi": "ipv4", "acls": [{"name": "X", "aces": [
             {"sequence": 10, "grant": "permit", "protocol": "tcp", "source": {"any": True}, "destination": {"any": True}, "log": False}]}]}]
@@ -142,6 +145,19 @@ def test_permits_only_ever_come_from_trusted_sources():
                 assert entry["src"] is not None and any(entry["src"].subnet_of(t) for t in trusted if t.version == entry["src"].version)
 
 
+def test_no_permit_goes_to_an_inside_destination_and_such_flows_are_not_compared():
+    inside = [ipaddress.ip_network(p) for p in EDGE["inside"][0]["prefixes"]]
+    for entries in aces(edge_ir()).values():
+        for entry in entries:
+            if entry["action"] == "permit" and entry["dst"] is not None:
+                assert not any(entry["dst"].subnet_of(net) for net in inside if net.version == entry["dst"].version), entry
+    to_resolver = {"src": "198.51.100.14", "dst": "198.51.100.12", "proto": "udp", "dport": 53}
+    assert oracle(edge_ir(), {**to_resolver, "iif": "eth0", "oif": "eth1"})["verdict"] == "accept"
+    assert disagreements(edge_ir(), {}, [to_resolver]) == []
+    destinations = {ipaddress.ip_address(f["dst"]) for f in sample_flows(edge_ir())}
+    assert not any(address in net for address in destinations for net in inside if net.version == address.version)
+
+
 def test_every_service_entry_keeps_its_port():
     for entries in aces(edge_ir()).values():
         for entry in entries:
@@ -186,6 +202,16 @@ def test_ios_renders_ipv6_entries_its_own_parser_loses():
     assert read_parsed(parsed["raw-default"], "ios")[("ipv6", NAMES["ipv6"])] == []
     fixed = read_parsed(parsed["default"], "ios")
     assert len(fixed[("ipv6", NAMES["ipv6"])]) == len(aces(edge_ir())["ipv6"])
+
+
+def test_ios_ipv6_remarks_would_be_numbered_as_ipv4_ones_so_none_are_rendered():
+    """cisco.ios writes an IPv6 remark as '10 remark ...' (IPv4 numbering; IPv6 ACL mode
+    numbers entries with 'sequence'): the renderer gives IPv6 entries no remarks."""
+    trip = trip_for("ios")
+    assert trip["rendered"]["v6-remark"][1] == "10 remark origin"
+    v6 = next(afi for afi in trip["configs"]["default"] if afi["afi"] == "ipv6")
+    assert not any("remarks" in ace for ace in v6["acls"][0]["aces"])
+    assert not any("remark" in line for line in trip["rendered"]["default"][trip["rendered"]["default"].index(f"ipv6 access-list {NAMES['ipv6']}"):])
 
 
 def test_eos_writes_log_whenever_the_key_is_present():
