@@ -100,6 +100,24 @@ def plan(module, result: dict, record: dict | None, content: str, listing: str |
         }
 
 
+def remove_all(module, result: dict, record: dict | None, listing: str | None, record_path: str, path: str | None, unload) -> None:
+    """``state: absent``: take the ruleset out of the kernel (``unload()``, only when
+    ``listing`` says it is there) and remove the boot file and the record; exits."""
+    result["ruleset_changed"] = listing is not None
+    result["file_changed"] = bool(path) and os.path.exists(path)
+    result["changed"] = result["ruleset_changed"] or result["file_changed"]
+    if module._diff:
+        result["diff"] = {"before": diff_before(record, listing), "after": ""}
+    if result["changed"] and not module.check_mode:
+        if listing is not None:
+            unload()
+        if path:
+            remove(path)
+    if not module.check_mode:
+        remove(record_path)
+    module.exit_json(**result)
+
+
 def diff_before(record: dict | None, listing: str | None) -> str:
     """What to show as 'before': the last applied file if the kernel still matches it."""
     if listing is None:

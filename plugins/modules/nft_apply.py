@@ -195,21 +195,12 @@ def main() -> None:
     record = state.read_record(record_path)
 
     if params["state"] == "absent":
-        result["ruleset_changed"] = listing is not None
-        result["file_changed"] = keep_file and os.path.exists(params["path"])
-        result["changed"] = result["ruleset_changed"] or result["file_changed"]
-        if module._diff:
-            result["diff"] = {"before": state.diff_before(record, listing), "after": ""}
-        if result["changed"] and not module.check_mode:
-            if listing is not None:
-                rc, out, err = module.run_command([nft, "delete", "table", family, table])
-                if rc != 0:
-                    module.fail_json(msg=f"nft delete table {family} {table} failed: {err.strip()}", **result)
-            if keep_file:
-                state.remove(params["path"])
-        if not module.check_mode:
-            state.remove(record_path)
-        module.exit_json(**result)
+        def unload():
+            rc, out, err = module.run_command([nft, "delete", "table", family, table])
+            if rc != 0:
+                module.fail_json(msg=f"nft delete table {family} {table} failed: {err.strip()}", **result)
+
+        state.remove_all(module, result, record, listing, record_path, params["path"], unload)
 
     content = params["content"]
     problem = check_scope(content, family, table)

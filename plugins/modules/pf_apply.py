@@ -241,20 +241,12 @@ def main() -> None:
 
     now = listing(module, pfctl, anchor)
     if params["state"] == "absent":
-        result["ruleset_changed"] = now is not None
-        result["file_changed"] = keep_file and os.path.exists(params["path"])
-        result["changed"] = result["ruleset_changed"] or result["file_changed"]
-        if module._diff:
-            result["diff"] = {"before": state.diff_before(record, now), "after": ""}
-        if result["changed"] and not module.check_mode:
+        def unload():
             rc, out, err = module.run_command([pfctl, "-a", anchor, "-F", "all"])
             if rc != 0:
                 module.fail_json(msg=f"pfctl -a {anchor} -F all failed: {err.strip()}", **result)
-            if keep_file:
-                state.remove(params["path"])
-        if not module.check_mode:
-            state.remove(record_path)
-        module.exit_json(**result)
+
+        state.remove_all(module, result, record, now, record_path, params["path"], unload)
 
     content = params["content"]
     if content is None:
