@@ -53,11 +53,12 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, disagreements, read_parsed, sample_flows
 
 
 def acl_check(parsed, policy, platform, count=2000):
-    if platform not in ("ios", "eos", "junos"):
+    if platform not in DEVICE_PLATFORMS:
         raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
     try:
         acls = read_parsed(parsed or [], platform)

@@ -42,7 +42,8 @@ PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$")
 RATE_RE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
 PROTOCOLS = ("tcp", "udp", "icmp")
 MODES = ("enforce", "audit")
-PLATFORMS = ("nftables", "iptables", "pf", "ios", "eos", "junos")
+DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
+PLATFORMS = ("nftables", "iptables", "pf") + DEVICE_PLATFORMS
 LOG_KEYS = {"denied", "rate", "prefix", "alert"}
 SERVICE_KEYS = {"proto", "ports", "description"}
 ROLE_KEYS = {"allow", "description"}
@@ -527,7 +528,7 @@ def compile_policy(
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, upstreams = site["services"], site["upstreams"]
-    if site["platform"] in ("ios", "eos", "junos"):
+    if site["platform"] in DEVICE_PLATFORMS:
         raise PolicyError("egress_role", variables.get("egress_role"),
                           f"is for hosts; egress_platform {site['platform']} enforces only a site edge (egress_edge)")
     roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")

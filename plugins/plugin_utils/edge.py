@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
+    DEVICE_PLATFORMS,
     IR_SCHEMA,
     NAME_RE,
     RATE_RE,
@@ -42,7 +43,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.errors import Policy
 IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
 # Router and switch interface names: GigabitEthernet0/0/1, Ethernet1/1, ge-0/0/1, Port-Channel10.
 DEVICE_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./:-]{0,63}$")
-DEVICE_PLATFORMS = ("ios", "eos", "junos")
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
 INSIDE_KEYS = {"interface", "prefixes"}
 LIMIT_KEYS = {"rate", "burst"}

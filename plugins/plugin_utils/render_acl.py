@@ -29,13 +29,13 @@ import re
 import xml.dom.minidom
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import _specialise
 
 FAMILIES = ("ipv4", "ipv6")
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
 STEP = 10
-DEVICE_PLATFORMS = ("ios", "eos", "junos")
 
 
 def _nets(prefixes: list) -> list:
@@ -444,11 +444,16 @@ def read_junos(parsed: list) -> dict:
 NC_PREFIX = re.compile(r"(</?)nc:")
 
 
+def _strip_netconf(text: str) -> str:
+    """The module's XML without the NETCONF namespace, as the device's own XML reads."""
+    return NC_PREFIX.sub(r"\1", text).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
+
+
 def junos_running_config(rendered: str) -> str:
     """The module's rendered XML as the device returns its configuration (the form its
     ``state: parsed`` reads): no NETCONF namespace, inside ``<configuration>``, each address
     as the ``<name>`` of its list entry (parsed fails on the bare form the module writes)."""
-    body = NC_PREFIX.sub(r"\1", rendered).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
+    body = _strip_netconf(rendered)
     body = re.sub(r"<(source|destination)-address>([^<]+)</\1-address>", r"<\1-address><name>\2</name></\1-address>", body)
     document = xml.dom.minidom.parseString(f"<rpc-reply><configuration>{body}</configuration></rpc-reply>")
     return document.documentElement.toprettyxml(indent="  ").strip()
@@ -469,7 +474,7 @@ def junos_inet6_load(rendered: str) -> str:
     """What is loaded (``update: replace``) for the IPv6 filter on a Junos device: the
     module's inet6 filter in ``next-header`` form, inside ``<configuration>``, marked to
     replace the filter of that name and nothing else."""
-    body = NC_PREFIX.sub(r"\1", junos_inet6_form(rendered)).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
+    body = _strip_netconf(junos_inet6_form(rendered))
     found = re.search(r"<inet6>(.*?)</inet6>", body, flags=re.S)
     if not found:
         raise ValueError("the rendered Junos configuration has no inet6 filter")
@@ -506,9 +511,14 @@ def _representatives(prefix: str) -> list:
     return sorted(str(a) for a in points)
 
 
-def _inside(address: str, ir: Mapping) -> bool:
-    return any(ipaddress.ip_address(address) in ipaddress.ip_network(p) for e in ir["edge"]["inside"] for p in e["prefixes"]
-               if (":" in p) == (":" in address))
+def _inside_nets(ir: Mapping) -> list:
+    return [ipaddress.ip_network(p) for e in ir["edge"]["inside"] for p in e["prefixes"]]
+
+
+def _inside(address: str, nets: list) -> bool:
+    """Whether ``address`` lies in one of the inside prefixes ``nets`` (``_inside_nets``)."""
+    address = ipaddress.ip_address(address)
+    return any(address in net for net in nets if net.version == address.version)
 
 
 OUTSIDE_PROBES = {"ipv4": ["203.0.113.1", "198.51.100.255", "10.1.2.3", "224.0.0.5"], "ipv6": ["2001:db8:ffff::1", "fd00::1", "ff02::5"]}
@@ -522,6 +532,7 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
     first, middle and last addresses, addresses outside every set, the rules' ports and
     TCP, UDP, ICMP and each raw protocol."""
     rng = random.Random(seed)
+    inside = _inside_nets(ir)
     trusted = {family: [a for e in ir["edge"]["inside"] for p in e["prefixes"] if (":" in p) == (family == "ipv6") for a in _representatives(p)]
                for family in FAMILIES}
     pools: dict = {family: set(OUTSIDE_PROBES[family]) | set(trusted[family]) for family in FAMILIES}
@@ -543,14 +554,14 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
                 continue
             sources = [a for p in ir["sets"][rule["saddr_in"]][family] for a in _representatives(p)] if rule.get("saddr_in") else trusted[family]
             dests = [a for p in ir["sets"][rule["daddr_in"]][family] for a in _representatives(p)] if rule.get("daddr_in") else OUTSIDE_PROBES[family]
-            for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, ir)][:6]):
+            for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, inside)][:6]):
                 for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
                     aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
     every = []
     for family in FAMILIES:
         pool = sorted(pools[family])
         for src, dst in itertools.permutations(pool, 2):
-            if _inside(dst, ir):
+            if _inside(dst, inside):
                 continue
             for proto in sorted(protos, key=str):
                 for port in sorted(ports) if proto in ("tcp", "udp") else [None]:
@@ -566,9 +577,10 @@ def disagreements(ir: Mapping, acls: Mapping, flows: list) -> list:
     """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree. A flow to
     an inside destination is not compared: it never leaves by the outside interface."""
     inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
+    inside_nets = _inside_nets(ir)
     out = []
     for flow in flows:
-        if _inside(flow["dst"], ir):
+        if _inside(flow["dst"], inside_nets):
             continue
         family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
         packet = {key: value for key, value in flow.items() if value is not None}
