@@ -12,6 +12,9 @@ short_description: Say whether a policy lets a flow out, and which rule decided
 description:
   - Evaluates a flow against a Policy IR with the collection's reference semantics (the
     oracle every renderer is tested against), and names the deciding rule.
+  - For an edge policy (from P(warden.egress.edge_policy#filter)) the flow is judged as the
+    gateway forwards it, with the interfaces it comes in and goes out by. Left out, they
+    default to what a forwarded packet meets; the result names the interfaces used.
 options:
   _input:
     description: A Policy IR from P(warden.egress.policy#filter).
@@ -43,12 +46,31 @@ options:
         type: str
         choices: [new, established, related, invalid]
         default: new
+      iif:
+        description:
+          - Interface the flow comes in by (edge policies).
+          - Default for an edge, the inside interface whose prefixes hold O(flow.src); for a
+            source in no inside prefix, the first outside interface when O(flow.dst) is inside,
+            or else the only inside interface (a forged source). With several inside
+            interfaces and a source in none of them, it must be given.
+        type: str
+      oif:
+        description:
+          - Interface the flow goes out by.
+          - Default for an edge, the inside interface whose prefixes hold O(flow.dst), or else
+            the first outside interface. Default for a host, C(lo) for a loopback destination,
+            or else C(eth0) (a host policy only tells loopback apart).
+        type: str
 """
 
 EXAMPLES = r"""
 - name: Why can't the mail server reach that web server?
   ansible.builtin.debug:
     msg: "{{ __policy | warden.egress.explain({'src': '192.0.2.11', 'dst': '198.51.100.80', 'dport': 80}) }}"
+
+- name: Would the gateway forward it? (in by the source's inside interface, out by the outside)
+  ansible.builtin.debug:
+    msg: "{{ __edge_policy | warden.egress.explain({'src': '192.0.2.70', 'dst': '198.51.100.80', 'dport': 6667}) }}"
 """
 
 RETURN = r"""
@@ -66,6 +88,10 @@ _value:
       description: The deciding rule's comment.
     rule_index:
       description: Position of the deciding rule in the IR, or null for the default.
+    iif:
+      description: The interface the flow was judged to come in by (null for a host policy unless given).
+    oif:
+      description: The interface the flow was judged to go out by.
 """
 
 from ansible.errors import AnsibleFilterError

@@ -5,21 +5,74 @@
 
 ``evaluate(ir, packet)`` walks the rules first-match, as every renderer must behave.
 Renderers are tested against it; the verify role derives its expected matrix from it.
+
+A flow through an edge (a gateway's forward hook) is judged with the interfaces it comes in
+and goes out by. Left out, they default as a forwarded packet would meet them: in by the
+inside interface whose prefixes hold the source, out by the inside interface whose prefixes
+hold the destination, or else by the (first) outside interface.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
+IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
 PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit"}
 CT_STATES = ("new", "established", "related", "invalid")
 
 
-def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
-    """Validate a packet description and fill in defaults."""
+def _interface(packet: Mapping, key: str, path: str) -> str | None:
+    value = packet.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not IFNAME_RE.fullmatch(value):
+        raise PolicyError(f"{path}.{key}", value, "is not an interface name")
+    return value
+
+
+def _inside_interface(edge: Mapping, address) -> str | None:
+    """The inside interface whose declared prefixes hold ``address`` (longest match)."""
+    best = None
+    for entry in edge["inside"]:
+        for prefix in entry["prefixes"]:
+            net = ipaddress.ip_network(prefix)
+            if net.version == address.version and address in net and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, entry["interface"])
+    return None if best is None else best[1]
+
+
+def edge_interfaces(edge: Mapping, src, dst, iif: str | None, oif: str | None, path: str = "flow") -> tuple[str, str]:
+    """The interfaces a forwarded flow meets at an edge: those given, or the defaults.
+
+    In: the inside interface the source belongs to; a source in no inside prefix comes in
+    by the outside when the destination is inside (inbound), or else by the only inside
+    interface (a forged source). Out: the inside interface the destination belongs to, or
+    else the first outside interface (every outside interface is judged alike).
+    """
+    inside = [entry["interface"] for entry in edge["inside"]]
+    outside = list(edge["outside"])
+    to_inside = _inside_interface(edge, dst)
+    if iif is None:
+        iif = _inside_interface(edge, src)
+        if iif is None and to_inside is not None:
+            iif = outside[0]
+        elif iif is None and len(inside) == 1:
+            iif = inside[0]
+        elif iif is None:
+            raise PolicyError(f"{path}.iif", None, f"is required: source {src} is in no inside prefix of the edge, so the interface it comes in by "
+                                                   f"is not known (inside: {', '.join(inside)}; outside: {', '.join(outside)})")
+    if oif is None:
+        oif = to_inside or outside[0]
+    return iif, oif
+
+
+def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = None) -> dict:
+    """Validate a packet description and fill in defaults (the interfaces from ``ir``
+    when it is an edge policy)."""
     if not isinstance(packet, Mapping):
         raise PolicyError(path, packet, "must be a mapping with src, dst, proto and dport")
     for key in packet:
@@ -54,7 +107,11 @@ def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
     ct_state = packet.get("ct_state", "new")
     if ct_state not in CT_STATES:
         raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
-    default_oif = "lo" if out["dst"].is_loopback else "eth0"
+    iif, oif = _interface(packet, "iif", path), _interface(packet, "oif", path)
+    if ir is not None and ir.get("kind") == "edge":
+        iif, oif = edge_interfaces(ir["edge"], out["src"], out["dst"], iif, oif, path)
+    elif oif is None:
+        oif = "lo" if out["dst"].is_loopback else "eth0"
     return {
         "family": family,
         "src": out["src"],
@@ -62,8 +119,8 @@ def normalise_packet(packet: Mapping, path: str = "flow") -> dict:
         "proto": proto,
         "dport": dport,
         "icmp_type": packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None),
-        "iif": packet.get("iif"),
-        "oif": packet.get("oif", default_oif),
+        "iif": iif,
+        "oif": oif,
         "ct_state": ct_state,
         "hoplimit": int(packet.get("hoplimit", 64)),
     }
@@ -120,9 +177,10 @@ def evaluate(ir: Mapping, packet: Mapping) -> dict:
 
     ``verdict`` is what happens on the wire (``accept`` or ``drop``); ``denied`` says
     whether the policy denies the flow (in audit mode a denied flow is still accepted,
-    and logged).
+    and logged); ``iif`` and ``oif`` are the interfaces the flow was judged with.
     """
-    pkt = normalise_packet(packet)
+    pkt = normalise_packet(packet, ir=ir)
+    where = {"iif": pkt["iif"], "oif": pkt["oif"]}
     audit = ir["mode"] == "audit"
     for index, rule in enumerate(ir["rules"]):
         if rule_matches(ir, rule, pkt):
@@ -133,6 +191,7 @@ def evaluate(ir: Mapping, packet: Mapping) -> dict:
                 "rule_index": index,
                 "origin": rule["origin"],
                 "reason": rule["comment"],
+                **where,
             }
     return {
         "verdict": "accept" if audit else "drop",
@@ -140,4 +199,5 @@ def evaluate(ir: Mapping, packet: Mapping) -> dict:
         "rule_index": None,
         "origin": "default",
         "reason": "default deny: no rule allows this flow",
+        **where,
     }
