@@ -13,6 +13,7 @@ facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
 from __future__ import annotations
 
 import datetime
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -33,13 +34,13 @@ except ImportError:  # pragma: no cover - reported by the filter wrapper
     HAS_NETADDR = False
 
 IR_SCHEMA = 1
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-HOST_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
-TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 IPTABLES_TABLE_MAX = 18
 IPTABLES_PREFIX_MAX = 17
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}$")
-RATE_RE = re.compile(r"^([1-9][0-9]{0,5})/(second|minute|hour|day)$")
+PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
+RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
 PROTOCOLS = ("tcp", "udp", "icmp")
 MODES = ("enforce", "audit")
 DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
@@ -49,6 +50,10 @@ SERVICE_KEYS = {"proto", "ports", "description"}
 ROLE_KEYS = {"allow", "description"}
 ALLOW_KEYS = {"service", "to"}
 EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
+# A service wider than this many ports is warned about (it also hides the alert classes).
+WIDE_PORTS = 1024
+# Exceptions that expire within this many days are warned about (egress_exception_warn_days).
+EXCEPTION_WARN_DAYS = 14
 DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress", "alert": ["irc", "backdoor", "smtp"]}
 FAMILIES = ("ipv4", "ipv6")
 
@@ -62,11 +67,11 @@ ICMPV6_MLD = ["mld-listener-report", "mld2-listener-report"]
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_list(value: object, path: str, *, allow_empty: bool = False) -> list:
+def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str = "one value or a list of them") -> list:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise PolicyError(path, value, "must be a list")
+        raise PolicyError(path, value, f"must be {what}")
     if not value and not allow_empty:
         raise PolicyError(path, value, "must not be empty")
     return list(value)
@@ -87,13 +92,25 @@ def _check_keys(value: Mapping, allowed: set, path: str) -> None:
 
 
 def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
-    for key in keys:
-        if key not in value:
-            raise PolicyError(f"{path}.{key}", None, problem)
+    """Every missing key is named: one as ``path.key``, several in one message."""
+    missing = [key for key in keys if key not in value]
+    if len(missing) == 1:
+        raise PolicyError(f"{path}.{missing[0]}", None, problem)
+    if missing:
+        raise PolicyError(path, dict(value), f"lacks the keys {', '.join(missing)}: each {problem}")
+
+
+def unknown(path: str, value: object, what: str, known, problem: str = "") -> PolicyError:
+    """The error for a name that is not defined: the closest known name first, then the list."""
+    known = sorted(known)
+    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
+    hint = f"did you mean {close[0]}? " if close else ""
+    listed = ", ".join(known[:40]) + (f", and {len(known) - 40} more" if len(known) > 40 else "")
+    return PolicyError(path, value, f"{problem or f'is not a known {what}'} ({hint}known {what}s: {listed})")
 
 
 def _name(value: object, path: str, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
     return value
 
@@ -115,7 +132,7 @@ def parse_network(value: object, path: str) -> ipaddress.IPv4Network | ipaddress
 
 
 def _is_address_like(value: str) -> bool:
-    return bool(re.match(r"^[0-9A-Fa-f:.]+(/[0-9]+)?$", value)) and any(c in value for c in ".:")
+    return bool(re.fullmatch(r"[0-9A-Fa-f:.]+(/[0-9]+)?", value)) and any(c in value for c in ".:")
 
 
 def merge(networks: list) -> dict[str, list[str]]:
@@ -155,7 +172,7 @@ def _ports(value: object, path: str) -> list[list[int]]:
             raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
         if isinstance(item, int):
             low = high = item
-        elif isinstance(item, str) and re.match(r"^[0-9]{1,5}(-[0-9]{1,5})?$", item.strip()):
+        elif isinstance(item, str) and re.fullmatch(r"[0-9]{1,5}(-[0-9]{1,5})?", item.strip()):
             parts = item.strip().split("-")
             low, high = int(parts[0]), int(parts[-1])
         else:
@@ -236,10 +253,12 @@ class _Inventory:
 def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
     if isinstance(entry, str) and entry.startswith("group:"):
         group = entry[len("group:"):]
-        if not HOST_RE.match(group):
+        if not HOST_RE.fullmatch(group):
             raise PolicyError(path, entry, "names an invalid group")
         if group not in inventory.groups:
-            raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory")
+            close = difflib.get_close_matches(group, sorted(inventory.groups), n=1)
+            hint = f" (did you mean group:{close[0]}?)" if close else ""
+            raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory{hint}")
         members = list(inventory.groups[group])
         if not members:
             raise PolicyError(path, entry, f"names group '{group}', which has no hosts")
@@ -247,7 +266,7 @@ def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
         for host in sorted(members):
             nets.extend(inventory.addresses(host, path))
         return nets
-    if isinstance(entry, str) and not _is_address_like(entry) and HOST_RE.match(entry):
+    if isinstance(entry, str) and not _is_address_like(entry) and HOST_RE.fullmatch(entry):
         if inventory.has_host(entry):
             return inventory.addresses(entry, path)
         raise PolicyError(path, entry, "is not an IP address or prefix, an inventory host, or group:NAME")
@@ -370,12 +389,46 @@ def _service_rules(service: dict, set_name: str | None, addresses: dict, origin:
 
 
 def alert_rules(classes: list[str], **match) -> list[dict]:
-    """Denied flows of a dangerous kind, logged under their own prefix (after every allow)."""
+    """Denied flows of a dangerous kind, logged under their own prefix (after every allow).
+    ``alert_class`` names the class: each class is logged under its own per-source limit."""
     rules = []
     for name in classes:
         for proto, ports in ALERT_CLASSES[name]["match"]:
-            rules.append(_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match))
+            rules.append({**_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match), "alert_class": name})
     return rules
+
+
+def resolve_allow(site: Mapping, service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
+    """A service and an upstream named together (by a role or an exception): the service,
+    the destination set's name (``None`` for any destination) and its addresses."""
+    if service not in site["services"]:
+        raise unknown(spath, service, "service", site["services"])
+    if upstream not in site["upstreams"]:
+        raise unknown(upath, upstream, "upstream", site["upstreams"], "is not defined in egress_upstreams")
+    return site["services"][service], None if upstream == "any" else f"up_{upstream}", site["upstreams"][upstream]
+
+
+def wide_service_warnings(site: Mapping, uses: Mapping[str, set]) -> list[str]:
+    """Warn about each service wider than WIDE_PORTS ports, naming what allows it here.
+    ``uses`` maps a service name to the roles and exceptions that allow it."""
+    warnings = []
+    for name in sorted(uses):
+        count = sum(high - low + 1 for low, high in site["services"][name]["ports"] or [])
+        if count > WIDE_PORTS:
+            warnings.append(f"service {name} opens {count} ports (more than {WIDE_PORTS}; a range that wide also lets out "
+                            f"the alert classes inside it), allowed by {', '.join(sorted(uses[name]))}")
+    return warnings
+
+
+def exception_warnings(exc: Mapping, today: datetime.date, warn_days: int, scope: str) -> list[str]:
+    """Expired exceptions (not applied) and those that expire within ``warn_days``, with the owner."""
+    label = f"egress_exceptions[{exc['index']}] ({', '.join(exc['service'])} for {', '.join(exc['hosts'])}){scope}"
+    days = (datetime.date.fromisoformat(exc["expires"]) - today).days
+    if days < 0:
+        return [f"{label} expired on {exc['expires']} and is not applied; owner {exc['owner']}: renew or remove it"]
+    if days <= warn_days:
+        return [f"{label} expires on {exc['expires']}, in {days} day{'s' if days != 1 else ''}; owner {exc['owner']}: renew or remove it"]
+    return []
 
 
 def _dedupe(rules: list[dict]) -> list[dict]:
@@ -402,7 +455,7 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
     if platform not in PLATFORMS:
         raise PolicyError("egress_platform", platform, f"is not one of: {', '.join(PLATFORMS)}")
     table = variables.get("egress_table", "warden_egress")
-    if not isinstance(table, str) or not TABLE_RE.match(table):
+    if not isinstance(table, str) or not TABLE_RE.fullmatch(table):
         raise PolicyError("egress_table", table, "is not a valid table name (letters, digits and '_', at most 32)")
 
     log = dict(DEFAULT_LOG)
@@ -411,9 +464,9 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
     log.update(user_log)
     if not isinstance(log["denied"], bool):
         raise PolicyError("egress_log.denied", log["denied"], "must be true or false")
-    if not isinstance(log["rate"], str) or not RATE_RE.match(log["rate"]):
+    if not isinstance(log["rate"], str) or not RATE_RE.fullmatch(log["rate"]):
         raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
-    if not isinstance(log["prefix"], str) or not PREFIX_RE.match(log["prefix"]):
+    if not isinstance(log["prefix"], str) or not PREFIX_RE.fullmatch(log["prefix"]):
         raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
     if platform == "iptables":
         # iptables' kernel fields are short: chain names (TABLE-ratelimit) at most 28
@@ -433,8 +486,13 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
         raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
     trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
 
+    warn_days = variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS)
+    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
+        raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
+
     services = _services(variables.get("egress_services"))
     return {
+        "exception_warn_days": warn_days,
         "mode": mode,
         "platform": platform,
         "table": table,
@@ -450,7 +508,7 @@ def begin(variables: Mapping, target: str, addresses, groups, today: datetime.da
     """What every target's compilation starts with: its variables checked, the inventory
     lookups, today's date (for exceptions) and the parsed site-wide variables."""
     variables = _mapping(variables, "variables")
-    if not isinstance(target, str) or not HOST_RE.match(target):
+    if not isinstance(target, str) or not HOST_RE.fullmatch(target):
         raise PolicyError("inventory_hostname", target, "is not a usable host name")
     inventory = _Inventory(addresses, groups)
     return variables, inventory, today or datetime.date.today(), parse_site(variables, inventory)
@@ -460,11 +518,11 @@ def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[s
     """A host's (or segment's) egress_role: one known role name or a list of them."""
     if raw is None:
         raise PolicyError(path, None, f"is required for {host} (one of: {', '.join(sorted(role_defs))})")
-    roles = _as_list(raw, path)
+    roles = _as_list(raw, path, what="a role name or a list of role names")
     for i, role in enumerate(roles):
         rpath = path if isinstance(raw, str) else f"{path}[{i}]"
         if not isinstance(role, str) or role not in role_defs:
-            raise PolicyError(rpath, role, f"is not a known role (known: {', '.join(sorted(role_defs))})")
+            raise unknown(rpath, role, "role", role_defs)
     if len(set(roles)) != len(roles):
         raise PolicyError(path, raw, "lists a role twice")
     return roles
@@ -477,10 +535,11 @@ def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: d
         epath = f"egress_exceptions[{i}]"
         exc = _mapping(exc, epath)
         _check_keys(exc, EXCEPTION_KEYS, epath)
-        _require(exc, tuple(sorted(EXCEPTION_KEYS)), epath, "is required: every exception records hosts, service, to, reason, owner and expires")
+        _require(exc, ("hosts", "service", "to", "reason", "owner", "expires"), epath,
+                 "is required: every exception records hosts, service, to, reason, owner and expires")
         hosts = _as_list(exc["hosts"], f"{epath}.hosts")
         for j, host in enumerate(hosts):
-            if not isinstance(host, str) or not HOST_RE.match(host) or not inventory.has_host(host):
+            if not isinstance(host, str) or not HOST_RE.fullmatch(host) or not inventory.has_host(host):
                 raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
         for key in ("reason", "owner"):
             if not isinstance(exc[key], str) or not exc[key].strip():
@@ -489,12 +548,12 @@ def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: d
         svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
         for svc in svc_names:
             if svc not in site["services"]:
-                raise PolicyError(f"{epath}.service", svc, f"is not a known service (known: {', '.join(sorted(site['services']))})")
+                raise unknown(f"{epath}.service", svc, "service", site["services"])
         named: list[str] = []
         nets = []
         for j, entry in enumerate(_as_list(exc["to"], f"{epath}.to")):
             tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
-            if isinstance(entry, str) and NAME_RE.match(entry) and entry in site["upstreams"]:
+            if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site["upstreams"]:
                 named.append(entry)
             else:
                 nets.extend(_upstream_entry(entry, tpath, inventory))
@@ -527,7 +586,7 @@ def compile_policy(
     ``groups`` maps group names to member host names.
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
-    services, upstreams = site["services"], site["upstreams"]
+    services = site["services"]
     if site["platform"] in DEVICE_PLATFORMS:
         raise PolicyError("egress_role", variables.get("egress_role"),
                           f"is for hosts; egress_platform {site['platform']} enforces only a site edge (egress_edge)")
@@ -538,20 +597,17 @@ def compile_policy(
     rules = _baseline_rules()
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
-        if service not in services:
-            raise PolicyError(spath, service, f"is not a known service (known: {', '.join(sorted(services))})")
-        if upstream not in upstreams:
-            raise PolicyError(upath, upstream, "is not defined in egress_upstreams")
-        if upstream == "any":
-            return services[service], None, upstreams[upstream]
-        set_name = f"up_{upstream}"
-        used_sets[set_name] = upstreams[upstream]
-        return services[service], set_name, upstreams[upstream]
+        found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)
+        if set_name:
+            used_sets[set_name] = addrs
+        return found, set_name, addrs
 
+    uses: dict[str, set] = {}
     for role in roles:
         spec, rpath = site["role_defs"][role]
         for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
             for svc in svc_names:
+                uses.setdefault(svc, set()).add(f"role {role}")
                 for upstream in targets:
                     service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")
                     comment = f"role {role}: {svc} to {upstream}"
@@ -564,10 +620,11 @@ def compile_policy(
         exceptions.append(exception_record(exc, applies))
         if not applies:
             continue
+        warnings.extend(exception_warnings(exc, today, site["exception_warn_days"], f" on {target}"))
         if not exc["active"]:
-            warnings.append(f"egress_exceptions[{i}] for {target} expired on {exc['expires']} and is not applied (owner: {exc['owner']})")
             continue
         for svc in exc["service"]:
+            uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
             for upstream in exc["named"]:
                 service, set_name, addrs = resolve(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
                 rules.extend(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
@@ -577,6 +634,7 @@ def compile_policy(
                 rules.extend(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
 
     rules.extend(alert_rules(site["log"]["alert"]))
+    warnings.extend(wide_service_warnings(site, uses))
     return {
         "schema": IR_SCHEMA,
         "target": target,

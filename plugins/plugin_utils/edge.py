@@ -36,13 +36,28 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     merge,
     parse_exceptions,
     parse_network,
+    exception_warnings,
     parse_roles,
+    resolve_allow,
+    wide_service_warnings,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
-IFNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,15}$")
+# Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
+# characters, no '/', ':' or white space, not '.' or '..'), without '@' (which 'ip' prints
+# as a separator) and anything else a ruleset comment cannot carry.
+IFNAME_RE = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}")
+# pf: what pf.conf reads as an interface (a driver name, then its unit): a letter first,
+# no '-'.
+PF_IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,14}")
 # Router and switch interface names: GigabitEthernet0/0/1, Ethernet1/1, ge-0/0/1, Port-Channel10.
-DEVICE_IFNAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_./:-]{0,63}$")
+DEVICE_IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./:-]{0,63}")
+IFNAME_RULES = {
+    "nftables": (IFNAME_RE, "at most 15 of letters, digits, '_.-'; not '.' or '..'"),
+    "iptables": (IFNAME_RE, "at most 15 of letters, digits, '_.-'; not '.' or '..'"),
+    "pf": (PF_IFNAME_RE, "a letter, then at most 14 of letters, digits, '_.'"),
+    **{p: (DEVICE_IFNAME_RE, "a letter, then at most 63 of letters, digits, '_./:-'") for p in DEVICE_PLATFORMS},
+}
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
 INSIDE_KEYS = {"interface", "prefixes"}
 LIMIT_KEYS = {"rate", "burst"}
@@ -54,12 +69,9 @@ WIDE_BITS = 4
 
 
 def _ifname(value: object, path: str, platform: str = "nftables") -> str:
-    if platform in DEVICE_PLATFORMS:
-        if not isinstance(value, str) or not DEVICE_IFNAME_RE.match(value):
-            raise PolicyError(path, value, f"is not an interface name for egress_platform {platform} (a letter, then at most 63 of letters, digits, '_./:-')")
-        return value
-    if not isinstance(value, str) or not IFNAME_RE.match(value):
-        raise PolicyError(path, value, "is not an interface name (at most 15 of letters, digits, '_.@-')")
+    pattern, rule = IFNAME_RULES[platform]
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise PolicyError(path, value, f"is not an interface name for egress_platform {platform} ({rule})")
     return value
 
 
@@ -108,7 +120,7 @@ def _parse_edge(raw: object, trusted: list, platform: str) -> dict:
         user = _mapping(limit_raw, "egress_edge.conn_limit")
         _check_keys(user, LIMIT_KEYS, "egress_edge.conn_limit")
         limit.update(user)
-        if not isinstance(limit["rate"], str) or not RATE_RE.match(limit["rate"]):
+        if not isinstance(limit["rate"], str) or not RATE_RE.fullmatch(limit["rate"]):
             raise PolicyError("egress_edge.conn_limit.rate", limit["rate"], "is not a rate like '25/second'")
         burst = limit["burst"]
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
@@ -125,7 +137,7 @@ def _segments(raw: object, role_defs: Mapping, trusted: list) -> list[dict]:
     out = []
     for name, spec in _mapping(raw, "egress_segments").items():
         path = f"egress_segments.{name}"
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise PolicyError(path, name, "is not a valid segment name (letters, digits and '_', starting with a letter, at most 32)")
         spec = _mapping(spec, path)
         _check_keys(spec, SEGMENT_KEYS, path)
@@ -134,6 +146,47 @@ def _segments(raw: object, role_defs: Mapping, trusted: list) -> list[dict]:
         roles = parse_roles(spec.get("role"), role_defs, f"{path}.role", f"segment {name}")
         out.append({"name": name, "prefixes": prefixes, "roles": roles})
     return out
+
+
+def _mixed_roles(sources: list[tuple]) -> list[tuple]:
+    """Pairs (wider, narrower) of nested sources whose roles differ. ``sources`` holds
+    (network, where, roles). Prefixes either nest or are apart, so one sweep in address order
+    that keeps the widest open prefix meets every such pair, or one that implies it."""
+    found = []
+    for version in (4, 6):
+        ordered = sorted((s for s in sources if s[0].version == version), key=lambda s: (int(s[0].network_address), -s[0].num_addresses))
+        widest = None
+        for source in ordered:
+            if widest is not None and int(source[0].network_address) <= int(widest[0].broadcast_address):
+                if sorted(widest[2]) != sorted(source[2]):
+                    found.append((widest, source))
+            else:
+                widest = source
+    return found
+
+
+def _check_sources(host_addresses: Mapping, host_role_lists: Mapping, segments: list) -> list[str]:
+    """Each source address must get one set of roles at the edge: two hosts with one address
+    and overlapping segments of different roles are errors; a host inside a segment of other
+    roles gets both at the edge (a warning)."""
+    owner: dict = {}
+    for host, addresses in host_addresses.items():
+        for address in addresses:
+            other = owner.setdefault(address, host)
+            if other != host:
+                raise PolicyError(f"hostvars[{host}].egress_addresses", str(address.network_address),
+                                  f"is also an address of {other} (hostvars[{other}].egress_addresses); "
+                                  "at the edge that address would get the roles of both hosts")
+    sources = [(p, f"egress_segments.{s['name']}.prefixes", s["roles"]) for s in segments for p in s["prefixes"]]
+    sources += [(a, f"hostvars[{host}].egress_addresses", host_role_lists[host]) for host, addresses in host_addresses.items() for a in addresses]
+    warnings = []
+    for (wide, wide_at, wide_roles), (narrow, narrow_at, narrow_roles) in _mixed_roles(sources):
+        if narrow_at.startswith("egress_segments"):
+            raise PolicyError(narrow_at, str(narrow), f"overlaps {wide} of {wide_at} with other roles ({', '.join(narrow_roles)} against "
+                                                      f"{', '.join(wide_roles)}); at the edge its sources would get the roles of both")
+        warnings.append(f"{narrow_at}: {narrow} lies in {wide} of {wide_at}, which has other roles ({', '.join(wide_roles)}); "
+                        "at the edge it may send what both allow")
+    return warnings
 
 
 def _width_warnings(inside: list, sources: list) -> list[str]:
@@ -173,7 +226,7 @@ def compile_edge(
     their addresses come from ``addresses`` as for upstreams.
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
-    services, upstreams, role_defs = site["services"], site["upstreams"], site["role_defs"]
+    services, role_defs = site["services"], site["role_defs"]
     edge = _parse_edge(variables.get("egress_edge"), site["trusted"], site["platform"])
     segments = _segments(variables.get("egress_segments"), role_defs, site["trusted"])
     warnings: list[str] = []
@@ -181,11 +234,13 @@ def compile_edge(
     # Sources of each role: its hosts' addresses and its segments' prefixes.
     role_sources: dict[str, list] = {}
     host_addresses: dict[str, list] = {}
+    host_role_lists: dict[str, list] = {}
     for host, raw_roles in sorted((host_roles or {}).items()):
-        roles = parse_roles(raw_roles, role_defs, f"hostvars[{host}].egress_role", f"host {host}")
+        roles = host_role_lists[host] = parse_roles(raw_roles, role_defs, f"hostvars[{host}].egress_role", f"host {host}")
         host_addresses[host] = inventory.addresses(host, f"hostvars[{host}].egress_role")
         for role in roles:
             role_sources.setdefault(role, []).extend(host_addresses[host])
+    warnings.extend(_check_sources(host_addresses, host_role_lists, segments))
     for segment in segments:
         for role in segment["roles"]:
             role_sources.setdefault(role, []).extend(segment["prefixes"])
@@ -206,7 +261,10 @@ def compile_edge(
         _rule("deny", "baseline", "baseline: from an interface declared neither inside nor outside", iif_not=inside_names + outside),
     ]
     for entry in edge["inside"]:
-        set_name = f"trusted_{re.sub(r'[^A-Za-z0-9_]', '_', entry['interface'])}"
+        # A set name from the interface name; 'eth-0' and 'eth_0' must not share one.
+        base = set_name = f"trusted_{re.sub(r'[^A-Za-z0-9_]', '_', entry['interface'])}"
+        while set_name in used_sets:
+            set_name = f"{base}_{len(used_sets)}"
         used_sets[set_name] = merge(entry["prefixes"])
         rules.append(_rule("deny", "baseline", f"baseline: anti-spoofing on {entry['interface']}", iif=[entry["interface"]], saddr_not_in=set_name))
     never = [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in NEVER_LEAVE[family]] + edge["never_leave"]
@@ -222,15 +280,10 @@ def compile_edge(
         rules.append(_rule("ratelimit", "baseline", "baseline: per-source limit on new connections", ct_state=["new"], meter=edge["conn_limit"]))
 
     def allow(service_name: str, spath: str, upstream: str, upath: str, source_set: str, origin: str, comment: str) -> None:
-        if service_name not in services:
-            raise PolicyError(spath, service_name, f"is not a known service (known: {', '.join(sorted(services))})")
-        if upstream not in upstreams:
-            raise PolicyError(upath, upstream, "is not defined in egress_upstreams")
-        set_name = None
-        if upstream != "any":
-            set_name = f"up_{upstream}"
-            used_sets[set_name] = upstreams[upstream]
-        add_rules(_service_rules(services[service_name], set_name, upstreams[upstream], origin, comment), source_set)
+        service, set_name, addrs = resolve_allow(site, service_name, spath, upstream, upath)
+        if set_name:
+            used_sets[set_name] = addrs
+        add_rules(_service_rules(service, set_name, addrs, origin, comment), source_set)
 
     def add_rules(new_rules: list, source_set: str) -> None:
         for rule in new_rules:
@@ -244,12 +297,14 @@ def compile_edge(
             elif used_sets[source_set][rule["family"]]:
                 rules.append(rule)
 
+    uses: dict[str, set] = {}
     for role in sorted(role_sources):
         source_set = f"src_{role}"
         used_sets[source_set] = merge(role_sources[role])
         spec, rpath = role_defs[role]
         for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
             for svc in svc_names:
+                uses.setdefault(svc, set()).add(f"role {role}")
                 for upstream in targets:
                     allow(svc, f"{epath}.service", upstream, f"{epath}.to", source_set, f"role:{role}", f"role {role}: {svc} to {upstream}")
 
@@ -258,12 +313,13 @@ def compile_edge(
         i = exc["index"]
         sources = [a for host in exc["hosts"] for a in (host_addresses.get(host) or inventory.addresses(host, f"{exc['path']}.hosts"))]
         exceptions.append(exception_record(exc, True))
+        warnings.extend(exception_warnings(exc, today, site["exception_warn_days"], " at the edge"))
         if not exc["active"]:
-            warnings.append(f"egress_exceptions[{i}] expired on {exc['expires']} and is not applied at the edge (owner: {exc['owner']})")
             continue
         source_set = f"exc_{i}_src"
         used_sets[source_set] = merge(sources)
         for svc in exc["service"]:
+            uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
             for upstream in exc["named"]:
                 allow(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to", source_set, f"exception:{i}", f"exception {i}: {svc} to {upstream}")
             if exc["addresses"]:
@@ -271,6 +327,7 @@ def compile_edge(
                 add_rules(_service_rules(services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"), source_set)
 
     rules.extend(alert_rules(site["log"]["alert"], oif=outside))
+    warnings.extend(wide_service_warnings(site, uses))
     return {
         "schema": IR_SCHEMA,
         "target": target,

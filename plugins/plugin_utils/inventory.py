@@ -27,6 +27,7 @@ POLICY_VARIABLES = (
     "egress_table",
     "egress_edge",
     "egress_segments",
+    "egress_exception_warn_days",
 )
 
 

@@ -28,9 +28,9 @@ import re
 import shlex
 
 ACTIONS = ("pass", "block", "match")
-WORD = re.compile(r"^[A-Za-z0-9_.:/-]+$")
-TABLE_REF = re.compile(r"^<([A-Za-z_][A-Za-z0-9_~]{0,31})>$")
-IFNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,14}$")
+WORD = re.compile(r"[A-Za-z0-9_.:/-]+")
+TABLE_REF = re.compile(r"<([A-Za-z_][A-Za-z0-9_~]{0,31})>")
+IFNAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,14}")
 OPTIONS = {"skip": "on", "block-policy": ("drop", "return")}
 PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "icmp6": 58}
 
@@ -106,7 +106,7 @@ def _address(reader: _Reader) -> dict:
         if negate and token == "any":
             reader.fail("'! any' matches nothing")
         return {"negate": negate, "kind": token}
-    match = TABLE_REF.match(token)
+    match = TABLE_REF.fullmatch(token)
     if match:
         return {"negate": negate, "kind": "table", "table": match.group(1)}
     try:
@@ -144,7 +144,7 @@ def _rule(reader: _Reader) -> dict:
         if rule["on_negate"] and len(names) > 1:
             reader.fail("a negated interface list")
         for name in names:
-            if not IFNAME.match(name):
+            if not IFNAME.fullmatch(name):
                 reader.fail(f"{name!r} is not an interface name")
         rule["on"] = names
     if reader.peek() in ("inet", "inet6"):
@@ -178,7 +178,7 @@ def _rule(reader: _Reader) -> dict:
             rule["icmp_types"] = reader.items(lambda: int(reader.take()))
         elif word == "tagged" or word == "tag":
             name = reader.take()
-            if not re.match(r"^[A-Za-z0-9_]{1,63}$", name):
+            if not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
                 reader.fail(f"{name!r} is not a tag name")
             rule[word] = name
         elif word == "flags":
@@ -195,11 +195,11 @@ def _rule(reader: _Reader) -> dict:
                     option = reader.take(("max-src-conn-rate", "overload", "flush", "global"))
                     if option == "max-src-conn-rate":
                         value = reader.take()
-                        if not re.match(r"^[1-9][0-9]*/[1-9][0-9]*$", value):
+                        if not re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", value):
                             reader.fail(f"{value!r} is not N/SECONDS")
                         rule["state"]["max-src-conn-rate"] = value
                     elif option == "overload":
-                        table = TABLE_REF.match(reader.take())
+                        table = TABLE_REF.fullmatch(reader.take())
                         if not table:
                             reader.fail("overload needs a <table>")
                         rule["state"]["overload"] = table.group(1)
@@ -239,7 +239,7 @@ def parse(text: str, anchor_file: bool = True) -> dict:
             if seen_rule:
                 reader.fail("tables come before the rules")
             reader.take()
-            name = TABLE_REF.match(reader.take())
+            name = TABLE_REF.fullmatch(reader.take())
             if not name:
                 reader.fail("table name must be <name>")
             if name.group(1) in tables:
@@ -286,7 +286,7 @@ def parse(text: str, anchor_file: bool = True) -> dict:
             else:
                 reader.take("anchor")
                 name = reader.take()
-                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", name):
+                if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", name):
                     reader.fail(f"{name!r} is not an anchor name")
                 anchors.append({"name": name, "position": len(rules), "file": None})
             if not reader.done():

@@ -59,26 +59,27 @@ IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 
 
 def _text(value: str) -> str:
-    if not SAFE_TEXT.match(value):
+    if not SAFE_TEXT.fullmatch(value):
         raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
     return f'"{value}"'
 
 
 def chain_names(table: str) -> dict:
     """The chains the collection owns for ``table``: hook and verdict chains."""
-    if not TABLE_RE.match(table) or len(table) + len("-ratelimit") > CHAIN_MAX:
+    if not TABLE_RE.fullmatch(table) or len(table) + len("-ratelimit") > CHAIN_MAX:
         raise ValueError(f"egress_table: {table!r} is too long for iptables chain names (at most {CHAIN_MAX - len('-ratelimit')} characters)")
     return {name: f"{table}-{name}" for name in (*HOOKS, *VERDICT_CHAINS)}
 
 
 def ipset_name(name: str, family: str, kind: str = "") -> str:
-    """``w<generation>-<readable>``; long readable parts keep a hash so names stay unique."""
-    readable = f"{kind}{name}.{SUFFIX[family]}"
-    room = IPSET_MAX - len("w") - GEN_LEN - 1
+    """``w<generation>-<readable>.<4|6>``; long readable parts keep a hash so names stay
+    unique, and the family ending is always kept."""
+    readable, ending = f"{kind}{name}", f".{SUFFIX[family]}"
+    room = IPSET_MAX - len("w") - GEN_LEN - 1 - len(ending)
     if len(readable) > room:
         digest = hashlib.sha256(readable.encode()).hexdigest()[:6]
         readable = f"{readable[:room - 7]}~{digest}"
-    return f"w{GEN_PLACEHOLDER}-{readable}"
+    return f"w{GEN_PLACEHOLDER}-{readable}{ending}"
 
 
 def _ports(ranges: list) -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
 
-SAFE_TEXT = re.compile(r"^[A-Za-z0-9_ .,:/()#-]{1,120}$")
+SAFE_TEXT = re.compile(r"[A-Za-z0-9_ .,:/()#-]{1,120}")
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
@@ -23,7 +23,7 @@ ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
 
 def _text(value: str) -> str:
     """Quote text for the ruleset; anything that could break out of a string is refused."""
-    if not SAFE_TEXT.match(value):
+    if not SAFE_TEXT.fullmatch(value):
         raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
     return f'"{value}"'
 
@@ -145,7 +145,7 @@ def render(policy) -> str:
     irs = policies(policy, "hook", ("table", "mode", "log"), "table")
     first = irs[0]
     table = first["table"]
-    if not TABLE_RE.match(table):
+    if not TABLE_RE.fullmatch(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
     audit = first["mode"] == "audit"
     describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)

@@ -29,7 +29,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rul
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import SAFE_TEXT, _merge_sets, policies
 
-ANCHOR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
 LABEL_MAX = 63
 FLOOD_TABLE = "warden_flood"
@@ -40,7 +40,7 @@ RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 def _text(value: str, limit: int | None = None) -> str:
     if limit is not None and len(value) > limit:
         value = value[: limit - 3].rstrip() + "..."
-    if not SAFE_TEXT.match(value):
+    if not SAFE_TEXT.fullmatch(value):
         raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
     return f'"{value}"'
 
@@ -219,7 +219,7 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
 def render(policy, anchor: str = "warden_egress") -> str:
     """The anchor file (``pfctl -a ANCHOR -f FILE``) for one IR or a host and an edge IR."""
     irs = policies(policy, "kind", ("mode",), "anchor")
-    if not ANCHOR_RE.match(anchor):
+    if not ANCHOR_RE.fullmatch(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
     # Edge rules first: they judge forwarded packets; the host rules judge the rest.
     irs = sorted(irs, key=lambda ir: ir["kind"] != "edge")
@@ -246,9 +246,9 @@ def render(policy, anchor: str = "warden_egress") -> str:
 
 def render_pf_conf(anchor: str = "warden_egress", anchor_file: str = "/etc/pf.anchors/warden_egress", extra: list | None = None) -> str:
     """A complete /etc/pf.conf that hooks the collection's anchor in (the opt-in full mode)."""
-    if not ANCHOR_RE.match(anchor):
+    if not ANCHOR_RE.fullmatch(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
-    if not re.match(r"^/[A-Za-z0-9_./-]+$", anchor_file):
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]+", anchor_file):
         raise ValueError(f"refusing to render unsafe anchor file path {anchor_file!r}")
     lines = [
         "# /etc/pf.conf managed by warden.egress: edit the inventory (pf_egress_extra_rules), not this file.",

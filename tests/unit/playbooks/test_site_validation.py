@@ -5,6 +5,7 @@ run would end 'unreachable' rather than with the compiler's message."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 
@@ -63,3 +64,16 @@ def test_control_a_good_inventory_does_try_to_reach_the_hosts(tmp_path):
     output = result.stdout + result.stderr
     assert "Egress policy on Linux hosts" in output
     assert "UNREACHABLE" in output or "unreachable=1" in output
+
+
+def test_expiring_and_expired_exceptions_are_reported_before_any_host_is_touched(tmp_path):
+    soon = (datetime.date.today() + datetime.timedelta(days=3)).isoformat()
+    exceptions = [
+        {"hosts": ["mail1"], "service": "https", "to": ["203.0.113.80"], "reason": "portal", "owner": "finance-it", "expires": "2020-01-01"},
+        {"hosts": ["mail1"], "service": "https", "to": ["203.0.113.81"], "reason": "vendor", "owner": "ops-team", "expires": soon},
+    ]
+    output = (lambda r: r.stdout + r.stderr)(run_site(tmp_path, {**site(), "egress_exceptions": exceptions}))
+    expired = output.find("egress_exceptions[0] (https for mail1) on mail1 expired on 2020-01-01 and is not applied; owner finance-it")
+    expiring = output.find(f"egress_exceptions[1] (https for mail1) on mail1 expires on {soon}, in 3 days; owner ops-team")
+    hosts_play = output.find("Egress policy on Linux hosts")
+    assert -1 < expired < hosts_play and -1 < expiring < hosts_play, output[-3000:]

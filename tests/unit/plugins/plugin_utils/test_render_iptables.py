@@ -119,6 +119,8 @@ def test_long_set_names_stay_unique_and_within_the_kernel_limit():
     second = ipset_name("up_a_very_long_upstream_name_two", "ipv4")
     assert first != second
     assert len(first.replace("@GEN@", "abcdef")) <= 31
+    # The family ending survives shortening (iptables_apply matches sets of a family by it).
+    assert first.endswith(".4") and ipset_name("up_a_very_long_upstream_name_one", "ipv6").endswith(".6")
 
 
 def test_many_ports_are_split_into_multiport_chunks():
