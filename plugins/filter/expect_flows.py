@@ -10,10 +10,12 @@ author: warden.egress contributors (@warden-egress)
 version_added: 0.1.0
 short_description: Say what the policy expects of each flow a host will try
 description:
-  - For each flow (C(dst), C(port), C(proto), optional C(src) and C(name)), asks the oracle
-    whether every policy on its path lets it out (the host's own, then each gateway's edge
-    policy for destinations outside that edge's inside prefixes) and why, and returns flows
-    ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
+  - For each flow (C(dst), C(port), C(proto), optional C(src), C(name) and C(inconclusive_ok)),
+    asks the oracle whether every policy on its path lets it out (the host's own, then each
+    gateway's edge policy for destinations outside that edge's inside prefixes) and why, and
+    returns flows ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
+  - C(inconclusive_ok) (a boolean, default false) is passed on: the probe then accepts an
+    outcome that proves nothing for that flow.
 options:
   _input:
     description: The host's Policy IR from P(warden.egress.policy#filter), or null for a host without one.
@@ -46,7 +48,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Flows with C(expect) (C(allowed) or C(denied)) and C(reason).
+  description: Flows with C(expect) (C(allowed) or C(denied)), C(reason) and C(inconclusive_ok).
   type: list
   elements: dict
 """

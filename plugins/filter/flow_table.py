@@ -12,6 +12,9 @@ short_description: Format verification results as a table of flows
 description:
   - Turns the rows produced by the P(warden.egress.verify#role) role into an aligned text
     table (expected against observed, one line a flow) with a count at the end.
+  - The result column is C(ok), C(MISMATCH), C(INCONCLUSIVE) (the outcome proves nothing and
+    the flow does not accept that) or C(accepted) (inconclusive, accepted by the flow's
+    C(inconclusive_ok)).
 options:
   _input:
     description: Rows with C(host), C(name), C(src), C(dst), C(proto), C(port), C(expect), C(observed), C(outcome), C(ok).

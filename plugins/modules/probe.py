@@ -12,12 +12,25 @@ short_description: Try real outbound connections from a host and report what got
 version_added: 0.1.0
 description:
   - For each flow, opens a real TCP connection or sends a real UDP datagram from the
-    target host, optionally from a chosen source address, and reports the outcome.
+    target host, optionally from a chosen source address, and reports the outcome and what
+    it proves, one of C(allowed) (the packet got through the filters), C(denied) (a filter dropped
+    it) or C(inconclusive) (the outcome proves nothing about the filters).
   - Flows run in parallel, so a host's blocked TCP flows cost one timeout, not one each.
-  - Outcomes are C(connected) (TCP handshake done), C(answered) (UDP reply received),
-    C(refused) (the peer answered with a reset or port-unreachable, so the packet left and
-    came back), C(blocked) (the local firewall refused the packet), C(timeout) (nothing
-    came back) and C(error).
+  - "Outcomes: C(connected) (TCP handshake done), C(answered) (UDP reply received) and
+    C(refused) (the peer answered with a reset or port-unreachable) mean the packet left and
+    came back: C(allowed). C(blocked) (the host's own firewall dropped the packet: the kernel
+    refuses the send with EPERM, which UDP sees at once) and a TCP C(timeout) (the SYN got no
+    answer at all, which is what a firewall's drop looks like) mean C(denied)."
+  - "C(inconclusive) outcomes: C(unreachable) (no route, or a router or the next hop said the
+    destination cannot be reached: the packet may never have met a filter), C(prohibited)
+    (a C(prohibit) route or an ICMP administratively-prohibited answer, from something that
+    is not this collection's policy, which only drops), a UDP C(timeout) (no answer: a server
+    may simply ignore the probe's datagram, so silence proves nothing) and C(error)."
+  - A TCP C(timeout) is C(denied) only if the packet could have left. When the kernel is
+    still resolving the next hop's link-layer address at the end of the wait (its neighbour
+    entry is C(INCOMPLETE), so the SYN never left the host), the outcome is C(unreachable).
+    The check reads the kernel's route and neighbour tables with C(ip) (iproute2); where that
+    cannot be read, a TCP timeout is C(inconclusive).
   - O(flows[].src) may be an address the host does not own (the socket is bound with
     C(IP_FREEBIND)), which is how a spoofed source is tried.
 author:
@@ -32,6 +45,10 @@ attributes:
   idempotent:
     support: full
     description: Never reports a change.
+  platform:
+    support: full
+    platforms: linux
+    description: Linux only (C(IP_FREEBIND), the C(ip) command of iproute2).
 options:
   flows:
     description: Connections to try.
@@ -62,8 +79,15 @@ options:
         description:
           - What the policy expects. When set, the result's C(ok) says whether the
             observation agrees (C(allowed) means the packet got through the filter).
+          - An C(inconclusive) observation never agrees, unless O(flows[].inconclusive_ok) is true.
         type: str
         choices: [allowed, denied]
+      inconclusive_ok:
+        description:
+          - Accept an C(inconclusive) observation for this flow (C(ok) is then true); a flow
+            that is observed C(allowed) or C(denied) must still match O(flows[].expect).
+        type: bool
+        default: false
       reason:
         description: Why that is expected; echoed back.
         type: str
@@ -85,20 +109,23 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description:
-    - One entry per flow, in the order given, with C(outcome), C(passed) and C(observed)
-      (C(allowed) or C(denied)), and C(ok) when the flow carried O(flows[].expect).
+    - One entry per flow, in the order given, with C(outcome), C(passed) (the packet got out
+      and something answered), C(observed) (C(allowed), C(denied) or C(inconclusive)) and
+      C(detail), and C(ok) when the flow carried O(flows[].expect).
   returned: always
   type: list
   elements: dict
   sample:
     - {dst: 198.51.100.25, port: 25, proto: tcp, src: null, name: smtp, expect: allowed, reason: "role mail_server: smtp to smtp_relays",
-       outcome: connected, passed: true, observed: allowed, ok: true, detail: "", seconds: 0.002}
+       inconclusive_ok: false, outcome: connected, passed: true, observed: allowed, ok: true, detail: "", seconds: 0.002}
 """
 
 import errno
 import ipaddress
+import json
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
@@ -106,6 +133,23 @@ from ansible.module_utils.basic import AnsibleModule
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
 PASSED = ("connected", "answered", "refused")
+UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH)
+
+
+def observed(outcome: str, proto: str) -> str:
+    """What an outcome proves about the filters on the path."""
+    if outcome in PASSED:
+        return "allowed"
+    if outcome == "blocked" or (outcome == "timeout" and proto == "tcp"):
+        return "denied"
+    return "inconclusive"
+
+
+def judge(result: dict) -> bool:
+    """Whether an observation agrees with the flow's expectation."""
+    if result["observed"] == "inconclusive":
+        return bool(result.get("inconclusive_ok"))
+    return result["observed"] == result["expect"]
 
 
 def _socket(flow: dict, timeout: float) -> socket.socket:
@@ -123,39 +167,73 @@ def _socket(flow: dict, timeout: float) -> socket.socket:
     return sock
 
 
-def try_flow(flow: dict, timeout: float) -> dict:
-    result = dict(flow)
-    start = time.monotonic()
-    outcome, detail = "error", ""
+def _outcome(flow: dict, timeout: float) -> tuple[str, str]:
     try:
         with _socket(flow, timeout) as sock:
             sock.connect((flow["dst"], flow["port"]))
             if flow["proto"] == "tcp":
-                outcome = "connected"
-            else:
-                sock.send(b"warden-egress probe\n")
-                sock.recv(512)
-                outcome = "answered"
+                return "connected", ""
+            sock.send(b"warden-egress probe\n")
+            sock.recv(512)
+            return "answered", ""
     except ConnectionRefusedError:
-        outcome = "refused"
-    except PermissionError as exc:
-        outcome, detail = "blocked", str(exc)
+        return "refused", ""
     except (TimeoutError, socket.timeout):
-        outcome = "timeout"
+        return "timeout", f"no answer within {timeout:g} s"
     except OSError as exc:
-        if exc.errno in (errno.EPERM, errno.EACCES):
-            outcome = "blocked"
-        elif exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            outcome = "unreachable"
-        detail = str(exc)
-    except ValueError as exc:
-        detail = str(exc)
-    passed = outcome in PASSED
-    result.update(outcome=outcome, passed=passed, observed="allowed" if passed else "denied", detail=detail)
+        if exc.errno == errno.EPERM:
+            return "blocked", str(exc)
+        if exc.errno == errno.EACCES:
+            return "prohibited", str(exc)
+        if exc.errno in UNREACHABLE:
+            return "unreachable", str(exc)
+        return "error", str(exc)
+    except (ValueError, OverflowError) as exc:
+        return "error", str(exc)
+
+
+def try_flow(flow: dict, timeout: float) -> dict:
+    """Try one flow; ``observed`` reads a TCP timeout as a drop (see check_next_hops)."""
+    result = dict(flow)
+    start = time.monotonic()
+    outcome, detail = _outcome(flow, timeout)
+    result.update(outcome=outcome, passed=outcome in PASSED, observed=observed(outcome, flow["proto"]), detail=detail)
     result["seconds"] = round(time.monotonic() - start, 3)
     if flow.get("expect"):
-        result["ok"] = result["observed"] == flow["expect"]
+        result["ok"] = judge(result)
     return result
+
+
+def check_next_hops(results: list[dict], run: Callable[[list[str]], str]) -> None:
+    """A TCP timeout is a drop only if the SYN could leave the host: when the next hop's
+    neighbour entry is still INCOMPLETE, the kernel never got its link-layer address, the
+    SYN waited in the host and nothing on the path was tried (outcome ``unreachable``).
+    ``run`` runs an ``ip`` command and returns its output; if it fails, every TCP timeout
+    becomes inconclusive (the drop cannot be told from a dead next hop)."""
+    waited = [r for r in results if r["outcome"] == "timeout" and r["proto"] == "tcp"]
+    if not waited:
+        return
+    try:
+        pending = {(n["dst"], n.get("dev")) for n in json.loads(run(["ip", "-j", "neigh", "show"]) or "[]")
+                   if "INCOMPLETE" in n.get("state", [])}
+        hops = {}
+        for dst in sorted({r["dst"] for r in waited}):
+            route = (json.loads(run(["ip", "-j", "route", "get", dst]) or "[]") or [{}])[0]
+            hops[dst] = (route.get("gateway", dst), route.get("dev"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        for result in waited:
+            _mark(result, "error", f"{result['detail']}; the next hop could not be checked ({exc}), so the timeout proves nothing")
+        return
+    for result in waited:
+        hop, dev = hops[result["dst"]]
+        if (hop, dev) in pending:
+            _mark(result, "unreachable", f"{result['detail']}: the next hop {hop} on {dev} never answered (neighbour INCOMPLETE), the packet did not leave")
+
+
+def _mark(result: dict, outcome: str, detail: str) -> None:
+    result.update(outcome=outcome, observed=observed(outcome, result["proto"]), detail=detail)
+    if result.get("expect"):
+        result["ok"] = judge(result)
 
 
 def main() -> None:
@@ -172,6 +250,7 @@ def main() -> None:
                     "src": {"type": "str"},
                     "name": {"type": "str"},
                     "expect": {"type": "str", "choices": ["allowed", "denied"]},
+                    "inconclusive_ok": {"type": "bool", "default": False},
                     "reason": {"type": "str"},
                 },
             },
@@ -191,6 +270,17 @@ def main() -> None:
             module.fail_json(msg=f"flows[{index}].port: {flow['port']!r} is not a port (1-65535)")
     with ThreadPoolExecutor(max_workers=min(256, max(1, len(flows)))) as pool:
         results = list(pool.map(lambda f: try_flow(f, module.params["timeout"]), flows))
+    ip = module.get_bin_path("ip")
+
+    def run(args: list[str]) -> str:
+        if ip is None:
+            raise OSError("the ip command (iproute2) is not installed")
+        rc, out, err = module.run_command([ip] + args[1:])
+        if rc != 0:
+            raise OSError(f"{' '.join(args)}: {err.strip() or f'exit {rc}'}")
+        return out
+
+    check_next_hops(results, run)
     module.exit_json(changed=False, results=results)
 
 

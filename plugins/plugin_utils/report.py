@@ -22,6 +22,15 @@ def _service(row: dict) -> str:
     return f"{row.get('proto', 'tcp')}/{row.get('port')}"
 
 
+def result(row: dict) -> str:
+    """One row's verdict: ok, MISMATCH, INCONCLUSIVE (fails), or 'accepted' (an inconclusive
+    outcome the flow declared acceptable with inconclusive_ok)."""
+    inconclusive = row.get("observed") == "inconclusive"
+    if row.get("ok"):
+        return "accepted" if inconclusive else "ok"
+    return "INCONCLUSIVE" if inconclusive else "MISMATCH"
+
+
 def flow_table(rows: list) -> str:
     """Render rows (dicts with host, name, src, dst, proto, port, expect, observed, outcome, ok)."""
     table = []
@@ -34,7 +43,7 @@ def flow_table(rows: list) -> str:
             "service": _service(row),
             "expected": str(row.get("expect", "")),
             "observed": f"{row.get('observed', '')} ({row.get('outcome', '')})",
-            "result": "ok" if row.get("ok") else "MISMATCH",
+            "result": result(row),
             "reason": str(row.get("reason") or ""),
         })
     widths = {key: max([len(title)] + [len(r[key]) for r in table]) for title, key in COLUMNS}
@@ -42,6 +51,10 @@ def flow_table(rows: list) -> str:
     lines.append("  ".join("-" * widths[key] for title, key in COLUMNS))
     for r in table:
         lines.append("  ".join(r[key].ljust(widths[key]) for title, key in COLUMNS).rstrip())
-    good = sum(1 for row in rows if row.get("ok"))
-    lines.append(f"{len(rows)} flows: {good} as expected, {len(rows) - good} mismatched")
+    counts = {verdict: sum(1 for r in table if r["result"] == verdict) for verdict in ("ok", "accepted", "INCONCLUSIVE", "MISMATCH")}
+    summary = f"{len(rows)} flows: {counts['ok']} as expected, {counts['MISMATCH']} mismatched"
+    if counts["accepted"] or counts["INCONCLUSIVE"]:
+        summary += (f", {counts['accepted'] + counts['INCONCLUSIVE']} inconclusive"
+                    f" ({counts['accepted']} accepted by inconclusive_ok, {counts['INCONCLUSIVE']} failing)")
+    lines.append(summary)
     return "\n".join(lines) + "\n"

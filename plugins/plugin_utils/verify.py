@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
 
-FLOW_KEYS = {"name", "dst", "port", "proto", "src"}
+FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok"}
 
 
 def _crosses(edge_ir: Mapping, dst) -> bool:
@@ -30,7 +30,9 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
     gateways in front of the host, each ``{"policy": edge IR, "interface": inside interface}``.
     A flow is expected to get out only if every policy on its path lets it. ``addresses``
     are the host's own addresses; a flow without ``src`` leaves from the first of them in
-    the destination's family (the probe then lets the kernel choose).
+    the destination's family (the probe then lets the kernel choose). A flow with
+    ``inconclusive_ok: true`` passes verification when its outcome proves nothing (no route,
+    no answer to a UDP datagram); it must still match the policy when it is conclusive.
     """
     own = []
     for i, addr in enumerate(addresses or []):
@@ -66,6 +68,9 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
         proto = flow.get("proto", "tcp")
         if proto not in ("tcp", "udp"):
             raise PolicyError(f"{fpath}.proto", proto, "is not tcp or udp")
+        inconclusive_ok = flow.get("inconclusive_ok", False)
+        if not isinstance(inconclusive_ok, bool):
+            raise PolicyError(f"{fpath}.inconclusive_ok", inconclusive_ok, "must be true or false")
         src = flow.get("src")
         if src is None:
             same = [a for a in own if a.version == dst.version]
@@ -93,5 +98,6 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
             "src": None if src is None else str(src),
             "expect": "denied" if denied else "allowed",
             "reason": where + decision["reason"],
+            "inconclusive_ok": inconclusive_ok,
         })
     return out

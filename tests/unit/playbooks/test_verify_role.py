@@ -1,0 +1,102 @@
+"""The verify role, run by ansible-playbook inside a network namespace whose host has the
+mail server's rules loaded (as the renderer writes them) and no IPv4 route out.
+
+An expected-denied IPv4 flow then fails with 'network unreachable': that proves nothing about
+the rules, and the role must fail the host for it, unless the flow carries inconclusive_ok.
+The IPv6 flows, which do have a route, are judged as before: a real drop is denied and an
+allowed flow gets out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from netns import HOST_V4, HOST_V6, Pair, sh
+from sample import ADDRESSES, GROUPS, compile_for, site
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@pytest.fixture()
+def host():
+    """mail1's rules in the pair's host namespace (its addresses are mail1's), no IPv4 route."""
+    assert ADDRESSES["mail1"] == [HOST_V4, HOST_V6]
+    with Pair() as pair:
+        deadline = time.monotonic() + 5
+        while any("tentative" in sh("ip", "-6", "addr", "show", "dev", "eth0", ns=ns).stdout for ns in pair.names):
+            assert time.monotonic() < deadline, "IPv6 link-local addresses still tentative after 5 s"
+            time.sleep(0.05)
+        pair.load(compile_for("mail1"), "nftables")
+        sh("ip", "route", "del", "default", ns=pair.host)
+        yield pair
+
+
+def run_verify(pair, tmp_path, flows: list[dict]) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    report = tmp_path / "report"
+    inventory = {"all": {
+        "vars": {**site(), "ansible_connection": "local", "ansible_python_interpreter": sys.executable},
+        "hosts": {"mail1": {"egress_role": "mail_server", "egress_addresses": ADDRESSES["mail1"], "egress_verify_flows": flows}},
+        "children": {group: {"hosts": {h: {} for h in members}} for group, members in GROUPS.items() if members},
+    }}
+    for other, addresses in ADDRESSES.items():  # the site's other hosts, named by groups and exceptions
+        inventory["all"]["hosts"].setdefault(other, {"egress_addresses": addresses})
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([{
+        "name": "Verify", "hosts": "mail1", "gather_facts": False,
+        "roles": [{"role": "warden.egress.verify", "vars": {"verify_egress_report_dir": str(report), "verify_egress_timeout": 0.7}}],
+    }]))
+    env = {"ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
+           "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote")}
+    result = sh("env", *[f"{k}={v}" for k, v in env.items()], "ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
+                ns=pair.host, check=False)
+    rows = json.loads((report / "egress-report.json").read_text()) if (report / "egress-report.json").exists() else []
+    table = (report / "egress-report.txt").read_text() if (report / "egress-report.txt").exists() else ""
+    return result, rows, table
+
+
+FLOWS = [
+    {"name": "http v4 with no route", "dst": "203.0.113.80", "port": 80},
+    {"name": "http v6", "dst": "2001:db8:5100::80", "port": 80},
+    {"name": "smtp to relay v6", "dst": "2001:db8:5100::25", "port": 25},
+]
+
+
+def test_an_inconclusive_denied_flow_fails_the_host(host, tmp_path):
+    result, rows, table = run_verify(host, tmp_path, FLOWS)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "['http v4 with no route'] were inconclusive" in output, output
+    assert "did not behave as the policy says" not in output, output
+    judged = {r["name"]: (r["expect"], r["observed"], r["outcome"], r["ok"]) for r in rows}
+    assert judged == {
+        "http v4 with no route": ("denied", "inconclusive", "unreachable", False),
+        "http v6": ("denied", "denied", "timeout", True),
+        "smtp to relay v6": ("allowed", "allowed", "refused", True),
+    }
+    assert "INCONCLUSIVE" in table
+    assert table.splitlines()[-1] == ("3 flows: 2 as expected, 0 mismatched, 1 inconclusive"
+                                      " (0 accepted by inconclusive_ok, 1 failing)")
+
+
+def test_inconclusive_ok_accepts_it(host, tmp_path):
+    flows = [{**FLOWS[0], "inconclusive_ok": True}] + FLOWS[1:]
+    result, rows, table = run_verify(host, tmp_path, flows)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r["ok"] for r in rows] == [True, True, True]
+    assert rows[0]["observed"] == "inconclusive"
+    assert table.splitlines()[-1] == ("3 flows: 2 as expected, 0 mismatched, 1 inconclusive"
+                                      " (1 accepted by inconclusive_ok, 0 failing)")
+
+
+def test_control_with_the_route_back_every_flow_is_conclusive(host, tmp_path):
+    """The same flows with the IPv4 route restored: the IPv4 flow is a real drop, denied."""
+    sh("ip", "route", "add", "default", "via", "198.51.100.254", ns=host.host)
+    result, rows, table = run_verify(host, tmp_path, FLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [(r["observed"], r["ok"]) for r in rows] == [("denied", True), ("denied", True), ("allowed", True)]
+    assert table.splitlines()[-1] == "3 flows: 3 as expected, 0 mismatched"

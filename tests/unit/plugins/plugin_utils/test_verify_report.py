@@ -1,0 +1,54 @@
+"""expect_flows passes inconclusive_ok on (and refuses a value that is not a boolean); the
+flow table tells an inconclusive flow from a mismatch and from an accepted one."""
+
+from __future__ import annotations
+
+import pytest
+from sample import ADDRESSES, compile_for
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.report import flow_table, result
+from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows
+
+
+def test_inconclusive_ok_is_passed_on_and_defaults_to_false():
+    flows = expect_flows(compile_for("mail1"), [
+        {"name": "a", "dst": "203.0.113.80", "port": 80},
+        {"name": "b", "dst": "203.0.113.80", "port": 80, "inconclusive_ok": True},
+    ], ADDRESSES["mail1"])
+    assert [(f["expect"], f["inconclusive_ok"]) for f in flows] == [("denied", False), ("denied", True)]
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None, "true"])
+def test_inconclusive_ok_must_be_a_boolean(value):
+    with pytest.raises(PolicyError) as error:
+        expect_flows(compile_for("mail1"), [{"dst": "203.0.113.80", "port": 80, "inconclusive_ok": value}], ADDRESSES["mail1"])
+    assert str(error.value).startswith(f"egress_verify_flows[0].inconclusive_ok: {value!r} must be true or false")
+
+
+ROW = {"host": "mail1", "dst": "203.0.113.80", "port": 80, "proto": "tcp", "expect": "denied"}
+
+
+@pytest.mark.parametrize(("observed", "outcome", "ok", "verdict"), [
+    ("denied", "timeout", True, "ok"),
+    ("allowed", "connected", False, "MISMATCH"),
+    ("inconclusive", "unreachable", False, "INCONCLUSIVE"),
+    ("inconclusive", "unreachable", True, "accepted"),
+])
+def test_result_column(observed, outcome, ok, verdict):
+    assert result({**ROW, "observed": observed, "outcome": outcome, "ok": ok}) == verdict
+
+
+def test_summary_counts_inconclusive_apart():
+    rows = [
+        {**ROW, "name": "drop", "observed": "denied", "outcome": "timeout", "ok": True},
+        {**ROW, "name": "open", "observed": "allowed", "outcome": "connected", "ok": False},
+        {**ROW, "name": "no route", "observed": "inconclusive", "outcome": "unreachable", "ok": False},
+        {**ROW, "name": "no route, accepted", "observed": "inconclusive", "outcome": "unreachable", "ok": True},
+    ]
+    lines = flow_table(rows).splitlines()
+    assert lines[-1] == "4 flows: 1 as expected, 1 mismatched, 2 inconclusive (1 accepted by inconclusive_ok, 1 failing)"
+    assert "inconclusive (unreachable)  INCONCLUSIVE" in lines[4]
+    assert "inconclusive (unreachable)  accepted" in lines[5]
+    # Without inconclusive rows the summary reads as it always did.
+    assert flow_table(rows[:2]).splitlines()[-1] == "2 flows: 1 as expected, 1 mismatched"
