@@ -26,9 +26,13 @@ import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import (
+    LOG_BURST,
     SAFE_TEXT,
     VERDICT_CHAINS,
     _merge_sets,
+    alert_burst,
+    alert_class,
+    alert_timeout,
     policies,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
@@ -44,6 +48,7 @@ GEN_LEN = 6
 CHAIN_MAX = 28
 IPSET_MAX = 31
 LOG_PREFIX_MAX = 29
+HASHLIMIT_NAME_MAX = 15
 MULTIPORT_MAX = 15
 # iptables takes ICMP types by number; the IR names them as nftables does.
 ICMP_TYPES = {
@@ -117,6 +122,8 @@ class _Renderer:
         # Address sets used by rules, and interface-list sets (hash:net,iface).
         self.ipsets: dict = {family: {} for family in FAMILIES}
         self.iface_sets: dict = {}
+        # hashlimit names of the alert classes -> class
+        self.meters: dict = {}
 
     def addr_set(self, name: str, family: str) -> str:
         if name not in self.sets:
@@ -184,20 +191,48 @@ class _Renderer:
                 )
             tail.append(f"-m comment --comment {_text(rule['comment'])}")
             tail.append("-j RETURN" if rule["action"] == "accept" else f"-g {self.chains[rule['action']]}")
+            log = self.alert_log(rule, family) if rule["action"] == "alert" and self.log["denied"] else None
             for variant in variants:
+                if log is not None:
+                    out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *log]))
                 out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *tail]))
         return out
 
+    def alert_meter(self, rule: Mapping, family: str) -> str:
+        """The hashlimit name of an alert class (at most 15 characters, with the generation
+        so that a new policy starts new meters with its own rate)."""
+        name = alert_class(rule)
+        meter = f"w{GEN_PLACEHOLDER}{SUFFIX[family]}{name}"[: HASHLIMIT_NAME_MAX - GEN_LEN + len(GEN_PLACEHOLDER)]
+        if self.meters.setdefault(meter, name) != name:
+            raise ValueError(f"alert classes {self.meters[meter]!r} and {name!r} would share the hashlimit name {meter!r}")
+        return meter
+
+    def alert_log(self, rule: Mapping, family: str) -> list[str]:
+        """What logs an alert, in the hook chain just before the rule that denies it: its own
+        meter per class, keyed on the source address, so that one noisy source or class
+        cannot use up the lines of another."""
+        return [
+            f"-m hashlimit --hashlimit-upto {self.log['rate']} --hashlimit-burst {alert_burst(self.log)} --hashlimit-mode srcip"
+            f" --hashlimit-name {self.alert_meter(rule, family)} --hashlimit-htable-expire {alert_timeout(self.log) * 1000}",
+            f"-m comment --comment {_text(rule['comment'])}",
+            f"-j LOG --log-prefix {_text(self.log_prefix('alert'))}",
+        ]
+
+    def log_prefix(self, word: str) -> str:
+        prefix = f"{self.log['prefix']} {word}: "
+        if len(prefix) > LOG_PREFIX_MAX:
+            raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LOG_PREFIX_MAX})")
+        return prefix
+
     def verdict_chain(self, name: str) -> list[str]:
+        """Log (under one limit) and drop, or return in audit mode. Alerts are logged before
+        they get here, per class and source (``alert_log``)."""
         chain = self.chains[name]
         lines = []
-        if self.log["denied"]:
-            word = "audit" if self.audit and name == "deny" else name
-            prefix = f"{self.log['prefix']} {word}: "
-            if len(prefix) > LOG_PREFIX_MAX:
-                raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LOG_PREFIX_MAX})")
+        if self.log["denied"] and name != "alert":
+            prefix = self.log_prefix("audit" if self.audit and name == "deny" else name)
             lines.append(
-                f"-A {chain} -m limit --limit {self.log['rate']} --limit-burst 5 -m comment --comment {_text('log ' + name)}"
+                f"-A {chain} -m limit --limit {self.log['rate']} --limit-burst {LOG_BURST} -m comment --comment {_text('log ' + name)}"
                 f" -j LOG --log-prefix {_text(prefix)}"
             )
         if self.audit:

@@ -10,6 +10,7 @@ replaced atomically and no other table is touched.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -19,6 +20,11 @@ SAFE_TEXT = re.compile(r"[A-Za-z0-9_ .,:/()#-]{1,120}")
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# Log lines that may be written at once: per verdict chain (all sources), and per alert
+# class and source (see alert_burst).
+LOG_BURST = 5
+ALERT_BURST = 5
 
 
 def _text(value: str) -> str:
@@ -42,51 +48,60 @@ def _ifnames(names: list) -> str:
     return quoted[0] if len(quoted) == 1 else "{ " + ", ".join(quoted) + " }"
 
 
-def _rule_lines(rule: Mapping) -> list[str]:
-    """One IR rule -> one nft rule per family it needs (set matches are per family)."""
+def _families(rule: Mapping, per_family: bool = False) -> list:
+    """The families a rule is written out for: set matches and per-source meters are per
+    family; anything else is one rule for both (None)."""
     sets = [rule.get("saddr_in"), rule["saddr_not_in"], rule["daddr_in"]]
     if rule["family"] != "any":
-        families = [rule["family"]]
-    elif any(sets) or rule.get("meter"):
-        families = ["ipv4", "ipv6"]
-    else:
-        families = [None]
+        return [rule["family"]]
+    if any(sets) or rule.get("meter") or per_family:
+        return ["ipv4", "ipv6"]
+    return [None]
+
+
+def alert_class(rule: Mapping) -> str:
+    """The alert class an ``alert`` rule belongs to (each class has its own log limit)."""
+    name = rule.get("alert_class") or "alert"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+        raise ValueError(f"refusing to render unsafe alert class {name!r}")
+    return name
+
+
+def alert_burst(log: Mapping) -> int:
+    """Alert lines a source may write at once in one class: ``ALERT_BURST``, or a day's
+    worth of ``rate`` when that is less (iptables' hashlimit refuses a longer burst)."""
+    count, unit = log["rate"].split("/")
+    return max(1, min(ALERT_BURST, int(count) * RATE_UNITS["day"] // RATE_UNITS[unit]))
+
+
+def alert_timeout(log: Mapping) -> int:
+    """Seconds a source's alert meter is kept after its last alert: the time its burst
+    takes to refill (a fresh meter is a full one), at least a minute."""
+    count, unit = log["rate"].split("/")
+    return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
+
+
+def _alert_log_lines(rule: Mapping, log: Mapping) -> list[str]:
+    """The log line of an alert rule, one per family, written just before the rule itself:
+    each class has its own meter keyed on the source address, so every source of every
+    class gets ``alert_burst`` lines at once and ``rate`` after that, whoever else is noisy.
+    The counter counts the lines logged."""
+    name = alert_class(rule)
+    prefix = f"{log['prefix']} alert: "
     lines = []
-    for family in families:
-        parts = []
-        if rule.get("iif") is not None:
-            parts.append(f"iifname {_ifnames(rule['iif'])}")
-        if rule.get("iif_not") is not None:
-            parts.append(f"iifname != {_ifnames(rule['iif_not'])}")
-        if rule["oif"] is not None:
-            parts.append(f"oifname {_ifnames(rule['oif'])}")
-        if rule.get("oif_not") is not None:
-            parts.append(f"oifname != {_ifnames(rule['oif_not'])}")
-        if rule["ct_state"] is not None:
-            parts.append("ct state " + ",".join(rule["ct_state"]))
-        if rule.get("saddr_in") is not None:
-            parts.append(f"{ADDR_KW[family]} saddr @{rule['saddr_in']}_{SUFFIX[family]}")
-        if rule["saddr_not_in"] is not None:
-            parts.append(f"{ADDR_KW[family]} saddr != @{rule['saddr_not_in']}_{SUFFIX[family]}")
-        if rule["daddr_in"] is not None:
-            parts.append(f"{ADDR_KW[family]} daddr @{rule['daddr_in']}_{SUFFIX[family]}")
-        if rule["hoplimit"] is not None:
-            parts.append(f"ip6 hoplimit {int(rule['hoplimit'])}")
-        proto = rule["proto"]
-        if proto in ("tcp", "udp"):
-            if rule["dports"] is not None:
-                parts.append(f"{proto} dport {_ports(rule['dports'])}")
-            else:
-                parts.append(f"meta l4proto {proto}")
-        elif proto in ("icmp", "icmpv6"):
-            if rule["icmp_types"] is not None:
-                parts.append(f"{proto} type {_names(rule['icmp_types'])}")
-            else:
-                parts.append(f"meta l4proto {proto}")
-        if rule.get("l4proto") is not None:
-            parts.append(f"meta l4proto {int(rule['l4proto'])}")
-        if family is not None and not any(p.startswith(ADDR_KW[family] + " ") for p in parts) and proto not in ("icmp", "icmpv6"):
-            parts.insert(0, f"meta nfproto {family}")
+    for family in _families(rule, per_family=True):
+        parts = _match_parts(rule, family)
+        parts.append(f"update @alert_{name}_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate {log['rate']} burst {alert_burst(log)} packets }}")
+        parts.append(f"counter log prefix {_text(prefix)} comment {_text(rule['comment'])}")
+        lines.append(" ".join(parts))
+    return lines
+
+
+def _rule_lines(rule: Mapping) -> list[str]:
+    """One IR rule -> one nft rule per family it needs (set matches are per family)."""
+    lines = []
+    for family in _families(rule):
+        parts = _match_parts(rule, family)
         if rule.get("meter") is not None:
             meter = rule["meter"]
             parts.append(
@@ -97,6 +112,45 @@ def _rule_lines(rule: Mapping) -> list[str]:
         parts.append(f"comment {_text(rule['comment'])}")
         lines.append(" ".join(parts))
     return lines
+
+
+def _match_parts(rule: Mapping, family: str | None) -> list[str]:
+    """The match expressions of one IR rule for one family (None: both)."""
+    parts = []
+    if rule.get("iif") is not None:
+        parts.append(f"iifname {_ifnames(rule['iif'])}")
+    if rule.get("iif_not") is not None:
+        parts.append(f"iifname != {_ifnames(rule['iif_not'])}")
+    if rule["oif"] is not None:
+        parts.append(f"oifname {_ifnames(rule['oif'])}")
+    if rule.get("oif_not") is not None:
+        parts.append(f"oifname != {_ifnames(rule['oif_not'])}")
+    if rule["ct_state"] is not None:
+        parts.append("ct state " + ",".join(rule["ct_state"]))
+    if rule.get("saddr_in") is not None:
+        parts.append(f"{ADDR_KW[family]} saddr @{rule['saddr_in']}_{SUFFIX[family]}")
+    if rule["saddr_not_in"] is not None:
+        parts.append(f"{ADDR_KW[family]} saddr != @{rule['saddr_not_in']}_{SUFFIX[family]}")
+    if rule["daddr_in"] is not None:
+        parts.append(f"{ADDR_KW[family]} daddr @{rule['daddr_in']}_{SUFFIX[family]}")
+    if rule["hoplimit"] is not None:
+        parts.append(f"ip6 hoplimit {int(rule['hoplimit'])}")
+    proto = rule["proto"]
+    if proto in ("tcp", "udp"):
+        if rule["dports"] is not None:
+            parts.append(f"{proto} dport {_ports(rule['dports'])}")
+        else:
+            parts.append(f"meta l4proto {proto}")
+    elif proto in ("icmp", "icmpv6"):
+        if rule["icmp_types"] is not None:
+            parts.append(f"{proto} type {_names(rule['icmp_types'])}")
+        else:
+            parts.append(f"meta l4proto {proto}")
+    if rule.get("l4proto") is not None:
+        parts.append(f"meta l4proto {int(rule['l4proto'])}")
+    if family is not None and not any(p.startswith(ADDR_KW[family] + " ") for p in parts) and proto not in ("icmp", "icmpv6"):
+        parts.insert(0, f"meta nfproto {family}")
+    return parts
 
 
 VERDICT_CHAINS = ("deny", "alert", "ratelimit")
@@ -113,11 +167,13 @@ def _merge_sets(irs: list) -> dict:
 
 
 def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
+    """A chain that logs (under one limit) and drops, or accepts in audit mode. Alerts are
+    logged before they get here, per class and source (``_alert_log_lines``)."""
     lines = [f"\tchain {name} {{"]
-    if log["denied"]:
+    if log["denied"] and name != "alert":
         word = "audit" if audit and name == "deny" else name
         prefix = f"{log['prefix']} {word}: "
-        lines.append(f"\t\tlimit rate {log['rate']} burst 5 packets log prefix {_text(prefix)} comment {_text('log ' + name)}")
+        lines.append(f"\t\tlimit rate {log['rate']} burst {LOG_BURST} packets log prefix {_text(prefix)} comment {_text('log ' + name)}")
     lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {_text(name)}")
     lines.append("\t}")
     return lines
@@ -172,6 +228,14 @@ def render(policy) -> str:
             out.append("\t\tflags dynamic,timeout")
             out.append("\t\ttimeout 1m")
             out.append("\t}")
+    classes = sorted({alert_class(rule) for rule in rules if rule["action"] == "alert"}) if first["log"]["denied"] else []
+    for name in classes:
+        for family in ("ipv4", "ipv6"):
+            out.append(f"\tset alert_{name}_{SUFFIX[family]} {{")
+            out.append(f"\t\ttype {SET_TYPES[family]}")
+            out.append("\t\tflags dynamic,timeout")
+            out.append(f"\t\ttimeout {alert_timeout(first['log'])}s")
+            out.append("\t}")
     used = {rule["action"] for rule in rules} | {"deny"}
     for name in VERDICT_CHAINS:
         if name in used:
@@ -182,6 +246,8 @@ def render(policy) -> str:
         out.append(f"\tchain {ir['hook']} {{")
         out.append(f"\t\ttype filter hook {ir['hook']} priority filter; policy {'accept' if audit else 'drop'};")
         for rule in ir["rules"]:
+            if rule["action"] == "alert" and first["log"]["denied"]:
+                out.extend(f"\t\t{line}" for line in _alert_log_lines(rule, first["log"]))
             for line in _rule_lines(rule):
                 out.append(f"\t\t{line}")
         out.append("\t\tgoto deny comment \"default deny\"")

@@ -16,6 +16,10 @@ resolved for that pair. A packet leaving by an outside interface that came in by
 undeclared one carries no tag; a final ``from ! self`` rule denies it, and the box's own
 packets (``from self``) go on to the host rules. The same tables and rules load on OpenBSD
 and FreeBSD; see docs/pf.md for what differs.
+
+pf has no rate limit on logging: a ``block ... log`` rule logs every packet it blocks, so the
+per-class, per-source alert limits of the other backends have no pf form; each alert class
+keeps its own label instead.
 """
 
 from __future__ import annotations
