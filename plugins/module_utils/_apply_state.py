@@ -7,6 +7,9 @@ A backend loads a generated ruleset atomically, then records its hash together w
 the ruleset as the kernel lists it back. The next run compares: same hash and same
 kernel listing means nothing to do. Any hand edit of the collection's own rules shows
 as a listing that differs from the record, and is put right.
+
+The record is written after the load and before the boot files are renamed into place
+(see ``_apply_files``); a run that fails after the load puts the previous record back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import hashlib
 import json
 import os
 import tempfile
+
+from ansible_collections.warden.egress.plugins.module_utils._apply_files import WriteError, why, write_atomic
 
 
 def sha256(text: str) -> str:
@@ -40,25 +45,27 @@ def read_text(path: str) -> str | None:
         return None
 
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".warden-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write_json(path: str, record: dict) -> None:
+    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600)
 
 
 def write_record(path: str, content: str, listing: str, **extra) -> None:
-    record = {"sha256": sha256(content), "listing": listing, "content": content, **extra}
-    write_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n", mode=0o600)
+    _write_json(path, {"sha256": sha256(content), "listing": listing, "content": content, **extra})
+
+
+def put_back_record(path: str, record: dict | None) -> None:
+    """Write ``record`` (what was recorded before this run) again; without one, or when it
+    cannot be written, remove the file, so that no record claims rules that are not loaded."""
+    try:
+        if record is not None:
+            _write_json(path, record)
+            return
+    except (OSError, WriteError):
+        pass
+    try:
+        remove(path)
+    except OSError:
+        pass
 
 
 def remove(path: str) -> bool:
@@ -76,10 +83,17 @@ def in_sync(record: dict | None, content: str, listing: str | None) -> bool:
 
 def run_with_file(module, argv: list, text: str, suffix: str) -> tuple:
     """Run ``argv`` + [a temporary file holding ``text``]; the file is removed afterwards."""
-    fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=suffix)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot create a temporary file for {os.path.basename(argv[0])}: {why(exc)}")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+    except OSError as exc:
+        os.unlink(tmp)
+        module.fail_json(msg=f"cannot write a temporary file for {os.path.basename(argv[0])}: {why(exc)}")
+    try:
         return module.run_command(list(argv) + [tmp])
     finally:
         os.unlink(tmp)
@@ -109,13 +123,23 @@ def remove_all(module, result: dict, record: dict | None, listing: str | None, r
     if module._diff:
         result["diff"] = {"before": diff_before(record, listing), "after": ""}
     if result["changed"] and not module.check_mode:
+        if path and os.path.isdir(path):
+            module.fail_json(msg=f"path: {path} is a directory, not the boot file; nothing was removed", **result)
         if listing is not None:
             unload()
-        if path:
-            remove(path)
+        remove_files(module, result, [path] if path else [])
     if not module.check_mode:
-        remove(record_path)
+        remove_files(module, result, [record_path])
     module.exit_json(**result)
+
+
+def remove_files(module, result: dict, paths: list) -> None:
+    """Remove files (``state: absent``); a path that cannot be removed fails the run clearly."""
+    for path in paths:
+        try:
+            remove(path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot remove {path}: {why(exc)}", **result)
 
 
 def diff_before(record: dict | None, listing: str | None) -> str:

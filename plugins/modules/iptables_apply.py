@@ -28,6 +28,15 @@ description:
     set members as the kernel lists them back. When both still match, nothing is done; a hand
     edit, a deleted jump or a jump pushed down is drift and is put right.
   - Writes the files to O(directory) so that a boot-time unit can load the same rules again.
+    The new files are written under temporary names in O(directory) before anything is
+    loaded, and renamed into place after both families switched; the previous generation's
+    sets are destroyed only then. If a file cannot be written, nothing is loaded; if a rename
+    fails, the files already renamed and both families are put back as they were. The kernel
+    and the boot files never disagree, and never mix two policies.
+  - One apply at a time. The module holds a lock in O(state_dir) for the whole run, so a second
+    run on the same host waits for the first (at most O(lock_timeout) seconds).
+  - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700,
+    O(directory) 0755).
 author:
   - warden.egress contributors (@warden-egress)
 attributes:
@@ -45,10 +54,15 @@ options:
     description: The ipset file (C(create) and C(add) lines only). Required when O(state=present).
     type: str
   ipv4:
-    description: The C(iptables-restore) file for IPv4. Required when O(state=present).
+    description:
+      - The C(iptables-restore) file for IPv4. Required when O(state=present).
+      - It must insert the jump into the collection's chains. An empty file, or one with no
+        jump, is refused; remove the chains with O(state=absent).
     type: str
   ipv6:
-    description: The C(ip6tables-restore) file for IPv6. Required when O(state=present).
+    description:
+      - The C(ip6tables-restore) file for IPv6. Required when O(state=present).
+      - It must insert the jump into the collection's chains, as O(ipv4) does.
     type: str
   table:
     description: Owner name; the collection's chains are named C(TABLE-*).
@@ -62,9 +76,16 @@ options:
     type: path
     default: /etc/warden_egress
   state_dir:
-    description: Directory for the record of what was last applied.
+    description: Directory for the record of what was last applied, and the lock file C(apply.lock).
     type: path
     default: /var/lib/warden_egress
+  lock_timeout:
+    description:
+      - Seconds to wait for another apply on the same host (same O(state_dir)) to finish.
+        The run fails, changing nothing, when the lock is still held after that.
+    type: int
+    default: 120
+    version_added: 0.5.0
   state:
     description: C(present) loads the files; C(absent) removes the chains, jumps, sets, files and record.
     type: str
@@ -126,6 +147,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
+from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
 
 FAMILIES = ("ipv4", "ipv6")
@@ -148,8 +171,13 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
     """Return a problem if a restore file reaches outside the collection's own chains."""
     own = re.compile(rf"^{re.escape(table)}-[a-z0-9]+$")
     body = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.strip().startswith("#")]
+    if not body:
+        return "the file is empty: an empty ruleset would leave the host unfiltered (to remove the chains, use state: absent)"
     if len(body) < 2 or body[0][1] != "*filter" or body[-1][1] != "COMMIT":
         return "the file must be one '*filter' table ending in COMMIT"
+    if not any(line.startswith("-I ") for dummy, line in body):
+        return ("the file inserts no jump into the collection's chains: an empty ruleset would leave the host unfiltered"
+                " (to remove the chains, use state: absent)")
     declared = set()
     for number, line in body[1:-1]:
         words = _split(line)
@@ -368,6 +396,9 @@ def absent(module: AnsibleModule, target: Target, params: dict, result: dict, re
     if module._diff:
         result["diff"] = {"before": state.diff_before(record, listing(target, lives)), "after": ""}
     if result["changed"] and not module.check_mode:
+        for path in paths.values():
+            if os.path.isdir(path):
+                module.fail_json(msg=f"directory: {path} is a directory, not a boot file; nothing was removed", **result)
         for family in FAMILIES:
             if lives[family]["chains"] or lives[family]["jumps"]:
                 rc, err = restore(target, family, transaction([], lives[family]))
@@ -376,10 +407,9 @@ def absent(module: AnsibleModule, target: Target, params: dict, result: dict, re
         left = destroy_sets(target, owned_sets)
         if left:
             result["warnings"] = [f"ipsets still in use elsewhere, left in place: {', '.join(left)}"]
-        for path in paths.values():
-            state.remove(path)
+        state.remove_files(module, result, list(paths.values()))
     if not module.check_mode:
-        state.remove(os.path.join(params["state_dir"], f"iptables-{params['table']}.json"))
+        state.remove_files(module, result, [os.path.join(params["state_dir"], f"iptables-{params['table']}.json")])
     result["chains"] = {family: [] if not module.check_mode else lives[family]["chains"] for family in FAMILIES}
     module.exit_json(**result)
 
@@ -393,6 +423,7 @@ def main() -> None:
             "table": {"type": "str", "default": "warden_egress"},
             "directory": {"type": "path", "default": "/etc/warden_egress"},
             "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
+            "lock_timeout": {"type": "int", "default": 120},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ["ipset", "ipv4", "ipv6"])],
@@ -402,23 +433,27 @@ def main() -> None:
     table = params["table"]
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,17}$", table):
         module.fail_json(msg=f"table: {table!r} is not a usable owner name for iptables chains (letters, digits and '_', at most 18)")
+    if params["lock_timeout"] < 0:
+        module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")
+    result = {"changed": False, "ruleset_changed": False, "file_changed": False}
+    texts = {key: params[key] for key in ("ipset", *FAMILIES)}
+    new_sets: set = set()
+    if params["state"] == "present":
+        problem, new_sets = check_sets(texts["ipset"])
+        problem = f"ipset: {problem}" if problem else None
+        for family in FAMILIES:
+            found = check_rules(texts[family], table, family, new_sets)
+            problem = problem or (f"{family}: {found}" if found else None)
+        if problem:
+            module.fail_json(msg=f"refusing to load: {problem}", **result)
     target = Target(module, table)
+    lock.hold(module, params["state_dir"], params["lock_timeout"], result)
     record_path = os.path.join(params["state_dir"], f"iptables-{table}.json")
     record = state.read_record(record_path)
     lives = {family: target.live(family) for family in FAMILIES}
-    result = {"changed": False, "ruleset_changed": False, "file_changed": False}
 
     if params["state"] == "absent":
         absent(module, target, params, result, record, lives)
-
-    texts = {key: params[key] for key in ("ipset", *FAMILIES)}
-    problem, new_sets = check_sets(texts["ipset"])
-    problem = f"ipset: {problem}" if problem else None
-    for family in FAMILIES:
-        found = check_rules(texts[family], table, family, new_sets)
-        problem = problem or (f"{family}: {found}" if found else None)
-    if problem:
-        module.fail_json(msg=f"refusing to load: {problem}", **result)
 
     content = combined(texts)
     now = listing(target, lives)
@@ -428,19 +463,43 @@ def main() -> None:
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
-    if result["ruleset_changed"]:
-        load(module, target, texts, lives, new_sets, record, result)
-        after = {family: target.live(family) for family in FAMILIES}
-        state.write_record(record_path, content, listing(target, after), sets=sorted(new_sets))
-        result["chains"] = {family: after[family]["chains"] for family in FAMILIES}
-    for key, path in paths.items():
-        if state.read_text(path) != texts[key]:
-            state.write_atomic(path, texts[key], mode=0o600 if key == "ipset" else 0o644)
+    staged = files.stage_all(module, result, [(path, texts[key], 0o600 if key == "ipset" else 0o644)
+                                              for key, path in paths.items() if state.read_text(path) != texts[key]])
+    if not result["ruleset_changed"]:
+        files.finish(module, result, staged)
+        module.exit_json(**result)
+
+    created = load(module, target, texts, lives, new_sets, result)
+    after = {family: target.live(family) for family in FAMILIES}
+    files.finish(module, result, staged,
+                 write_record=lambda: state.write_record(record_path, content, listing(target, after), sets=sorted(new_sets)),
+                 roll_back=lambda: put_back(target, lives, FAMILIES, created), undo_record=lambda: state.put_back_record(record_path, record))
+    result["chains"] = {family: after[family]["chains"] for family in FAMILIES}
+    old_sets = ({name for family in FAMILIES for name in lives[family]["sets"]} | set((record or {}).get("sets", []))) - new_sets
+    left = destroy_sets(target, old_sets & target.existing_sets())
+    if left:
+        module.warn(f"old ipsets still in use elsewhere, left in place: {', '.join(left)}")
     module.exit_json(**result)
 
 
-def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_sets: set, record: dict | None, result: dict) -> None:
-    """Validate, create the new sets, switch each family in one transaction, destroy old sets."""
+def put_back(target: Target, lives: dict, families, created: set) -> str:
+    """Load the chains of ``families`` as they were (``lives``) and destroy the sets this run
+    created; say what was done."""
+    failed = []
+    for family in families:
+        rc, err = restore(target, family, transaction(saved_body(lives[family]), target.live(family)))
+        if rc != 0:
+            failed.append(f"{family} ({err})")
+    destroy_sets(target, created)
+    if failed:
+        return f"putting the previous rules back failed for {', '.join(failed)}"
+    return f"the {' and '.join(families)} rules were put back as they were" if families else "nothing was changed"
+
+
+def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_sets: set, result: dict) -> set:
+    """Validate, create the new sets and switch each family in one transaction; returns the
+    sets it created. The previous generation's sets are left for the caller to destroy once
+    the boot files are in place (a roll back needs them)."""
     checked = scratch_check(target, texts)
     if isinstance(checked, str):
         module.fail_json(msg=f"the rules do not load (tried in a scratch network namespace; nothing was changed): {checked}", **result)
@@ -467,17 +526,9 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
     for family in FAMILIES:
         rc, err = restore(target, family, transactions[family])
         if rc != 0:
-            for loaded in done:
-                back = transaction(saved_body(lives[loaded]), target.live(loaded))
-                restore(target, loaded, back)
-            destroy_sets(target, created)
-            undone = f"the {', '.join(done)} rules were put back as they were" if done else "nothing was changed"
-            module.fail_json(msg=f"{TOOLS[family][1]} failed; {undone}: {err}", **result)
+            module.fail_json(msg=f"{TOOLS[family][1]} failed; {put_back(target, lives, done, created)}: {err}", **result)
         done.append(family)
-    old_sets = ({name for family in FAMILIES for name in lives[family]["sets"]} | set((record or {}).get("sets", []))) - new_sets
-    left = destroy_sets(target, old_sets & target.existing_sets())
-    if left:
-        module.warn(f"old ipsets still in use elsewhere, left in place: {', '.join(left)}")
+    return created
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ description:
     kernel lists it back (without counters, and without the elements that traffic adds to
     dynamic sets such as per-source meters). When both still match, nothing is done. A hand edit to the table
     is seen as drift and put right.
-  - Writes the file to O(path) so that a boot-time unit can load the same rules again.
+  - Writes the file to O(path) so that a boot-time unit can load the same rules again. The
+    new file is written under a temporary name beside O(path) before the table is loaded, and
+    renamed into place after the load. If it cannot be written (a full disk, a directory at
+    O(path)), nothing is loaded; if the rename fails, the previous table is loaded again. The
+    kernel and the boot file never disagree, and the run fails with one line saying why.
+  - One apply at a time. The module holds a lock in O(state_dir) for the whole run, so a second
+    run on the same host waits for the first (at most O(lock_timeout) seconds).
+  - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700, the
+    directory of O(path) 0755).
 author:
   - warden.egress contributors (@warden-egress)
 attributes:
@@ -37,6 +45,8 @@ options:
     description:
       - The ruleset file, as rendered by the P(warden.egress.to_nftables#filter) filter.
       - It may only create, delete and declare the table named by O(family) and O(table).
+      - It must declare that table with at least one chain. An empty file, or one that only
+        deletes the table, is refused; remove the table with O(state=absent).
       - Required when O(state=present).
     type: str
   table:
@@ -55,9 +65,16 @@ options:
     type: path
     default: /etc/warden_egress/warden_egress.nft
   state_dir:
-    description: Directory for the record of what was last applied.
+    description: Directory for the record of what was last applied, and the lock file C(apply.lock).
     type: path
     default: /var/lib/warden_egress
+  lock_timeout:
+    description:
+      - Seconds to wait for another apply on the same host (same O(state_dir)) to finish.
+        The run fails, changing nothing, when the lock is still held after that.
+    type: int
+    default: 120
+    version_added: 0.5.0
   state:
     description: C(present) loads O(content); C(absent) deletes the table, its file and its record.
     type: str
@@ -107,14 +124,18 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
+from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
 
 STATEMENT = re.compile(r"^(?:(delete|flush|add|create)\s+)?(table|chain|set|map|rule|element|ruleset)\b\s*(\S*)\s*(\S*)")
 
 
 def check_scope(content: str, family: str, table: str) -> str | None:
-    """Return a problem if the file reaches outside the one table it may manage."""
+    """Return a problem if the file reaches outside the one table it may manage, or leaves
+    that table out (an empty file would leave the host unfiltered, not remove the table)."""
     depth = 0
+    declared = False  # the file ends with the table declared, with at least one chain
     for number, raw in enumerate(content.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -125,9 +146,16 @@ def check_scope(content: str, family: str, table: str) -> str | None:
                 return f"line {number}: only '{family} {table}' table statements are allowed at top level: {line!r}"
             if match.group(3) != family or match.group(4).rstrip("{").strip() != table:
                 return f"line {number}: names a table other than '{family} {table}': {line!r}"
+            if match.group(1) == "delete":
+                declared = False
+        elif depth == 1 and line.startswith("chain "):
+            declared = True
         depth += line.count("{") - line.count("}")
     if depth != 0:
         return "unbalanced braces"
+    if not declared:
+        return (f"the file declares no chain in table '{family} {table}': an empty ruleset would leave the host unfiltered"
+                " (to remove the table, use state: absent)")
     return None
 
 
@@ -158,9 +186,22 @@ def stable_listing(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def list_table(module: AnsibleModule, nft: str, family: str, table: str) -> str | None:
+def read_table(module: AnsibleModule, nft: str, family: str, table: str) -> str | None:
+    """The table as ``nft -s list table`` prints it (which ``nft -f`` loads again), or None."""
     rc, out, dummy = module.run_command([nft, "-s", "list", "table", family, table])
-    return stable_listing(out) if rc == 0 else None
+    return out if rc == 0 else None
+
+
+def list_table(module: AnsibleModule, nft: str, family: str, table: str) -> str | None:
+    text = read_table(module, nft, family, table)
+    return None if text is None else stable_listing(text)
+
+
+def replace_table(module: AnsibleModule, nft: str, family: str, table: str, text: str | None) -> str | None:
+    """Load ``text`` (a table as read_table() printed it; None: no table) in place of the
+    table, in one transaction. Returns None, or what went wrong."""
+    rc, out, err = run_nft(module, nft, ["-f"], f"table {family} {table}\ndelete table {family} {table}\n{text or ''}")
+    return None if rc == 0 else (err.strip() or f"nft exited with {rc}")
 
 
 def run_nft(module: AnsibleModule, nft: str, args: list[str], text: str | None = None) -> tuple[int, str, str]:
@@ -177,6 +218,7 @@ def main() -> None:
             "family": {"type": "str", "choices": ["inet", "ip", "ip6"], "default": "inet"},
             "path": {"type": "path", "default": "/etc/warden_egress/warden_egress.nft"},
             "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
+            "lock_timeout": {"type": "int", "default": 120},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
         required_if=[("state", "present", ["content"])],
@@ -186,12 +228,23 @@ def main() -> None:
     family, table = params["family"], params["table"]
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", table):
         module.fail_json(msg=f"table: {table!r} is not a valid table name")
+    if params["lock_timeout"] < 0:
+        module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")
     nft = module.get_bin_path("nft", required=True)
     record_path = os.path.join(params["state_dir"], f"{family}-{table}.json")
     keep_file = bool(params["path"])
     result = {"changed": False, "table": f"{family} {table}", "ruleset_changed": False, "file_changed": False}
 
-    listing = list_table(module, nft, family, table)
+    if params["state"] == "present":
+        problem = check_scope(params["content"], family, table)
+        if problem:
+            module.fail_json(msg=f"content: refusing to load: {problem}", **result)
+        rc, out, err = run_nft(module, nft, ["-c", "-f"], params["content"])
+        if rc != 0:
+            module.fail_json(msg=f"content: nft -c rejected the ruleset, nothing was loaded: {err.strip()}", **result)
+    lock.hold(module, params["state_dir"], params["lock_timeout"], result)
+    before = read_table(module, nft, family, table)
+    listing = None if before is None else stable_listing(before)
     record = state.read_record(record_path)
 
     if params["state"] == "absent":
@@ -203,27 +256,30 @@ def main() -> None:
         state.remove_all(module, result, record, listing, record_path, params["path"], unload)
 
     content = params["content"]
-    problem = check_scope(content, family, table)
-    if problem:
-        module.fail_json(msg=f"content: refusing to load: {problem}", **result)
-    rc, out, err = run_nft(module, nft, ["-c", "-f"], content)
-    if rc != 0:
-        module.fail_json(msg=f"content: nft -c rejected the ruleset, nothing was loaded: {err.strip()}", **result)
-
     state.plan(module, result, record, content, listing, keep_file and state.read_text(params["path"]) != content, f"{family} {table}")
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
-    if result["ruleset_changed"]:
-        rc, out, err = run_nft(module, nft, ["-f"], content)
-        if rc != 0:
-            module.fail_json(msg=f"nft -f failed; the transaction was rolled back and the old table is still loaded: {err.strip()}", **result)
-        loaded = list_table(module, nft, family, table)
-        if loaded is None:
-            module.fail_json(msg=f"table {family} {table} missing after load", **result)
-        state.write_record(record_path, content, loaded)
-    if result["file_changed"]:
-        state.write_atomic(params["path"], content)
+    staged = files.stage_all(module, result, [(params["path"], content, 0o644)] if result["file_changed"] else [])
+    if not result["ruleset_changed"]:
+        files.finish(module, result, staged)
+        module.exit_json(**result)
+
+    rc, out, err = run_nft(module, nft, ["-f"], content)
+    if rc != 0:
+        module.fail_json(msg=f"nft -f failed; the transaction was rolled back and the old table is still loaded: {err.strip()}", **result)
+
+    def roll_back() -> str:
+        problem = replace_table(module, nft, family, table, before)
+        if problem:
+            return f"putting the previous table back failed too ({problem}): the new table is loaded"
+        return "the previous table was put back" if before is not None else "the new table was removed again"
+
+    loaded = list_table(module, nft, family, table)
+    if loaded is None:
+        module.fail_json(msg=f"table {family} {table} missing after load; {roll_back()}", **result)
+    files.finish(module, result, staged, write_record=lambda: state.write_record(record_path, content, loaded),
+                 roll_back=roll_back, undo_record=lambda: state.put_back_record(record_path, record))
     module.exit_json(**result)
 
 

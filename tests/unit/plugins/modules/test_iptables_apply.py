@@ -156,6 +156,28 @@ def test_anything_outside_its_own_chains_is_refused(env, key, edit, problem):
     assert (saved(pair), saved(pair, "ip6tables"), sets(pair)) == before
 
 
+@pytest.mark.parametrize(("key", "empty"), [
+    ("ipv4", ""),
+    ("ipv6", " \n\n"),
+    ("ipv4", "# nothing\n*filter\nCOMMIT\n"),
+    ("ipv6", "*filter\n:warden_egress-output - [0:0]\n-A warden_egress-output -j DROP\nCOMMIT\n"),
+])
+def test_an_empty_ruleset_is_refused_and_changes_nothing(env, key, empty):
+    """An empty family file (or one that never jumps into the chains) would unhook the
+    collection's chains and leave that family unfiltered: refused, nothing changes."""
+    pair, tmp = env
+    files = render(compile_for("mail1"))
+    run(pair, tmp, files)
+    before = (saved(pair), saved(pair, "ip6tables"), sets(pair), sorted(os.listdir(os.path.join(tmp, "etc"))))
+    for check in (True, False):
+        result = run(pair, tmp, {**files, key: empty}, check=check)
+        assert result.get("failed") and "empty ruleset" in result["msg"] and "state: absent" in result["msg"], result
+    assert (saved(pair), saved(pair, "ip6tables"), sets(pair), sorted(os.listdir(os.path.join(tmp, "etc")))) == before
+    with open(os.path.join(tmp, "etc", f"warden_egress.rules.{key[-2:]}"), encoding="utf-8") as handle:
+        assert handle.read() == files[key]
+    assert not run(pair, tmp, files)["changed"]
+
+
 def test_rules_the_kernel_refuses_change_nothing(env):
     pair, tmp = env
     run(pair, tmp, render(compile_for("mail1")))

@@ -113,6 +113,24 @@ def test_content_outside_own_table_is_refused(env, extra):
     assert listing(pair) is None and listing(pair, "admin_keep") is not None
 
 
+@pytest.mark.parametrize("empty", ["", "  \n\t\n", "# nothing here\n", "table inet warden_egress\ndelete table inet warden_egress\n",
+                                   "table inet warden_egress {\n}\n"])
+def test_an_empty_ruleset_is_refused_and_changes_nothing(env, empty):
+    """Loading nothing over a loaded table is not "no change" and not a removal: refused,
+    the table, the boot file and the record stay as they were (removal is state: absent)."""
+    pair, tmp = env
+    content = render(compile_for("mail1"))
+    run(pair, tmp, content=content)
+    before = (listing(pair), os.listdir(os.path.join(tmp, "state")))
+    for check in (True, False):
+        result = run(pair, tmp, check=check, content=empty)
+        assert result.get("failed") and "empty ruleset" in result["msg"] and "state: absent" in result["msg"], result
+    assert (listing(pair), os.listdir(os.path.join(tmp, "state"))) == before
+    with open(os.path.join(tmp, "etc", "warden_egress.nft"), encoding="utf-8") as handle:
+        assert handle.read() == content
+    assert not run(pair, tmp, content=content)["changed"]
+
+
 def test_absent_removes_only_own_table_and_file(env):
     pair, tmp = env
     run(pair, tmp, content=render(compile_for("mail1")))
@@ -122,12 +140,18 @@ def test_absent_removes_only_own_table_and_file(env):
     assert not run(pair, tmp, state="absent")["changed"]
 
 
+CHAIN = "table inet warden_egress {\n\tchain output {\n\t}\n}\n"
+
+
 @pytest.mark.parametrize(("content", "problem"), [
-    ("table inet warden_egress {\n}\n", None),
-    ("table inet warden_egress\ndelete table inet warden_egress\ntable inet warden_egress {\n}\n", None),
+    (CHAIN, None),
+    ("table inet warden_egress\ndelete table inet warden_egress\n" + CHAIN, None),
     ("table ip warden_egress {\n}\n", "other than"),
     ("table inet warden_egress {\n", "unbalanced"),
     ("add rule inet warden_egress output accept\n", "only"),
+    ("", "declares no chain"),
+    ("table inet warden_egress {\n}\n", "declares no chain"),
+    (CHAIN + "delete table inet warden_egress\n", "declares no chain"),
 ])
 def test_check_scope(content, problem):
     found = check_scope(content, "inet", "warden_egress")

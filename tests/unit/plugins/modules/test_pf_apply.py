@@ -114,6 +114,62 @@ def test_confirmed_load_stays_and_reaches_the_boot_file(box):
     assert not run(box, content=new)["changed"]
 
 
+@pytest.mark.parametrize("empty", ["", "\n  \n", "# nothing\n", "table <trusted> persist { 198.51.100.0/25 }\n"])
+def test_an_empty_ruleset_is_refused_and_changes_nothing(box, empty):
+    """An anchor with no rule filters nothing: refused (emptying it is state: absent)."""
+    content = render(compile_for("mail1"))
+    run(box, content=content)
+    for check in (True, False):
+        result = run(box, check=check, content=empty)
+        assert result.get("failed") and "empty ruleset" in result["msg"] and "state: absent" in result["msg"], result
+    assert loaded(box) == content and boot_file(box) == content
+    assert not run(box, content=content)["changed"]
+
+
+@pytest.fixture()
+def bystander():
+    """A live process in a process group of its own, like the rollback job."""
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+def leave_stale_pid_file(box, pid):
+    """What a restart during a confirmation window leaves: the pending files and a pid file
+    whose number now names some other process."""
+    state_dir = os.path.join(box[0], "state")
+    with open(os.path.join(state_dir, "pf-warden_egress.rollback.pid"), "w", encoding="utf-8") as handle:
+        handle.write(f"{pid}\n")
+
+
+def test_confirm_never_signals_a_process_that_is_not_the_rollback_job(box, bystander):
+    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
+    run(box, content=old)
+    assert run(box, content=new, confirm_timeout=2)["pending_confirmation"]
+    time.sleep(3.5)  # the box rolls back; then say it restarted with a pid file left over
+    os.unlink(os.path.join(box[0], "state", "pf-warden_egress.rolled-back"))
+    leave_stale_pid_file(box, bystander.pid)
+    result = run(box, confirm=True)
+    time.sleep(0.2)
+    assert bystander.poll() is None, "the process named in the stale pid file was killed"
+    assert result.get("failed") and "no rollback job is running" in result["msg"] and "left alone" in result["msg"], result
+    assert loaded(box) == old and boot_file(box) == old
+    assert not os.path.exists(os.path.join(box[0], "state", "pf-warden_egress.rollback.pid"))
+
+
+def test_a_new_load_never_signals_a_process_that_is_not_the_rollback_job(box, bystander):
+    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
+    run(box, content=old)
+    leave_stale_pid_file(box, bystander.pid)
+    result = run(box, content=new, confirm_timeout=30)
+    assert result["pending_confirmation"], result
+    time.sleep(0.2)
+    assert bystander.poll() is None, "the process named in the stale pid file was killed"
+    assert run(box, confirm=True)["changed"]
+    assert loaded(box) == new and boot_file(box) == new
+
+
 def test_absent_removes_only_its_own(box):
     run(box, content=render(compile_for("mail1")))
     assert run(box, state="absent")["changed"]
