@@ -232,6 +232,10 @@ class _Inventory:
         self._addresses = addresses or {}
         self.groups = groups or {}
 
+    def sources(self) -> tuple:
+        """The objects the answers come from (the site cache compares them by identity)."""
+        return (self._addresses, self.groups)
+
     def has_host(self, name: str) -> bool:
         if callable(self._addresses):
             return self._addresses(name) is not None
@@ -431,11 +435,16 @@ def exception_warnings(exc: Mapping, today: datetime.date, warn_days: int, scope
     return []
 
 
-def _dedupe(rules: list[dict]) -> list[dict]:
+def _rule_key(rule: Mapping) -> tuple:
+    """What makes two rules the same rule (their origin and comment aside)."""
+    return tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
+
+
+def _dedupe(rules: list[dict], keys: list | None = None) -> list[dict]:
+    """The rules without repeats, first kept; ``keys`` may give each rule's key ready-made."""
     seen = set()
     out = []
-    for rule in rules:
-        key = tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
+    for rule, key in zip(rules, keys or map(_rule_key, rules)):
         if key in seen:
             continue
         seen.add(key)
@@ -443,11 +452,71 @@ def _dedupe(rules: list[dict]) -> list[dict]:
     return out
 
 
+def role_plan(site: Mapping, role: str) -> dict:
+    """What one role lets a host send: its rules (with their keys), the destination sets
+    they use and which services it allows. The same for every host of the role, so it is
+    made once per site (kept in the shared site) and copied out."""
+    plans = site["plans"]
+    if role not in plans:
+        rules: list[dict] = []
+        sets: dict[str, dict] = {}
+        spec, rpath = site["role_defs"][role]
+        services: list[str] = []
+        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
+            for svc in svc_names:
+                services.append(svc)
+                for upstream in targets:
+                    service, set_name, addrs = resolve_allow(site, svc, f"{epath}.service", upstream, f"{epath}.to")
+                    if set_name:
+                        sets[set_name] = addrs
+                    rules.extend(_service_rules(service, set_name, addrs, f"role:{role}", f"role {role}: {svc} to {upstream}"))
+        plans[role] = {"rules": rules, "keys": [_rule_key(r) for r in rules], "sets": sets, "services": services}
+    return plans[role]
+
+
 # --------------------------------------------------------------------------- entry point
 
 
-def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
-    """Validate the site-wide variables (the same for every target)."""
+# The site-wide inputs: the same for every target of a site, so parsed once (see _shared_site).
+SHARED_VARIABLES = ("egress_trusted_prefixes", "egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")
+_SHARED: dict = {}
+
+
+def _shared_site(variables: Mapping, inventory: _Inventory, today: datetime.date) -> dict:
+    """Trusted prefixes, services, upstreams, roles and exceptions, parsed and merged once
+    while their inputs are the same objects (a site compile passes every target the same
+    ones; the inputs are never changed in place). One site is kept."""
+    refs = tuple(variables.get(name) for name in SHARED_VARIABLES) + inventory.sources()
+    key = (tuple(id(ref) for ref in refs), today, variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS))
+    cached = _SHARED.get(key)
+    if cached is not None and all(a is b for a, b in zip(cached[0], refs)):
+        return cached[1]
+    trusted_raw = variables.get("egress_trusted_prefixes")
+    if trusted_raw is None:
+        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
+    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
+    warn_days = key[2]
+    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
+        raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
+    shared = {
+        "exception_warn_days": warn_days,
+        "trusted": trusted,
+        "services": _services(variables.get("egress_services")),
+        "upstreams": _upstreams(variables.get("egress_upstreams"), inventory),
+        "role_defs": _role_defs(variables.get("egress_roles")),
+    }
+    shared["exceptions"] = parse_exceptions(variables.get("egress_exceptions"), shared, inventory, today)
+    shared["trusted_set"] = merge(trusted)
+    shared["plans"] = {}  # role_plan: each role's rules, made once
+    shared["fixed"] = {}  # the baseline and alert rules, made once per alert classes
+    _SHARED.clear()
+    _SHARED[key] = (refs, shared)
+    return shared
+
+
+def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) -> dict:
+    """Validate the variables a target's compilation starts from: its own (mode, platform,
+    table, log) and the site-wide ones (parsed once, see _shared_site)."""
     mode = variables.get("egress_mode", "enforce")
     if mode not in MODES:
         raise PolicyError("egress_mode", mode, f"is not one of: {', '.join(MODES)}")
@@ -480,28 +549,7 @@ def parse_site(variables: Mapping, inventory: _Inventory) -> dict:
         if name not in ALERT_CLASSES:
             raise PolicyError(f"egress_log.alert[{i}]", name, f"is not an alert class ({', '.join(sorted(ALERT_CLASSES))})")
     log["alert"] = list(alert)
-
-    trusted_raw = variables.get("egress_trusted_prefixes")
-    if trusted_raw is None:
-        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
-    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
-
-    warn_days = variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS)
-    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
-        raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
-
-    services = _services(variables.get("egress_services"))
-    return {
-        "exception_warn_days": warn_days,
-        "mode": mode,
-        "platform": platform,
-        "table": table,
-        "log": log,
-        "trusted": trusted,
-        "services": services,
-        "upstreams": _upstreams(variables.get("egress_upstreams"), inventory),
-        "role_defs": _role_defs(variables.get("egress_roles")),
-    }
+    return {"mode": mode, "platform": platform, "table": table, "log": log, **_shared_site(variables, inventory, today)}
 
 
 def begin(variables: Mapping, target: str, addresses, groups, today: datetime.date | None) -> tuple:
@@ -511,7 +559,8 @@ def begin(variables: Mapping, target: str, addresses, groups, today: datetime.da
     if not isinstance(target, str) or not HOST_RE.fullmatch(target):
         raise PolicyError("inventory_hostname", target, "is not a usable host name")
     inventory = _Inventory(addresses, groups)
-    return variables, inventory, today or datetime.date.today(), parse_site(variables, inventory)
+    today = today or datetime.date.today()
+    return variables, inventory, today, parse_site(variables, inventory, today)
 
 
 def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[str]:
@@ -566,8 +615,10 @@ def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: d
 
 
 def exception_record(exc: Mapping, applies: bool) -> dict:
-    keys = ("index", "hosts", "service", "reason", "owner", "expires", "active")
-    return {**{k: exc[k] for k in keys}, "applies": applies}
+    """How an IR lists an exception of the site (the record is made once per exception)."""
+    if "record" not in exc:
+        exc["record"] = {k: exc[k] for k in ("index", "hosts", "service", "reason", "owner", "expires", "active")}
+    return {**exc["record"], "applies": applies}
 
 
 def compile_policy(
@@ -593,8 +644,13 @@ def compile_policy(
     roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
     warnings: list[str] = []
 
-    used_sets: dict[str, dict] = {"trusted": merge(site["trusted"])}
-    rules = _baseline_rules()
+    used_sets: dict[str, dict] = {"trusted": site["trusted_set"]}
+    alert = tuple(site["log"]["alert"])
+    if alert not in site["fixed"]:
+        baseline, alerts = _baseline_rules(), alert_rules(list(alert))
+        site["fixed"][alert] = (baseline, [_rule_key(r) for r in baseline], alerts, [_rule_key(r) for r in alerts])
+    baseline, baseline_keys, alerts, alert_keys = site["fixed"][alert]
+    rules, keys = list(baseline), list(baseline_keys)
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
         found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)
@@ -602,19 +658,21 @@ def compile_policy(
             used_sets[set_name] = addrs
         return found, set_name, addrs
 
+    def add(new_rules: list) -> None:
+        rules.extend(new_rules)
+        keys.extend(map(_rule_key, new_rules))
+
     uses: dict[str, set] = {}
     for role in roles:
-        spec, rpath = site["role_defs"][role]
-        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
-            for svc in svc_names:
-                uses.setdefault(svc, set()).add(f"role {role}")
-                for upstream in targets:
-                    service, set_name, addrs = resolve(svc, f"{epath}.service", upstream, f"{epath}.to")
-                    comment = f"role {role}: {svc} to {upstream}"
-                    rules.extend(_service_rules(service, set_name, addrs, f"role:{role}", comment))
+        plan = role_plan(site, role)
+        rules.extend(plan["rules"])
+        keys.extend(plan["keys"])
+        used_sets.update(plan["sets"])
+        for svc in plan["services"]:
+            uses.setdefault(svc, set()).add(f"role {role}")
 
     exceptions = []
-    for exc in parse_exceptions(variables.get("egress_exceptions"), site, inventory, today):
+    for exc in site["exceptions"]:
         i = exc["index"]
         applies = target in exc["hosts"]
         exceptions.append(exception_record(exc, applies))
@@ -627,13 +685,14 @@ def compile_policy(
             uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
             for upstream in exc["named"]:
                 service, set_name, addrs = resolve(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
-                rules.extend(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
+                add(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
             if exc["addresses"]:
                 set_name = f"exc_{i}"
                 used_sets[set_name] = exc["addresses"]
-                rules.extend(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
+                add(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
 
-    rules.extend(alert_rules(site["log"]["alert"]))
+    rules.extend(alerts)
+    keys.extend(alert_keys)
     warnings.extend(wide_service_warnings(site, uses))
     return {
         "schema": IR_SCHEMA,
@@ -647,7 +706,7 @@ def compile_policy(
         "default": "deny",
         "log": site["log"],
         "sets": dict(sorted(used_sets.items())),
-        "rules": _dedupe(rules),
+        "rules": [dict(rule) for rule in _dedupe(rules, keys)],
         "exceptions": exceptions,
         "warnings": warnings,
     }

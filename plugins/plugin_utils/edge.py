@@ -34,7 +34,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     begin,
     exception_record,
     merge,
-    parse_exceptions,
     parse_network,
     exception_warnings,
     parse_roles,
@@ -42,6 +41,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     wide_service_warnings,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.spans import Spans, members, tightest
 
 # Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
 # characters, no '/', ':' or white space, not '.' or '..'), without '@' (which 'ip' prints
@@ -75,18 +75,18 @@ def _ifname(value: object, path: str, platform: str = "nftables") -> str:
     return value
 
 
-def _trusted_prefixes(raw: object, path: str, trusted: list) -> list:
+def _trusted_prefixes(raw: object, path: str, trusted: Spans) -> list:
     """Prefixes that must each lie within egress_trusted_prefixes."""
     prefixes = []
     for j, value in enumerate(_as_list(raw, path)):
         net = parse_network(value, f"{path}[{j}]")
-        if not any(net.version == t.version and net.subnet_of(t) for t in trusted):
+        if not trusted.covers(net):
             raise PolicyError(f"{path}[{j}]", value, "is not within egress_trusted_prefixes")
         prefixes.append(net)
     return prefixes
 
 
-def _parse_edge(raw: object, trusted: list, platform: str) -> dict:
+def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
     edge = _mapping(raw, "egress_edge")
     _check_keys(edge, EDGE_KEYS, "egress_edge")
     _require(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
@@ -133,7 +133,7 @@ def _parse_edge(raw: object, trusted: list, platform: str) -> dict:
     return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
 
 
-def _segments(raw: object, role_defs: Mapping, trusted: list) -> list[dict]:
+def _segments(raw: object, role_defs: Mapping, trusted: Spans) -> list[dict]:
     out = []
     for name, spec in _mapping(raw, "egress_segments").items():
         path = f"egress_segments.{name}"
@@ -192,18 +192,15 @@ def _check_sources(host_addresses: Mapping, host_role_lists: Mapping, segments: 
 def _width_warnings(inside: list, sources: list) -> list[str]:
     """Warn when a declared inside prefix is far wider than the hosts and segments in it."""
     warnings = []
+    ordered = {v: sorted((s for s in sources if s.version == v), key=lambda s: int(s.network_address)) for v in (4, 6)}
+    starts = {v: [int(s.network_address) for s in ordered[v]] for v in (4, 6)}
     for entry in inside:
         for net in entry["prefixes"]:
-            members = [s for s in sources if s.version == net.version and s.subnet_of(net)]
-            if not members:
+            within = members(net, ordered[net.version], starts[net.version])
+            if not within:
                 warnings.append(f"{entry['path']}: {net} holds no host or segment of the inventory")
                 continue
-            low = min(int(m.network_address) for m in members)
-            high = max(int(m.broadcast_address) for m in members)
-            bits = net.max_prefixlen - (high - low + 1).bit_length()
-            tight = ipaddress.ip_network((ipaddress.ip_address(low), max(bits, 0)), strict=False)
-            while not (low >= int(tight.network_address) and high <= int(tight.broadcast_address)):
-                tight = tight.supernet()
+            tight = tightest(int(within[0].network_address), max(int(m.broadcast_address) for m in within), net.version)
             if tight.prefixlen - net.prefixlen >= WIDE_BITS:
                 warnings.append(
                     f"{entry['path']}: {net} is far wider than the hosts and segments behind it "
@@ -227,8 +224,9 @@ def compile_edge(
     """
     variables, inventory, today, site = begin(variables, target, addresses, groups, today)
     services, role_defs = site["services"], site["role_defs"]
-    edge = _parse_edge(variables.get("egress_edge"), site["trusted"], site["platform"])
-    segments = _segments(variables.get("egress_segments"), role_defs, site["trusted"])
+    trusted = Spans(site["trusted"])
+    edge = _parse_edge(variables.get("egress_edge"), trusted, site["platform"])
+    segments = _segments(variables.get("egress_segments"), role_defs, trusted)
     warnings: list[str] = []
 
     # Sources of each role: its hosts' addresses and its segments' prefixes.
@@ -309,7 +307,7 @@ def compile_edge(
                     allow(svc, f"{epath}.service", upstream, f"{epath}.to", source_set, f"role:{role}", f"role {role}: {svc} to {upstream}")
 
     exceptions = []
-    for exc in parse_exceptions(variables.get("egress_exceptions"), site, inventory, today):
+    for exc in site["exceptions"]:
         i = exc["index"]
         sources = [a for host in exc["hosts"] for a in (host_addresses.get(host) or inventory.addresses(host, f"{exc['path']}.hosts"))]
         exceptions.append(exception_record(exc, True))
