@@ -169,7 +169,7 @@ def _split(line: str) -> list[str]:
 
 def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
     """Return a problem if a restore file reaches outside the collection's own chains."""
-    own = re.compile(rf"^{re.escape(table)}-[a-z0-9]+$")
+    own = re.compile(rf"{re.escape(table)}-[a-z0-9]+")
     body = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip() and not line.strip().startswith("#")]
     if not body:
         return "the file is empty: an empty ruleset would leave the host unfiltered (to remove the chains, use state: absent)"
@@ -184,7 +184,7 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
         if not words:
             return f"line {number}: cannot be parsed: {line!r}"
         if line.startswith(":"):
-            if len(words) != 3 or not own.match(words[0][1:]) or words[1] != "-":
+            if len(words) != 3 or not own.fullmatch(words[0][1:]) or words[1] != "-":
                 return f"line {number}: only chains named '{table}-*' may be declared: {line!r}"
             declared.add(words[0][1:])
             continue
@@ -193,17 +193,17 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
                     or words[7] != "-j" or words[8] != f"{table}-{HOOKS[words[1]]}":
                 return f"line {number}: the only insert allowed is the jump at the top of OUTPUT or FORWARD: {line!r}"
             continue
-        if words[0] != "-A" or len(words) < 2 or not own.match(words[1]):
+        if words[0] != "-A" or len(words) < 2 or not own.fullmatch(words[1]):
             return f"line {number}: only rules appended to '{table}-*' chains are allowed: {line!r}"
         for flag, value in zip(words, words[1:]):
-            if flag in ("-j", "-g") and value not in TARGETS and not own.match(value):
+            if flag in ("-j", "-g") and value not in TARGETS and not own.fullmatch(value):
                 return f"line {number}: target {value!r} is not the collection's own: {line!r}"
             if flag == "--match-set" and (value not in sets or not value.endswith(SET_SUFFIX[family])):
                 return f"line {number}: set {value!r} is not an {family} set created by the ipset file: {line!r}"
     for number, line in body[1:-1]:
         words = _split(line)
         for flag, value in zip(words, words[1:]):
-            if flag in ("-A", "-j", "-g") and own.match(value) and value not in declared:
+            if flag in ("-A", "-j", "-g") and own.fullmatch(value) and value not in declared:
                 return f"line {number}: chain {value!r} is used but not declared"
     return None
 
@@ -232,7 +232,7 @@ class Target:
     def __init__(self, module: AnsibleModule, table: str) -> None:
         self.module = module
         self.table = table
-        self.own = re.compile(rf"^{re.escape(table)}-[a-z0-9]+$")
+        self.own = re.compile(rf"{re.escape(table)}-[a-z0-9]+")
         self.bins = {name: module.get_bin_path(name, required=True) for pair in TOOLS.values() for name in pair}
         self.ipset = module.get_bin_path("ipset", required=True)
 
@@ -249,14 +249,14 @@ class Target:
         position = dict.fromkeys(BUILTINS, 0)
         for line in out.splitlines() if rc == 0 else []:
             words = _split(line)
-            if line.startswith(":") and words and self.own.match(words[0][1:]):
+            if line.startswith(":") and words and self.own.fullmatch(words[0][1:]):
                 chains.append(words[0][1:])
             elif len(words) > 1 and words[0] == "-A":
                 if words[1] in position:
                     position[words[1]] += 1
-                    if any(flag in ("-j", "-g") and self.own.match(value) for flag, value in zip(words, words[1:])):
+                    if any(flag in ("-j", "-g") and self.own.fullmatch(value) for flag, value in zip(words, words[1:])):
                         jumps.append({"builtin": words[1], "position": position[words[1]], "line": line})
-                elif self.own.match(words[1]):
+                elif self.own.fullmatch(words[1]):
                     rules.append(line)
                     sets.extend(value for flag, value in zip(words, words[1:]) if flag == "--match-set")
         return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets))}
@@ -431,7 +431,7 @@ def main() -> None:
     )
     params = module.params
     table = params["table"]
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,17}$", table):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,17}", table):
         module.fail_json(msg=f"table: {table!r} is not a usable owner name for iptables chains (letters, digits and '_', at most 18)")
     if params["lock_timeout"] < 0:
         module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")

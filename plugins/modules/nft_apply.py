@@ -226,7 +226,7 @@ def main() -> None:
     )
     params = module.params
     family, table = params["family"], params["table"]
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", table):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", table):
         module.fail_json(msg=f"table: {table!r} is not a valid table name")
     if params["lock_timeout"] < 0:
         module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")

@@ -379,7 +379,7 @@ def main() -> None:
     )
     params = module.params
     anchor = params["anchor"]
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$", anchor):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", anchor):
         module.fail_json(msg=f"anchor: {anchor!r} is not a usable anchor name")
     for name in ("confirm_timeout", "lock_timeout"):
         if params[name] < 0:
