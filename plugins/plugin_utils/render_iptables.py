@@ -25,14 +25,15 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import (
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import (
     LOG_BURST,
     SAFE_TEXT,
     VERDICT_CHAINS,
-    _merge_sets,
     alert_burst,
     alert_class,
     alert_timeout,
+    describe,
+    merge_sets,
     policies,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
@@ -118,7 +119,7 @@ class _Renderer:
         self.chains = chain_names(self.table)
         self.audit = first["mode"] == "audit"
         self.log = first["log"]
-        self.sets = _merge_sets(irs)
+        self.sets = merge_sets(irs)
         # Address sets used by rules, and interface-list sets (hash:net,iface).
         self.ipsets: dict = {family: {} for family in FAMILIES}
         self.iface_sets: dict = {}
@@ -268,9 +269,8 @@ def render(policy) -> dict:
         if ir["hook"] not in HOOKS:
             raise ValueError(f"hook {ir['hook']!r} has no iptables built-in chain")
     rend = _Renderer(irs)
-    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
     header = [
-        f"# warden.egress policy for {irs[0]['target']} ({describe}; mode: {irs[0]['mode']}) generation {GEN_PLACEHOLDER}",
+        f"# warden.egress policy for {irs[0]['target']} ({describe(irs)}; mode: {irs[0]['mode']}) generation {GEN_PLACEHOLDER}",
         "# Generated: edit the inventory, not this file. Loading it replaces only the chains named "
         f"{rend.table}-* and the sets they use.",
     ]

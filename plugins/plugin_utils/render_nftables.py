@@ -10,21 +10,24 @@ replaced atomically and no other table is touched.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import (
+    LOG_BURST,
+    SAFE_TEXT,
+    VERDICT_CHAINS,
+    alert_burst,
+    alert_class,
+    alert_timeout,
+    describe,
+    merge_sets,
+    policies,
+)
 
-SAFE_TEXT = re.compile(r"[A-Za-z0-9_ .,:/()#-]{1,120}")
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
-RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-# Log lines that may be written at once: per verdict chain (all sources), and per alert
-# class and source (see alert_burst).
-LOG_BURST = 5
-ALERT_BURST = 5
 
 
 def _text(value: str) -> str:
@@ -57,28 +60,6 @@ def _families(rule: Mapping, per_family: bool = False) -> list:
     if any(sets) or rule.get("meter") or per_family:
         return ["ipv4", "ipv6"]
     return [None]
-
-
-def alert_class(rule: Mapping) -> str:
-    """The alert class an ``alert`` rule belongs to (each class has its own log limit)."""
-    name = rule.get("alert_class") or "alert"
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
-        raise ValueError(f"refusing to render unsafe alert class {name!r}")
-    return name
-
-
-def alert_burst(log: Mapping) -> int:
-    """Alert lines a source may write at once in one class: ``ALERT_BURST``, or a day's
-    worth of ``rate`` when that is less (iptables' hashlimit refuses a longer burst)."""
-    count, unit = log["rate"].split("/")
-    return max(1, min(ALERT_BURST, int(count) * RATE_UNITS["day"] // RATE_UNITS[unit]))
-
-
-def alert_timeout(log: Mapping) -> int:
-    """Seconds a source's alert meter is kept after its last alert: the time its burst
-    takes to refill (a fresh meter is a full one), at least a minute."""
-    count, unit = log["rate"].split("/")
-    return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
 
 
 def _alert_log_lines(rule: Mapping, log: Mapping) -> list[str]:
@@ -153,19 +134,6 @@ def _match_parts(rule: Mapping, family: str | None) -> list[str]:
     return parts
 
 
-VERDICT_CHAINS = ("deny", "alert", "ratelimit")
-
-
-def _merge_sets(irs: list) -> dict:
-    sets: dict = {}
-    for ir in irs:
-        for name, families in ir["sets"].items():
-            if name in sets and sets[name] != families:
-                raise ValueError(f"set {name} differs between the policies of one table")
-            sets[name] = families
-    return dict(sorted(sets.items()))
-
-
 def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
     """A chain that logs (under one limit) and drops, or accepts in audit mode. Alerts are
     logged before they get here, per class and source (``_alert_log_lines``)."""
@@ -179,22 +147,6 @@ def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
     return lines
 
 
-def policies(policy, distinct: str, same: tuple, owner: str) -> list:
-    """One IR, or a list of them, as a list: at most one per value of ``distinct`` (hook,
-    kind), and all agreeing on ``same``, since they share one ``owner`` (table, anchor)."""
-    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
-    if not irs:
-        raise ValueError("nothing to render")
-    values = [ir[distinct] for ir in irs]
-    if len(set(values)) != len(values):
-        raise ValueError(f"two policies for the same {distinct}: {values}")
-    for ir in irs[1:]:
-        for key in same:
-            if ir[key] != irs[0][key]:
-                raise ValueError(f"policies of one {owner} disagree on {key}")
-    return irs
-
-
 def render(policy) -> str:
     """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
     sharing one table: a gateway's own host policy and its edge policy."""
@@ -204,15 +156,14 @@ def render(policy) -> str:
     if not TABLE_RE.fullmatch(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
     audit = first["mode"] == "audit"
-    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
     out = [
-        f"# warden.egress policy for {first['target']} ({describe}; mode: {first['mode']})",
+        f"# warden.egress policy for {first['target']} ({describe(irs)}; mode: {first['mode']})",
         "# Generated: edit the inventory, not this file. Loading it replaces only this table.",
         f"table inet {table}",
         f"delete table inet {table}",
         f"table inet {table} {{",
     ]
-    for name, families in _merge_sets(irs).items():
+    for name, families in merge_sets(irs).items():
         for family in ("ipv4", "ipv6"):
             out.append(f"\tset {name}_{SUFFIX[family]} {{")
             out.append(f"\t\ttype {SET_TYPES[family]}")

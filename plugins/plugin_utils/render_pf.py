@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import SAFE_TEXT, _merge_sets, policies
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, policies
 
 ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
@@ -79,7 +79,7 @@ def conn_rate(meter: Mapping) -> str:
 class _Renderer:
     def __init__(self, irs: list) -> None:
         self.audit = irs[0]["mode"] == "audit"
-        self.sets = _merge_sets(irs)
+        self.sets = merge_sets(irs)
         self.used_tables: set = set()
         self.meter = None
         self.flood = False
@@ -231,11 +231,10 @@ def render(policy, anchor: str = "warden_egress") -> str:
     rules = []
     for ir in irs:
         rules.append("")
-        rules.append(f"# {ir['kind']} policy ({', '.join(ir['roles']) or '-'})")
+        rules.append(f"# {ir['kind']} policy ({describe([ir], kinds=False)})")
         rules.extend(_edge_lines(rend, ir) if ir["kind"] == "edge" else _host_lines(rend, ir))
-    describe = "; ".join(f"{ir['kind']} {', '.join(ir['roles']) or '-'}" for ir in irs)
     out = [
-        f"# warden.egress policy for {irs[0]['target']} ({describe}; mode: {irs[0]['mode']})",
+        f"# warden.egress policy for {irs[0]['target']} ({describe(irs)}; mode: {irs[0]['mode']})",
         f"# Generated: edit the inventory, not this file. Load with: pfctl -a {anchor} -f FILE",
         "",
     ]

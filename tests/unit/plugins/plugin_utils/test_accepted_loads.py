@@ -202,3 +202,16 @@ def test_device_acls_the_compiler_accepts_round_trip(batch):
             bound = first["bound"][key] if isinstance(first["bound"][key], str) else "\n".join(first["bound"][key])
             outside = ir["edge"]["outside"][0]
             assert (f"<nc:name>{outside}</nc:name>" if platform == "junos" else f"interface {outside}\n") in bound + "\n", (platform, outside, bound)
+
+
+def test_a_host_with_500_roles_loads_on_every_backend():
+    """Generated comments fit every tool's line limit (ipset reads lines of at most 1024
+    characters; the header once listed every role)."""
+    roles = {f"role_number_{i:03d}": {"allow": [{"service": "https", "to": "smtp_relays"}]} for i in range(500)}
+    variables = site(egress_roles=roles, egress_role=sorted(roles))
+    for platform in HOST_PLATFORMS:
+        ir = compile_policy({**variables, "egress_platform": platform}, "mail1", ADDRESSES, GROUPS)
+        load(ir, platform)
+        text = {"nftables": render_nftables.render, "pf": render_pf.render}.get(platform, lambda i: render_iptables.render(i)["ipset"])(ir)
+        assert max(len(line) for line in text.splitlines()) < 1024
+        assert "and 4" in text.splitlines()[0] and "more" in text.splitlines()[0]

@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the renderers share: how several policies of one table are put together, the text
+they may carry, the header that describes them, and the log limits (private to the
+collection)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+SAFE_TEXT = re.compile(r"[A-Za-z0-9_ .,:/()#-]{1,120}")
+RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# Log lines that may be written at once: per verdict chain (all sources), and per alert
+# class and source (see alert_burst).
+LOG_BURST = 5
+ALERT_BURST = 5
+VERDICT_CHAINS = ("deny", "alert", "ratelimit")
+# A header line stays short whatever the number of roles (ipset reads lines of at most 1024
+# characters; pf and nft have their own limits).
+DESCRIBE_MAX = 200
+
+
+def alert_class(rule: Mapping) -> str:
+    """The alert class an ``alert`` rule belongs to (each class has its own log limit)."""
+    name = rule.get("alert_class") or "alert"
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+        raise ValueError(f"refusing to render unsafe alert class {name!r}")
+    return name
+
+
+def alert_burst(log: Mapping) -> int:
+    """Alert lines a source may write at once in one class: ``ALERT_BURST``, or a day's
+    worth of ``rate`` when that is less (iptables' hashlimit refuses a longer burst)."""
+    count, unit = log["rate"].split("/")
+    return max(1, min(ALERT_BURST, int(count) * RATE_UNITS["day"] // RATE_UNITS[unit]))
+
+
+def alert_timeout(log: Mapping) -> int:
+    """Seconds a source's alert meter is kept after its last alert: the time its burst
+    takes to refill (a fresh meter is a full one), at least a minute."""
+    count, unit = log["rate"].split("/")
+    return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
+
+
+
+def merge_sets(irs: list) -> dict:
+    sets: dict = {}
+    for ir in irs:
+        for name, families in ir["sets"].items():
+            if name in sets and sets[name] != families:
+                raise ValueError(f"set {name} differs between the policies of one table")
+            sets[name] = families
+    return dict(sorted(sets.items()))
+
+
+def policies(policy, distinct: str, same: tuple, owner: str) -> list:
+    """One IR, or a list of them, as a list: at most one per value of ``distinct`` (hook,
+    kind), and all agreeing on ``same``, since they share one ``owner`` (table, anchor)."""
+    irs = list(policy) if isinstance(policy, (list, tuple)) else [policy]
+    if not irs:
+        raise ValueError("nothing to render")
+    values = [ir[distinct] for ir in irs]
+    if len(set(values)) != len(values):
+        raise ValueError(f"two policies for the same {distinct}: {values}")
+    for ir in irs[1:]:
+        for key in same:
+            if ir[key] != irs[0][key]:
+                raise ValueError(f"policies of one {owner} disagree on {key}")
+    return irs
+
+
+def describe(irs: list, kinds: bool = True) -> str:
+    """What the policies of one file are for, in at most DESCRIBE_MAX characters: each
+    policy's kind (unless ``kinds`` is false) and roles, the roles cut short with their count
+    when there are many."""
+    parts = []
+    for ir in irs:
+        roles = ir["roles"]
+        text = ", ".join(roles) or "-"
+        room = DESCRIBE_MAX // len(irs) - len(ir["kind"]) - 1
+        if len(text) > room:
+            shown = []
+            for role in roles:
+                if len(", ".join(shown + [role])) + len(f", and {len(roles)} more") > room:
+                    break
+                shown.append(role)
+            text = ", ".join(shown) + f", and {len(roles) - len(shown)} more" if shown else f"{len(roles)} roles"
+        parts.append(f"{ir['kind']} {text}" if kinds else text)
+    return "; ".join(parts)
