@@ -56,7 +56,10 @@ def table_name(name: str) -> str:
 
 
 def tag_name(interface: str) -> str:
-    return "WE_IN_" + re.sub(r"[^A-Za-z0-9_]", "_", interface)
+    """The tag for packets that came in on ``interface``; a name that needs its characters
+    replaced also carries a hash of itself, so 'vlan.1' and 'vlan_1' get different tags."""
+    plain = re.sub(r"[^A-Za-z0-9_]", "_", interface)
+    return "WE_IN_" + (plain if plain == interface else f"{plain}_{hashlib.sha256(interface.encode()).hexdigest()[:6]}")
 
 
 def _list(items: list[str]) -> str:

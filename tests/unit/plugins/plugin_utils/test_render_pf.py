@@ -9,6 +9,7 @@ import ipaddress
 import itertools
 import os
 import random
+import re
 
 import pytest
 from sample import EDGE, compile_for, edge_ir
@@ -219,3 +220,14 @@ def test_the_comparison_can_fail():
     text = "\n".join(line for line in render(ir).splitlines() if "special-purpose" not in line) + "\n"
     found = disagreements(ir, text, flows(SOURCES, 1500, seed=11), GATEWAY, iif="eth0", oif="eth1")
     assert found and all("special-purpose" in reason for dummy, reason, dummy2 in found)
+
+
+def test_inside_interfaces_whose_names_differ_in_punctuation_get_their_own_tags():
+    """pf tags carry where a packet came in; 'vlan.1' and 'vlan_1' must not share one, or one
+    interface's sources would be judged by the other's anti-spoofing rule."""
+    edge = {**EDGE, "inside": [{"interface": "vlan.1", "prefixes": ["198.51.100.0/26"]},
+                               {"interface": "vlan_1", "prefixes": ["198.51.100.64/26", "2001:db8:10::/120"]}], "outside": "em1"}
+    text = render(edge_ir(edge=edge, egress_platform="pf"))
+    tags = dict(re.findall(r"^match in on (\S+) all tag (\S+)", text, re.M))
+    assert len(set(tags.values())) == 3 and tags["vlan_1"] == "WE_IN_vlan_1", tags
+    parse(text)
