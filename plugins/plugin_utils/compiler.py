@@ -41,6 +41,10 @@ IPTABLES_TABLE_MAX = 18
 IPTABLES_PREFIX_MAX = 17
 PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
 RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
+RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# iptables' limit match refuses more than 10,000 a second; its hashlimit refuses a burst
+# worth more than a day of tokens.
+IPTABLES_RATE_MAX = 10000
 PROTOCOLS = ("tcp", "udp", "icmp")
 MODES = ("enforce", "audit")
 DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
@@ -542,6 +546,9 @@ def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) 
         # characters, LOG prefixes ("PREFIX ratelimit: ") at most 29.
         if len(table) > IPTABLES_TABLE_MAX:
             raise PolicyError("egress_table", table, f"is too long for egress_platform iptables (at most {IPTABLES_TABLE_MAX} characters)")
+        count, unit = RATE_RE.fullmatch(log["rate"]).groups()
+        if int(count) > IPTABLES_RATE_MAX * RATE_SECONDS[unit]:
+            raise PolicyError("egress_log.rate", log["rate"], f"is faster than egress_platform iptables can limit (at most {IPTABLES_RATE_MAX}/second)")
         if len(log["prefix"]) > IPTABLES_PREFIX_MAX:
             raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables (at most {IPTABLES_PREFIX_MAX} characters)")
     alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)

@@ -22,6 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     IR_SCHEMA,
     NAME_RE,
     RATE_RE,
+    RATE_SECONDS,
     _allow_entries,
     _as_list,
     _check_keys,
@@ -125,6 +126,10 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
         burst = limit["burst"]
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
             raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
+        count, unit = RATE_RE.fullmatch(limit["rate"]).groups()
+        if platform == "iptables" and burst * RATE_SECONDS[unit] > int(count) * RATE_SECONDS["day"]:
+            raise PolicyError("egress_edge.conn_limit.burst", burst, f"is more than a day's worth of {limit['rate']}, "
+                                                                     "which egress_platform iptables (hashlimit) cannot hold")
     never_raw = _as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
     never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(never_raw)]
     if platform in DEVICE_PLATFORMS and len(inside) != 1:

@@ -215,3 +215,22 @@ def test_a_host_with_500_roles_loads_on_every_backend():
         text = {"nftables": render_nftables.render, "pf": render_pf.render}.get(platform, lambda i: render_iptables.render(i)["ipset"])(ir)
         assert max(len(line) for line in text.splitlines()) < 1024
         assert "and 4" in text.splitlines()[0] and "more" in text.splitlines()[0]
+
+
+@st.composite
+def rates(draw) -> str:
+    count = draw(st.one_of(st.sampled_from([1, 2, 4, 5, 6, 9999, 10000, 10001, 86400, 999999]), st.integers(1, 999999)))
+    return f"{count}/{draw(st.sampled_from(['second', 'minute', 'hour', 'day']))}"
+
+
+@PROPERTY
+@given(log_rate=rates(), limit_rate=rates(), burst=st.one_of(st.sampled_from([1, 5, 200, 10000, 100000]), st.integers(1, 100000)))
+def test_rates_the_compiler_accepts_load(log_rate, limit_rate, burst):
+    """Log rates and the per-source connection limit: what is accepted loads (iptables' limit
+    and hashlimit have narrower ranges than nftables)."""
+    variables = {**site(egress_log={"rate": log_rate}), **_edge_variables("", "")}
+    variables["egress_edge"] = {**variables["egress_edge"], "conn_limit": {"rate": limit_rate, "burst": burst}}
+    accepted_loads(lambda platform: compile_edge({**variables, "egress_platform": platform}, "gw1", ADDRESSES, GROUPS, ROLES))
+    accepted_loads(lambda platform: compile_policy({**site(egress_log={"rate": log_rate}), "egress_platform": platform, "egress_role": "mail_server"},
+                                                   "mail1", ADDRESSES, GROUPS)
+                   if platform in HOST_PLATFORMS else (_ for _ in ()).throw(PolicyError("egress_platform", platform, "is an edge")))
