@@ -14,7 +14,7 @@ description:
     asks the oracle whether every policy on its path lets it out (the host's own, then each
     gateway's edge policy for destinations outside that edge's inside prefixes) and why, and
     returns flows ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
-  - C(inconclusive_ok) (a boolean, default false) is passed on: the probe then accepts an
+  - C(inconclusive_ok) (a boolean, default false) is passed on, and the probe then accepts an
     outcome that proves nothing for that flow.
 options:
   _input:
