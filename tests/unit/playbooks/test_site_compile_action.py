@@ -1,0 +1,89 @@
+"""warden.egress.site_compile under ansible-playbook: one compile for the run, each host's file
+holding exactly what the per-host filters compile, templated values templated, a bad value
+failing the task with the host, variable and value."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+import yaml
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+PLAYBOOK = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - warden.egress.site_compile:
+        dest: "{{ dest }}"
+      run_once: true
+      register: site
+    - name: Each file holds what the filters compile for its host
+      ansible.builtin.assert:
+        that: >-
+          (lookup('ansible.builtin.file', site.dir ~ '/' ~ inventory_hostname ~ '.json') | from_json)
+          == ([hostvars | warden.egress.policy(target=inventory_hostname, groups=groups)] if egress_role is defined else [])
+             + ([hostvars | warden.egress.edge_policy(target=inventory_hostname, groups=groups)] if egress_edge is defined else [])
+      when: egress_role is defined or egress_edge is defined
+    - ansible.builtin.copy:
+        content: "{{ site | to_json }}"
+        dest: "{{ dest }}/result.json"
+        mode: "0600"
+      run_once: true
+"""
+
+
+def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}") -> str:
+    group_vars = tmp_path / "group_vars"
+    group_vars.mkdir(exist_ok=True)
+    (group_vars / "all.yml").write_text(yaml.safe_dump({
+        "ansible_connection": "local",
+        "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:10::/120"],
+        "egress_upstreams": {"smtp_relays": ["203.0.113.25"], "dns_forwarders": ["203.0.113.53"], "internal_resolvers": "group:dns_resolvers"},
+        "egress_segments": {"lan": {"prefixes": ["198.51.100.64/28"], "role": "isolated"}},
+    }))
+    hosts = {
+        "mail1": {"egress_role": "mail_server", "egress_addresses": [mail_address], "mail_address_var": "198.51.100.11"},
+        "ws1": {"egress_role": "isolated", "egress_addresses": ["198.51.100.14"]},
+        "dns1": {"egress_role": "dns_resolver", "ansible_host": "198.51.100.12"},
+        "gw1": {"egress_edge": {"inside": [{"interface": "eth0", "prefixes": ["198.51.100.0/25"]}], "outside": "eth1"}},
+        "printer": {},
+    }
+    path = tmp_path / "hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": {"dns_resolvers": {"hosts": {"dns1": None}}}}}))
+    return str(path)
+
+
+def run(tmp_path, inv: str) -> subprocess.CompletedProcess:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(PLAYBOOK)
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(TOP, ".build", "collections"), ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run(["ansible-playbook", "-i", inv, str(playbook), "-e", f"dest={tmp_path / 'site'}"],
+                          capture_output=True, text=True, env=env, check=False, cwd=str(tmp_path))
+
+
+def test_each_host_reads_what_the_filters_compile(tmp_path):
+    result = run(tmp_path, inventory(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:]
+    site = json.loads((tmp_path / "site" / "result.json").read_text())
+    assert site["targets"] == 4
+    written = sorted(os.listdir(site["dir"]))
+    assert written == ["dns1.json", "gw1.json", "mail1.json", "ws1.json"]
+    assert stat.S_IMODE(os.stat(site["dir"]).st_mode) == 0o700
+    assert all(stat.S_IMODE(os.stat(os.path.join(site["dir"], f)).st_mode) == 0o600 for f in written)
+    mail = json.loads((tmp_path / "site" / os.path.basename(site["dir"]) / "mail1.json").read_text())
+    edge = json.loads((tmp_path / "site" / os.path.basename(site["dir"]) / "gw1.json").read_text())[0]
+    # The templated address reached the edge as mail1's source.
+    assert edge["sets"]["src_mail_server"]["ipv4"] == ["198.51.100.11/32"]
+    assert [ir["kind"] for ir in mail] == ["host"]
+
+
+def test_a_bad_value_fails_the_task_naming_host_variable_and_value(tmp_path):
+    result = run(tmp_path, inventory(tmp_path, mail_address="198.51.100.300"))
+    assert result.returncode != 0
+    assert "warden.egress: edge gw1: hostvars[mail1].egress_addresses[0]: '198.51.100.300' is not an IP address or prefix" in result.stdout
+    assert not [d for d in os.listdir(tmp_path / "site") if d.startswith("site-")]
