@@ -15,7 +15,7 @@ description:
     writes each target's Policy IRs (its host policy from O(egress_role), its edge policy from
     O(egress_edge)) as C(HOST.json) into a new directory under O(dest). The roles read a host's
     file instead of compiling the site again for each host.
-  - The same compiler as the M(warden.egress.policy) and M(warden.egress.edge_policy) filters,
+  - The same compiler as the P(warden.egress.policy#filter) and P(warden.egress.edge_policy#filter) filters,
     so the policies are the same; the site-wide variables are parsed and merged once for the
     whole run, and each role's rules are built once.
   - A bad value anywhere fails the task, naming the host, the variable and the value, before
