@@ -51,10 +51,36 @@ def host_addresses(hostvars: Mapping):
     return lookup
 
 
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def holds_template(value: object) -> bool:
+    """Whether ``value`` (a string, or a container of them) has any Jinja mark in it."""
+    if isinstance(value, str):
+        return any(mark in value for mark in TEMPLATE_MARKS)
+    if isinstance(value, Mapping):
+        return any(holds_template(k) or holds_template(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(holds_template(v) for v in value)
+    return False
+
+
 def policy_inputs(hostvars: Mapping, target: str) -> dict:
-    """The egress_* variables of ``target`` (only those that are set)."""
-    hv = hostvars[target]
-    return {name: hv[name] for name in POLICY_VARIABLES if name in hv}
+    """The egress_* variables of ``target`` (only those that are set). Values read as the
+    inventory holds them when they hold no template: templating a site's large upstream
+    lists again for every host costs more than compiling it."""
+    raw = hostvars.raw_get(target) if hasattr(hostvars, "raw_get") else hostvars[target]
+    hv = None
+    inputs = {}
+    for name in POLICY_VARIABLES:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if holds_template(value):
+            hv = hv if hv is not None else hostvars[target]
+            value = hv[name]
+        inputs[name] = value
+    return inputs
 
 
 def host_roles(hostvars: Mapping, hosts: list) -> dict:
