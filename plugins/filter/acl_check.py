@@ -36,6 +36,11 @@ options:
     description: How many flows to sample.
     type: int
     default: 2000
+  names:
+    description:
+      - The ACL names per family (C(ipv4), C(ipv6)), as P(warden.egress.to_device_acls#filter)
+        returns them; C(WARDEN-EGRESS-V4) and C(WARDEN-EGRESS-V6) when omitted.
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -57,15 +62,16 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVI
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, disagreements, read_parsed, sample_flows
 
 
-def acl_check(parsed, policy, platform, count=2000):
+def acl_check(parsed, policy, platform, count=2000, names=None):
     if platform not in DEVICE_PLATFORMS:
         raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
     try:
         acls = read_parsed(parsed or [], platform)
-        missing = [name for family, name in NAMES.items() if not acls.get((family, name))]
+        names = dict(names or NAMES)
+        missing = [name for family, name in names.items() if not acls.get((family, name))]
         if missing:
             raise AnsibleFilterError(f"warden.egress.acl_check: the parsed configuration has no entries in {', '.join(missing)}")
-        return disagreements(policy, acls, sample_flows(policy, int(count)))
+        return disagreements(policy, acls, sample_flows(policy, int(count)), names)
     except (KeyError, ValueError, TypeError) as exc:
         raise AnsibleFilterError(f"warden.egress.acl_check: {exc}") from None
 

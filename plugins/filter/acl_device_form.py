@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 name: acl_device_form
 author: warden.egress contributors (@warden-egress)
 version_added: 0.4.0
-short_description: A vendor ACL module's rendered output in the form the device shows it
+short_description: A vendor ACL module's rendered output in the form the device shows it, or loads it
 description:
   - Takes what a C(*_acls) module returned with C(state=rendered) and returns the text in
     the form the device lists its configuration, which is also the form the same module
@@ -17,10 +17,13 @@ description:
     own parser reads as an empty ACL). C(eos) joins the lines. C(junos) drops the NETCONF
     namespace, wraps the filters in C(<configuration>) and writes each address as the
     C(<name>) of its entry.
-  - With O(junos_load=true), the C(junos) result is instead the IPv6 filter as it is loaded
-    on the device with C(junipernetworks.junos.junos_config) (the module's C(inet6) filter with
-    C(next-header) where the module writes C(protocol), which Junos refuses in C(inet6), marked
-    to replace only that filter).
+  - With O(load=true), the result is instead what the role loads in one change. C(ios) the
+    text for C(cisco.ios.ios_config) (the ACL lines, then the binding lines of O(bindings)).
+    C(eos) the command list of one configuration session for C(arista.eos.eos_command),
+    ending with a commit, with O(timer) a C(commit timer). C(junos) the XML for
+    C(junipernetworks.junos.junos_config) with both filters (the C(inet6) one with
+    C(next-header) where the module writes C(protocol), which Junos refuses in C(inet6)),
+    each marked to replace only that filter, and the bindings of O(bindings).
 options:
   _input:
     description: The C(rendered) value of the module's result.
@@ -30,10 +33,29 @@ options:
     description: C(ios), C(eos) or C(junos).
     type: str
     required: true
-  junos_load:
-    description: Return the C(junos) XML to load rather than the form C(parsed) reads.
+  load:
+    description: Return the form the role loads rather than the form C(parsed) reads.
     type: bool
     default: false
+  junos_load:
+    description: The same as O(load), kept from version 0.4.0.
+    type: bool
+    default: false
+  bindings:
+    description: With O(load), the C(rendered) value of the C(*_acl_interfaces) module, loaded in the same change.
+    type: raw
+  session:
+    description: C(eos) with O(load), the configuration session's name.
+    type: str
+  timer:
+    description: C(eos) with O(load), the commit timer C(HH:MM:SS); without, the session is committed at once.
+    type: str
+  replace:
+    description:
+      - C(eos) with O(load), the ACLs the session removes before it writes them again (a
+        replacement in place), as a list of C([family, name]).
+    type: list
+    elements: list
 """
 
 EXAMPLES = r"""
@@ -47,25 +69,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The text.
-  type: str
+  description: The text (the command list for C(eos) with O(load)).
+  type: raw
 """
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import ios_device_form, junos_inet6_load, junos_running_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import eos_session, ios_device_form, ios_load, junos_load as junos_load_form
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import junos_running_config
 
 
-def acl_device_form(rendered, platform, junos_load=False):
-    if platform == "ios":
-        return "\n".join(ios_device_form(list(rendered)))
-    if platform == "eos":
-        return "\n".join(rendered)
-    if platform == "junos":
-        try:
-            return junos_inet6_load(rendered) if junos_load else junos_running_config(rendered)
-        except ValueError as exc:
-            raise AnsibleFilterError(f"warden.egress.acl_device_form: {exc}") from None
+def acl_device_form(rendered, platform, load=False, junos_load=False, bindings=None, session=None, timer=None, replace=None):
+    loading = bool(load) or bool(junos_load)
+    try:
+        if platform == "ios":
+            return ios_load(rendered, bindings) if loading else "\n".join(ios_device_form(list(rendered)))
+        if platform == "eos":
+            return eos_session(session, rendered, bindings, timer or None, [tuple(r) for r in replace or []]) if loading else "\n".join(rendered)
+        if platform == "junos":
+            return junos_load_form(rendered, bindings) if loading else junos_running_config(rendered)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"warden.egress.acl_device_form: {exc}") from None
     raise AnsibleFilterError(f"warden.egress.acl_device_form: platform '{platform}' is not ios, eos or junos")
 
 

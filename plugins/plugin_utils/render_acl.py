@@ -18,6 +18,9 @@ and ``junos_config`` turn them into the ``config`` of each vendor's ``*_acls`` r
 module, ``bindings`` into the ``config`` of its ``*_acl_interfaces`` module. ``read_*`` turn
 what each module's ``state: parsed`` returns back into entries, and ``decide`` evaluates
 entries first-match, so the vendor modules' round trip can be held against the oracle.
+
+The forms the device lists and loads live in ``render_acl_forms``; generation names and the
+plan of a confirmed apply in ``render_acl_apply``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import ipaddress
 import itertools
 import random
 import re
-import xml.dom.minidom
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
@@ -63,6 +65,10 @@ def aces(ir: Mapping) -> dict:
     """The entries of the IPv4 and IPv6 ACLs, in order; first match decides."""
     if ir.get("kind") != "edge":
         raise ValueError("device ACLs are rendered from an edge policy (egress_edge)")
+    for rule in ir["rules"]:
+        if rule.get("users") is not None or rule.get("groups") is not None or rule.get("ct_direction") is not None:
+            raise ValueError(f"rule {rule['comment']!r}: a device ACL sees each packet alone, with no local user and no connection state: "
+                             "it cannot match users, groups or what a host serves")
     edge = ir["edge"]
     if len(edge["inside"]) != 1 or len(edge["outside"]) != 1:
         raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")
@@ -131,7 +137,7 @@ def _ios_address(net, family: str) -> dict:
     return {"address": str(net)}
 
 
-def ios_config(ir: Mapping) -> list:
+def ios_config(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for cisco.ios.ios_acls (state rendered, replaced): one extended IPv4 ACL
     and one IPv6 ACL, sequence numbers spaced by 10, each block of entries of one origin
     headed by a remark naming it (the module has no IPv6 remarks)."""
@@ -156,7 +162,7 @@ def ios_config(ir: Mapping) -> list:
             if family == "ipv4" and remark is not None:
                 ace["remarks"] = [remark[:100]]
             out.append(ace)
-        acl = {"name": NAMES[family], "aces": out}
+        acl = {"name": (names or NAMES)[family], "aces": out}
         if family == "ipv4":
             acl["acl_type"] = "extended"
         config.append({"afi": family, "acls": [acl]})
@@ -250,27 +256,6 @@ def decide(entries: list, flow: Mapping) -> str:
     return "deny"
 
 
-def ios_device_form(lines: list) -> list:
-    """cisco.ios rendered output as the device lists it: its IPv6 entries end in
-    ``sequence N`` (``permit tcp any any eq smtp sequence 10 log``), a form its own parsed
-    state reads as an ACL with no entries at all; the device shows ``sequence N`` first."""
-    out, in_v6 = [], False
-    for line in lines:
-        if line.startswith("ipv6 access-list ") or line.startswith("ip access-list "):
-            in_v6 = line.startswith("ipv6 ")
-            out.append(line)
-            continue
-        words = line.split()
-        if in_v6 and "sequence" in words and words.index("sequence") + 1 < len(words):
-            at = words.index("sequence")
-            number = words[at + 1]
-            rest = words[:at] + words[at + 2:]
-            out.append(" sequence " + number + " " + " ".join(rest))
-        else:
-            out.append(" " + line if in_v6 or not line.startswith("ip") else line)
-    return out
-
-
 # --------------------------------------------------------------------------- Arista EOS
 
 # Protocol numbers arista.eos.eos_acls renders as names. It renders 4 (IP-in-IP) as "ip",
@@ -286,7 +271,7 @@ def _eos_address(net) -> dict:
     return {"subnet_address": str(net)}
 
 
-def eos_config(ir: Mapping) -> list:
+def eos_config(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for arista.eos.eos_acls: entries at 10, 20, ...; each block of entries of one
     origin headed by a remark 5 before its first entry."""
     config = []
@@ -316,7 +301,7 @@ def eos_config(ir: Mapping) -> list:
             if entry["log"]:
                 ace["log"] = True  # the module writes 'log' whenever the key is present, even false
             out.append(ace)
-        config.append({"afi": family, "acls": [{"name": NAMES[family], "aces": out}]})
+        config.append({"afi": family, "acls": [{"name": (names or NAMES)[family], "aces": out}]})
     return config
 
 
@@ -376,7 +361,7 @@ def _term_name(index: int, remark: str) -> str:
     return f"t{index * STEP:04d}-{slug}"[:60].rstrip("-")
 
 
-def junos_config(ir: Mapping) -> list:
+def junos_config(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for junipernetworks.junos.junos_acls: one term per entry, named by its
     position (spaced by 10, for ``insert term ... before``) and its origin.
 
@@ -403,7 +388,7 @@ def junos_config(ir: Mapping) -> list:
                     low, high = entry["ports"]
                     ace["destination"]["port_protocol"] = {"eq": str(low) if low == high else f"{low}-{high}"}
             out.append(ace)
-        config.append({"afi": family, "acls": [{"name": NAMES[family], "aces": out}]})
+        config.append({"afi": family, "acls": [{"name": (names or NAMES)[family], "aces": out}]})
     return config
 
 
@@ -441,64 +426,24 @@ def read_junos(parsed: list) -> dict:
     return out
 
 
-NC_PREFIX = re.compile(r"(</?)nc:")
-
-
-def _strip_netconf(text: str) -> str:
-    """The module's XML without the NETCONF namespace, as the device's own XML reads."""
-    return NC_PREFIX.sub(r"\1", text).replace(' xmlns:nc="urn:ietf:params:xml:ns:netconf:base:1.0"', "")
-
-
-def junos_running_config(rendered: str) -> str:
-    """The module's rendered XML as the device returns its configuration (the form its
-    ``state: parsed`` reads): no NETCONF namespace, inside ``<configuration>``, each address
-    as the ``<name>`` of its list entry (parsed fails on the bare form the module writes)."""
-    body = _strip_netconf(rendered)
-    body = re.sub(r"<(source|destination)-address>([^<]+)</\1-address>", r"<\1-address><name>\2</name></\1-address>", body)
-    document = xml.dom.minidom.parseString(f"<rpc-reply><configuration>{body}</configuration></rpc-reply>")
-    return document.documentElement.toprettyxml(indent="  ").strip()
-
-
-def junos_inet6_form(rendered: str) -> str:
-    """The module's rendered XML with each ``protocol`` match of an ``inet6`` filter written
-    ``next-header``, the match Junos accepts in an IPv6 filter (the module writes
-    ``protocol`` for both families, which the device refuses for inet6)."""
-
-    def fix(match):
-        return re.sub(r"<(/?)(nc:)?protocol>", r"<\1\2next-header>", match.group(0))
-
-    return re.sub(r"<(nc:)?inet6>.*?</(nc:)?inet6>", fix, rendered, flags=re.S)
-
-
-def junos_inet6_load(rendered: str) -> str:
-    """What is loaded (``update: replace``) for the IPv6 filter on a Junos device: the
-    module's inet6 filter in ``next-header`` form, inside ``<configuration>``, marked to
-    replace the filter of that name and nothing else."""
-    body = _strip_netconf(junos_inet6_form(rendered))
-    found = re.search(r"<inet6>(.*?)</inet6>", body, flags=re.S)
-    if not found:
-        raise ValueError("the rendered Junos configuration has no inet6 filter")
-    inner = found.group(1).replace("<filter>", '<filter replace="replace">', 1)
-    return f"<configuration><firewall><family><inet6>{inner}</inet6></family></firewall></configuration>"
-
-
 # --------------------------------------------------------------------------- all three
 
-def device_config(ir: Mapping, platform: str) -> list:
-    """The ``*_acls`` config of ``ir`` for ``platform`` (ios, eos, junos)."""
+def device_config(ir: Mapping, platform: str, names: Mapping | None = None) -> list:
+    """The ``*_acls`` config of ``ir`` for ``platform`` (ios, eos, junos), the ACLs named
+    ``names`` per family (``NAMES`` by default)."""
     renderers = {"ios": ios_config, "eos": eos_config, "junos": junos_config}
     if platform not in renderers:
         raise ValueError(f"egress_platform: '{platform}' has no device ACL renderer (one of: {', '.join(DEVICE_PLATFORMS)})")
-    return renderers[platform](ir)
+    return renderers[platform](ir, names)
 
 
-def bindings(ir: Mapping) -> list:
+def bindings(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for the ``*_acl_interfaces`` modules (the same shape on all three): both
     ACLs bound ``out`` on the outside interface."""
     outside = ir["edge"]["outside"]
     if len(outside) != 1:
         raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")
-    return [{"name": outside[0], "access_groups": [{"afi": family, "acls": [{"name": NAMES[family], "direction": "out"}]} for family in FAMILIES]}]
+    return [{"name": outside[0], "access_groups": [{"afi": family, "acls": [{"name": (names or NAMES)[family], "direction": "out"}]} for family in FAMILIES]}]
 
 
 def read_parsed(parsed, platform: str) -> dict:
@@ -573,7 +518,7 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
     return aimed + (every if len(every) <= count - len(aimed) else rng.sample(every, count - len(aimed)))
 
 
-def disagreements(ir: Mapping, acls: Mapping, flows: list) -> list:
+def disagreements(ir: Mapping, acls: Mapping, flows: list, names: Mapping | None = None) -> list:
     """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree. A flow to
     an inside destination is not compared: it never leaves by the outside interface."""
     inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
@@ -585,7 +530,7 @@ def disagreements(ir: Mapping, acls: Mapping, flows: list) -> list:
         family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
         packet = {key: value for key, value in flow.items() if value is not None}
         expected = evaluate(ir, {**packet, "iif": inside, "oif": outside})["verdict"]
-        got = decide(acls.get((family, NAMES[family]), []), flow)
+        got = decide(acls.get((family, (names or NAMES)[family]), []), flow)
         if (expected == "accept") != (got == "permit"):
             out.append({"flow": flow, "oracle": expected, "acl": got})
     return out

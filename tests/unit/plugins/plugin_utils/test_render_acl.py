@@ -22,9 +22,8 @@ from sample import EDGE, compile_for, edge_ir
 from ansible_collections.warden.egress.plugins.plugin_utils import render_acl
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate as oracle
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import (
-    NAMES, aces, bindings, device_config, disagreements, ios_device_form, junos_inet6_form, junos_inet6_load, junos_running_config, read_parsed, sample_flows,
-)
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, aces, bindings, device_config, disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_device_form, junos_inet6_form, junos_load, junos_running_config
 
 NETWORK = os.path.join(TOP, "tests", "unit", "network")
 PLATFORMS = ("ios", "eos", "junos")
@@ -261,9 +260,12 @@ def test_junos_inet6_filters_use_next_header():
     assert inet == rendered[rendered.index("<nc:inet>"):rendered.index("</nc:inet>")]
     lost = read_parsed(trip["parsed"]["inet6-device-form"], "junos")[("ipv6", NAMES["ipv6"])]
     assert lost and all(entry["proto"] is None for entry in lost)
-    load = junos_inet6_load(rendered)
-    assert load.startswith('<configuration><firewall><family><inet6><filter replace="replace"><name>WARDEN-EGRESS-V6</name>')
-    assert "<protocol>" not in load and load.count("<next-header>") == inet6.count("<nc:next-header>") and "<inet>" not in load and "nc:" not in load
+    load = junos_load(rendered)
+    assert load.startswith('<configuration><firewall><family><inet><filter replace="replace"><name>WARDEN-EGRESS-V4</name>')
+    loaded_inet6 = load[load.index("<inet6>"):load.index("</inet6>")]
+    assert loaded_inet6.startswith('<inet6><filter replace="replace"><name>WARDEN-EGRESS-V6</name>')
+    assert "<protocol>" not in loaded_inet6 and loaded_inet6.count("<next-header>") == inet6.count("<nc:next-header>") and "nc:" not in load
+    assert load[load.index("<inet>"):load.index("</inet>")] == inet.replace("nc:", "").replace("<filter>", '<filter replace="replace">', 1)
     xml.dom.minidom.parseString(load)
 
 
