@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Learned flows in the site's own terms: who sent them, to which upstream, which service,
+and which of them are findings rather than candidates to allow (private to the collection)."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Callable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES, NEVER_LEAVE
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import parse_site
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import _Inventory
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, policy_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import allow_entries
+from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site, targets
+
+# Services whose servers a site designates; reaching any other server is a finding.
+DESIGNATED = {"dns": ("dns",), "ntp": ("ntp",), "smtp": ("smtp", "submission", "smtps")}
+MAIL_PORTS = {25, 465, 587}
+
+
+def _networks(sets: Mapping) -> list:
+    return [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in sets.get(family, [])]
+
+
+def _inside(address, networks: list) -> bool:
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def _address_list(addresses: Callable | Mapping, host: str) -> list[str]:
+    raw = addresses(host) if callable(addresses) else addresses.get(host)
+    if raw is None:
+        return []
+    return [str(raw)] if isinstance(raw, str) else [str(a) for a in raw]
+
+
+def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
+    """What compile_site takes, read from Ansible's hostvars: each host's egress_* variables
+    (its egress_verify_flows too) and an address lookup."""
+    host_vars = {}
+    for host in hosts:
+        if host in hostvars:
+            host_vars[host] = policy_inputs(hostvars, host)
+            flows = hostvars[host].get("egress_verify_flows")
+            if flows:
+                host_vars[host]["egress_verify_flows"] = flows
+    return host_vars, host_addresses(hostvars)
+
+
+class Site:
+    """One inventory, compiled and indexed for learning. ``host_vars``, ``addresses`` and
+    ``groups`` are what ``site_compile.compile_site`` takes."""
+
+    def __init__(self, host_vars: Mapping[str, Mapping], addresses: Callable | Mapping, groups: Mapping,
+                 today: datetime.date | None = None) -> None:
+        self.today = today or datetime.date.today()
+        self.host_vars = host_vars
+        self.addresses = addresses
+        self.groups = groups
+        self.policies: dict[str, dict[str, dict]] = {}
+        for host, irs in compile_site(host_vars, addresses, groups, today=self.today):
+            self.policies[host] = {ir["kind"]: ir for ir in irs}
+        names = targets(host_vars)
+        first = host_vars[names[0]] if names else {}
+        parsed = parse_site(first, _Inventory(addresses, groups), self.today)
+        self.services: dict[str, dict] = parsed["services"]
+        self.upstreams: dict[str, dict] = parsed["upstreams"]
+        self.role_defs: dict[str, tuple] = parsed["role_defs"]
+        self.raw = {name: first.get(name) for name in ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")}
+        self.prefixes = sorted({ir["log"]["prefix"] for irs in self.policies.values() for ir in irs.values()} or {"warden-egress"})
+        self.host_roles = {h: self._roles(v.get("egress_role")) for h, v in host_vars.items() if v.get("egress_role") is not None}
+        self.by_address: dict = {}
+        for host in host_vars:
+            for addr in _address_list(addresses, host):
+                try:
+                    self.by_address.setdefault(ipaddress.ip_address(addr.split("/")[0]), host)
+                except ValueError:
+                    continue
+        self.segments: dict[str, dict] = {}
+        never = [ipaddress.ip_network(p) for family in NEVER_LEAVE.values() for p in family]
+        for variables in host_vars.values():
+            for name, spec in (variables.get("egress_segments") or {}).items():
+                self.segments.setdefault(name, {"prefixes": [ipaddress.ip_network(p) for p in spec.get("prefixes", [])],
+                                                "roles": self._roles(spec.get("role"))})
+            edge = variables.get("egress_edge") or {}
+            for prefix in edge.get("never_leave") or []:
+                never.append(ipaddress.ip_network(prefix))
+        self.never_leave = never
+        self.designated = self._designated()
+
+    @staticmethod
+    def _roles(raw: object) -> list[str]:
+        if raw is None:
+            return []
+        return [raw] if isinstance(raw, str) else [str(r) for r in raw]
+
+    def role_allows(self, role: str) -> list[dict]:
+        spec, path = self.role_defs.get(role, ({"allow": []}, role))
+        return allow_entries(spec, path)
+
+    def _designated(self) -> dict[str, list]:
+        """Per designated service: the networks of every upstream (but ``any``) a role allows it to."""
+        out: dict[str, list] = {name: [] for name in DESIGNATED}
+        for role in self.role_defs:
+            for entry in self.role_allows(role):
+                for kind, services in DESIGNATED.items():
+                    if set(entry["services"]) & set(services):
+                        for upstream in entry["to"]:
+                            if upstream != "any" and upstream in self.upstreams:
+                                out[kind].extend(_networks(self.upstreams[upstream]))
+        return out
+
+    def mail_roles(self) -> set[str]:
+        """Roles allowed to send mail (any allow entry of an SMTP-family service)."""
+        return {role for role in self.role_defs if any(set(e["services"]) & set(DESIGNATED["smtp"]) for e in self.role_allows(role))}
+
+    # ------------------------------------------------------------------ mapping
+
+    def source(self, flow: Mapping) -> dict:
+        """Who sent a flow: the reporting host for its own policy's lines (no input interface),
+        else the inventory host with that address, else the segment that holds it."""
+        src = ipaddress.ip_address(flow["src"])
+        if flow["iif"] is None and flow["reporter"] in self.host_roles:
+            host = flow["reporter"]
+            return {"kind": "host", "name": host, "roles": self.host_roles[host]}
+        host = self.by_address.get(src)
+        if host is not None and host in self.host_roles:
+            return {"kind": "host", "name": host, "roles": self.host_roles[host]}
+        best = None
+        for name, segment in self.segments.items():
+            for net in segment["prefixes"]:
+                if net.version == src.version and src in net and (best is None or net.prefixlen > best[0]):
+                    best = (net.prefixlen, name)
+        if best is not None:
+            return {"kind": "segment", "name": best[1], "roles": self.segments[best[1]]["roles"]}
+        return {"kind": "unknown", "name": str(src), "roles": []}
+
+    def service(self, flow: Mapping) -> str | None:
+        """The site's service (built-in or egress_services) that names this protocol and port."""
+        matches = []
+        for name, spec in self.services.items():
+            if flow["proto"] in ("icmp", "icmpv6") and spec["protos"] == ["icmp"] and flow["icmp_type"] == "echo-request":
+                matches.append((0, name))
+            elif flow["proto"] in spec["protos"] and spec["ports"] and any(low <= (flow["dport"] or 0) <= high for low, high in spec["ports"]):
+                width = sum(high - low + 1 for low, high in spec["ports"]) * len(spec["protos"])
+                matches.append((width, name))
+        return min(matches)[1] if matches else None
+
+    def upstreams_of(self, address: str) -> list[str]:
+        """Every upstream (but ``any``) that holds ``address``, narrowest first."""
+        addr = ipaddress.ip_address(address)
+        found = []
+        for name, sets in self.upstreams.items():
+            if name == "any":
+                continue
+            nets = [n for n in _networks(sets) if n.version == addr.version and addr in n]
+            if nets:
+                found.append((-max(n.prefixlen for n in nets), sum(n.num_addresses for n in _networks(sets)), name))
+        return [name for *_, name in sorted(found)]
+
+    # ------------------------------------------------------------------ classification
+
+    def findings(self, flow: Mapping, source: Mapping, service: str | None) -> list[dict]:
+        """Why a flow must not become an allow suggestion (empty: it may)."""
+        out = []
+        dst = ipaddress.ip_address(flow["dst"])
+        port, proto = flow["dport"], flow["proto"]
+        if source["kind"] == "unknown":
+            out.append({"class": "unknown_source", "why": f"{flow['src']} is no inventory host and in no segment"})
+        for name, spec in ALERT_CLASSES.items():
+            hit = any(proto == p and any(low <= (port or 0) <= high for low, high in ranges) for p, ranges in spec["match"])
+            if not hit:
+                continue
+            if name == "smtp":
+                if source["roles"] and set(source["roles"]) & self.mail_roles():
+                    continue
+                out.append({"class": "smtp", "why": f"SMTP (port {port}) from {source['name']}, whose roles ({', '.join(source['roles']) or 'none'}) "
+                                                    f"do not send mail"})
+            else:
+                out.append({"class": name, "why": f"{spec['description']} (port {port}/{proto})"})
+        if _inside(dst, self.never_leave):
+            out.append({"class": "never_leave", "why": f"{dst} is a special-purpose, private, multicast or never-leave destination"})
+        for kind, services in DESIGNATED.items():
+            if service in services and not _inside(dst, self.designated[kind]):
+                if kind == "smtp" and any(f["class"] == "smtp" for f in out):
+                    continue
+                where = ", ".join(sorted({str(n) for n in self.designated[kind]})) or "none designated"
+                out.append({"class": f"undesignated_{kind}", "why": f"{service} to {dst}, not one of the site's {kind.upper()} servers ({where})"})
+        return out

@@ -1,0 +1,252 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From learned flows to a reviewed inventory change: aggregate per role, classify, suggest,
+and replay every flow through the oracle before and after (private to the collection).
+
+Nothing here changes an inventory or a host: the suggestion is data for a person to review.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn import collect
+from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
+
+UNKNOWN_ROLE = "(no role)"
+MERGED = ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")
+# What the replay fills into a suggested exception's blanks, so the suggestion compiles; the
+# suggestion itself leaves them empty (null), and the compiler refuses it until a person fills them.
+REPLAY_PLACEHOLDER = {"reason": "learned flow (replay)", "owner": "replay", "days": 30}
+
+
+def _name_part(text: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", str(text).lower()).strip("_")[:20] or "x"
+
+
+def _upstream_name(role: str, service: str) -> str:
+    """A new upstream's name: ``learned_<role>_<service>``, within the compiler's 32 characters."""
+    name = f"learned_{_name_part(role)}_{_name_part(service.removeprefix('learned_'))}"
+    if len(name) > 32:
+        name = f"{name[:25]}_{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return name
+
+
+def _host_address(address: str) -> str:
+    addr = ipaddress.ip_address(address)
+    return f"{addr}/{addr.max_prefixlen}"
+
+
+def annotate(site: Site, flows: list[dict]) -> list[dict]:
+    """Each flow with its source, role, service, matching upstreams and findings."""
+    out = []
+    for flow in flows:
+        source = site.source(flow)
+        service = site.service(flow)
+        upstreams = site.upstreams_of(flow["dst"])
+        findings = site.findings(flow, source, service)
+        role = source["roles"][0] if source["roles"] else UNKNOWN_ROLE
+        out.append({**flow, "source": source, "role": role, "service": service, "upstreams": upstreams, "findings": findings})
+    return out
+
+
+def _what(flow: Mapping) -> str:
+    if flow["service"]:
+        return flow["service"]
+    if flow["dport"] is not None:
+        return f"{flow['proto']}/{flow['dport']}"
+    if flow["icmp_type"] is not None:
+        return f"{flow['proto']} {flow['icmp_type']}"
+    return f"protocol {flow['proto']}"
+
+
+def aggregate(flows: list[dict]) -> dict[str, list[dict]]:
+    """Per role: service (or protocol/port), destination, hosts, count, first and last seen."""
+    rows: dict[tuple, dict] = {}
+    for flow in flows:
+        key = (flow["role"], _what(flow), flow["dst"])
+        row = rows.setdefault(key, {"service": key[1], "destination": flow["dst"], "upstream": (flow["upstreams"] or [None])[0],
+                                    "sources": set(), "count": 0, "first_seen": None, "last_seen": None, "findings": set()})
+        row["sources"].add(flow["source"]["name"])
+        row["count"] += flow["count"]
+        for edge, pick in (("first_seen", min), ("last_seen", max)):
+            if flow[edge]:
+                row[edge] = pick(filter(None, (row[edge], flow[edge])))
+        row["findings"].update(f["class"] for f in flow["findings"])
+    out: dict[str, list[dict]] = {}
+    for (role, _what_, _dst), row in sorted(rows.items()):
+        out.setdefault(role, []).append({**row, "hosts": len(row["sources"]), "sources": sorted(row["sources"]), "findings": sorted(row["findings"])})
+    return out
+
+
+def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
+    """The inventory change that would allow every learned flow that is not a finding, and the
+    flows left for a person (no role, or nothing a service can express).
+
+    A flow to a destination an existing upstream holds is allowed to that upstream; the new
+    destinations of a role and service share a new upstream ``learned_<role>_<service>``. A
+    port no service names becomes a service ``learned_<proto>_<port>``. A destination only one
+    host of a role with several members (a segment counts as several) went to becomes an
+    exception for that host, with its reason, owner and expiry left empty for a person to fill
+    in (the compiler refuses it until then).
+    """
+    members: dict[str, int] = {}
+    for roles in site.host_roles.values():
+        for role in roles[:1]:
+            members[role] = members.get(role, 0) + 1
+    for segment in site.segments.values():
+        for role in segment["roles"][:1]:
+            members[role] = members.get(role, 0) + 2  # a segment is many hosts
+    services: dict[str, dict] = {}
+    upstreams: dict[str, list] = {}
+    groups: dict[tuple, dict] = {}
+    review = []
+    for flow in flows:
+        if flow["findings"]:
+            continue
+        if flow["role"] == UNKNOWN_ROLE:
+            review.append({**flow, "why": "its source has no role"})
+            continue
+        service = flow["service"]
+        if service is None:
+            if flow["proto"] not in ("tcp", "udp"):
+                review.append({**flow, "why": f"{_what(flow)} is not something a service can name"})
+                continue
+            service = f"learned_{flow['proto']}_{flow['dport']}"
+            services[service] = {"proto": flow["proto"], "ports": [flow["dport"]]}
+        # one group per existing upstream, or per new destination address
+        target = flow["upstreams"][0] if flow["upstreams"] else _host_address(flow["dst"])
+        group = groups.setdefault((flow["role"], service, target), {"sources": set(), "kinds": set(), "new": not flow["upstreams"]})
+        group["sources"].add(flow["source"]["name"])
+        group["kinds"].add(flow["source"]["kind"])
+    roles: dict[str, dict] = {}
+    exceptions: list[dict] = []
+    for (role, service, target), group in sorted(groups.items()):
+        if len(group["sources"]) == 1 and group["kinds"] == {"host"} and members.get(role, 0) > 1:
+            lone = next((e for e in exceptions if e["hosts"] == sorted(group["sources"]) and e["service"] == service), None)
+            if lone is None:
+                lone = {"hosts": sorted(group["sources"]), "service": service, "to": [], "reason": None, "owner": None, "expires": None}
+                exceptions.append(lone)
+            lone["to"].append(target)
+            continue
+        upstream = target
+        if group["new"]:
+            upstream = _upstream_name(role, service)
+            upstreams.setdefault(upstream, []).append(target)
+        if role not in roles:
+            spec, _path = site.role_defs.get(role, ({"allow": []}, role))
+            roles[role] = copy.deepcopy(dict(spec))
+            roles[role]["allow"] = list(roles[role].get("allow") or [])
+        entry = {"service": service, "to": upstream}
+        if entry not in roles[role]["allow"]:
+            roles[role]["allow"].append(entry)
+    change = {"egress_upstreams": dict(sorted(upstreams.items())), "egress_services": dict(sorted(services.items())),
+              "egress_roles": roles, "egress_exceptions": exceptions}
+    return {k: v for k, v in change.items() if v}, review
+
+
+def apply_change(host_vars: Mapping[str, Mapping], change: Mapping, today: datetime.date, fill_blanks: bool = False) -> dict:
+    """Every host's variables with ``change`` merged in (a new dict; the inventory is untouched):
+    upstreams, services and roles by name, exceptions appended, any other variable replaced
+    (``egress_edge`` only on the hosts that have one).
+    ``fill_blanks`` fills an exception's empty reason/owner/expiry (for the replay only)."""
+    out = {}
+    for host, variables in host_vars.items():
+        merged = dict(variables)
+        for name, value in change.items():
+            if name not in MERGED and (name != "egress_edge" or "egress_edge" in variables):
+                merged[name] = value  # e.g. egress_mode: enforce, on every host
+        for name in ("egress_upstreams", "egress_services", "egress_roles"):
+            if change.get(name):
+                merged[name] = {**(variables.get(name) or {}), **change[name]}
+        if change.get("egress_exceptions"):
+            added = []
+            for exc in change["egress_exceptions"]:
+                exc = dict(exc)
+                if fill_blanks:
+                    exc["reason"] = exc["reason"] or REPLAY_PLACEHOLDER["reason"]
+                    exc["owner"] = exc["owner"] or REPLAY_PLACEHOLDER["owner"]
+                    exc["expires"] = exc["expires"] or (today + datetime.timedelta(days=REPLAY_PLACEHOLDER["days"])).isoformat()
+                added.append(exc)
+            merged["egress_exceptions"] = list(variables.get("egress_exceptions") or []) + added
+        out[host] = merged
+    return out
+
+
+def packet_of(flow: Mapping) -> dict:
+    """The oracle's description of a learned flow, as the policy that logged it saw it."""
+    packet = {"src": flow["src"], "dst": flow["dst"], "proto": flow["proto"]}
+    if flow["dport"] is not None:
+        packet["dport"] = flow["dport"]
+    if isinstance(flow.get("icmp_type"), str):
+        packet["icmp_type"] = flow["icmp_type"]
+    for key in ("iif", "oif"):
+        if flow.get(key):
+            packet[key] = flow[key]
+    if flow.get("uid") is not None:
+        packet["user"] = flow["uid"]
+    return packet
+
+
+def judge(site: Site, flow: Mapping) -> dict | None:
+    """The oracle's decision for a learned flow under the policy of the host that logged it
+    (its edge policy for a forwarded packet), or None when that host has no such policy."""
+    ir = site.policies.get(flow["reporter"], {}).get("edge" if flow["iif"] else "host")
+    if ir is None:
+        return None
+    try:
+        return evaluate(ir, packet_of(flow))
+    except PolicyError as exc:
+        return {"error": str(exc)}
+
+
+def replay(before: Site, after: Site, flows: list[dict]) -> dict:
+    """How many learned flows each policy denies: today's and the suggested one."""
+    result = {"flows": len(flows), "denied_now": 0, "denied_suggested": 0, "not_replayed": [], "still_denied": []}
+    for flow in flows:
+        now, then = judge(before, flow), judge(after, flow)
+        if now is None or then is None or "error" in now or "error" in then:
+            why = (now or then or {}).get("error") or f"{flow['reporter']} has no {'edge' if flow['iif'] else 'host'} policy"
+            result["not_replayed"].append({"reporter": flow["reporter"], "src": flow["src"], "dst": flow["dst"], "why": why})
+            continue
+        result["denied_now"] += now["denied"]
+        result["denied_suggested"] += then["denied"]
+        if then["denied"]:
+            result["still_denied"].append({"reporter": flow["reporter"], "src": flow["src"], "dst": flow["dst"], "what": _what(flow),
+                                           "rule": then["reason"], "findings": [f["class"] for f in flow["findings"]]})
+    return result
+
+
+def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Mapping, today: datetime.date | None = None,
+          year: int | None = None) -> dict:
+    """The whole analysis: gathered logs -> flows, per-role aggregate, findings, suggestion, replay."""
+    today = today or datetime.date.today()
+    site = Site(host_vars, addresses, groups, today=today)
+    gathered = collect(logs, site.prefixes, year=year or today.year)
+    flows = annotate(site, gathered["flows"])
+    change, review = suggest(site, flows)
+    after = Site(apply_change(host_vars, change, today, fill_blanks=True), addresses, groups, today=today)
+    findings = [{"reporter": f["reporter"], "source": f["source"]["name"], "role": f["role"], "dst": f["dst"], "what": _what(f),
+                 "count": f["count"], "classes": [x["class"] for x in f["findings"]], "why": "; ".join(x["why"] for x in f["findings"])}
+                for f in flows if f["findings"]]
+    stamps = [s for h in gathered["hosts"].values() for s in (h["first"], h["last"]) if s]
+    return {
+        "window": {"first": min(stamps) if stamps else None, "last": max(stamps) if stamps else None},
+        "hosts": gathered["hosts"],
+        "targets": sorted(site.policies),
+        "problems": gathered["problems"],
+        "flows": flows,
+        "roles": aggregate(flows),
+        "findings": findings,
+        "review": [{"reporter": f["reporter"], "src": f["src"], "dst": f["dst"], "what": _what(f), "why": f["why"]} for f in review],
+        "suggestion": change,
+        "replay": replay(site, after, flows),
+    }

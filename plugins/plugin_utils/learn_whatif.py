@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What-if: the flows whose verdict differs between two compiled sites, with the rule that
+decided on each side (private to the collection).
+
+The flows judged are those given (learned flows, the hosts' verify flows) and flows drawn
+from every rule of both sides' policies: one packet each rule was written for, at the low
+and at the high end of its ports. A rule that only answers connections (``serves``) is
+drawn as the inbound connection it answers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+
+INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
+NO_POLICY = {"verdict": "accept", "denied": False, "origin": "none", "reason": "no policy of this kind on the host"}
+
+
+def policies_by_kind(site: Iterable) -> dict[str, dict[str, dict]]:
+    """``{host: {kind: IR}}`` from compile_site's ``(host, [IR, ...])`` pairs or a mapping of them."""
+    pairs = site.items() if isinstance(site, Mapping) else site
+    out: dict[str, dict[str, dict]] = {}
+    for host, irs in pairs:
+        if isinstance(irs, Mapping) and "kind" not in irs:
+            out[host] = dict(irs)
+        else:
+            out[host] = {ir["kind"]: ir for ir in ([irs] if isinstance(irs, Mapping) else irs)}
+    return out
+
+
+def _member(ir: Mapping, set_name: str | None, family: str) -> str | None:
+    """One address of a set of the IR (the prefix's first usable one)."""
+    if set_name is None:
+        return None
+    for prefix in ir["sets"].get(set_name, {}).get(family, []):
+        net = ipaddress.ip_network(prefix)
+        return str(net.network_address if net.num_addresses <= 2 else net.network_address + 1)
+    return None
+
+
+def draw(host: str, kind: str, ir: Mapping) -> list[dict]:
+    """A packet for each rule of ``ir`` (two for a port range), as the rule was written for."""
+    out = []
+    trusted = "trusted" if "trusted" in ir["sets"] else None
+    for index, rule in enumerate(ir["rules"]):
+        families = ["ipv4", "ipv6"] if rule["family"] == "any" else [rule["family"]]
+        for family in families:
+            src = _member(ir, rule.get("saddr_in") or rule.get("ct_orig_saddr_in"), family) or _member(ir, trusted, family)
+            dst = _member(ir, rule["daddr_in"], family) or INTERNET[family]
+            if src is None or rule["proto"] in ("icmp", "icmpv6") and rule["proto"] != ("icmp" if family == "ipv4" else "icmpv6"):
+                continue
+            packet: dict = {"src": src, "dst": dst}
+            if rule.get("l4proto") is not None:
+                packet["proto"] = rule["l4proto"]
+            elif rule["proto"] is not None:
+                packet["proto"] = rule["proto"]
+            if rule["icmp_types"]:
+                packet["icmp_type"] = rule["icmp_types"][0]
+            for key in ("iif", "oif"):
+                if rule.get(key):
+                    packet[key] = rule[key][0]
+            if rule["hoplimit"] is not None:
+                packet["hoplimit"] = rule["hoplimit"]
+            for rkey, pkey in (("users", "user"), ("groups", "group")):
+                if rule.get(rkey):
+                    packet[pkey] = rule[rkey][0]
+            if rule.get("ct_direction") == "reply" and rule.get("ct_orig_dports") and kind == "host":
+                # an answer to a served port: the inbound connection it answers
+                packet.update(direction="inbound", src=_member(ir, rule.get("ct_orig_saddr_in"), family) or INTERNET[family],
+                              dst=src, proto=packet.get("proto", "tcp"))
+                ports = rule["ct_orig_dports"]
+            else:
+                if rule["ct_state"]:
+                    packet["ct_state"] = "new" if "new" in rule["ct_state"] else rule["ct_state"][0]
+                ports = rule["dports"]
+            if packet.get("proto", "tcp") in ("tcp", "udp"):
+                ends = sorted({ports[0][0], ports[-1][1]}) if ports else [443]
+                for port in ends:
+                    out.append({"host": host, "kind": kind, "origin": f"drawn from {host} {kind} rule {index} ({rule['comment']})",
+                                "packet": {**packet, "dport": port}})
+            else:
+                out.append({"host": host, "kind": kind, "origin": f"drawn from {host} {kind} rule {index} ({rule['comment']})", "packet": packet})
+    return out
+
+
+def _decide(policies: Mapping, flow: Mapping) -> dict:
+    ir = policies.get(flow["host"], {}).get(flow["kind"])
+    if ir is None:
+        return dict(NO_POLICY)
+    try:
+        result = evaluate(ir, flow["packet"])
+    except PolicyError as exc:
+        return {"verdict": "error", "denied": None, "origin": "error", "reason": str(exc)}
+    return {k: result[k] for k in ("verdict", "denied", "origin", "reason")}
+
+
+def _key(flow: Mapping) -> tuple:
+    return (flow["host"], flow["kind"], tuple(sorted((k, str(v)) for k, v in flow["packet"].items())))
+
+
+def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = ()) -> dict:
+    """Judge every flow under both sites; return those whose verdict (or denial) differs.
+
+    ``before`` and ``after`` are compiled sites (see ``policies_by_kind``). ``flows`` are
+    ``{host, kind (host|edge), packet, origin}``; flows drawn from both sides' rules are added.
+    """
+    sides = (policies_by_kind(before), policies_by_kind(after))
+    judged: dict[tuple, dict] = {}
+    given = list(flows)
+    for side in sides:
+        for host in sorted(side):
+            for kind, ir in sorted(side[host].items()):
+                given.extend(draw(host, kind, ir))
+    for flow in given:
+        judged.setdefault(_key(flow), flow)
+    changed = []
+    for flow in judged.values():
+        was, now = _decide(sides[0], flow), _decide(sides[1], flow)
+        if (was["verdict"], was["denied"]) != (now["verdict"], now["denied"]):
+            changed.append({"host": flow["host"], "kind": flow["kind"], "origin": flow.get("origin", "given"),
+                            "packet": {k: str(v) for k, v in flow["packet"].items()}, "before": was, "after": now})
+    changed.sort(key=lambda c: (c["host"], c["kind"], c["packet"].get("dst", ""), c["packet"].get("dport", "")))
+    hosts = sorted(set(sides[0]) | set(sides[1]))
+    return {"flows": len(judged), "changed": changed, "hosts": hosts,
+            "policies_added": sorted(f"{h} {k}" for h in sides[1] for k in sides[1][h] if k not in sides[0].get(h, {})),
+            "policies_removed": sorted(f"{h} {k}" for h in sides[0] for k in sides[0][h] if k not in sides[1].get(h, {}))}
+
+
+def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
+    """Each host's egress_verify_flows as what-if flows under its host policy."""
+    out = []
+    for host, variables in host_vars.items():
+        raw = addresses(host) if callable(addresses) else addresses.get(host)
+        own = [ipaddress.ip_address(str(a).split("/")[0]) for a in ([raw] if isinstance(raw, str) else raw or [])]
+        for i, flow in enumerate(variables.get("egress_verify_flows") or []):
+            if not isinstance(flow, Mapping) or "dst" not in flow:
+                continue
+            try:
+                dst = ipaddress.ip_address(str(flow["dst"]))
+            except ValueError:
+                continue
+            src = flow.get("src") or next((str(a) for a in own if a.version == dst.version), None)
+            if src is None:
+                continue
+            packet = {"src": str(src), "dst": str(dst), "proto": flow.get("proto", "tcp")}
+            if packet["proto"] in ("tcp", "udp"):
+                packet["dport"] = flow.get("port")
+            out.append({"host": host, "kind": "host", "origin": f"egress_verify_flows[{i}] of {host}", "packet": packet})
+    return out
+
+
+def learned_flows(flows: Iterable[Mapping]) -> list[dict]:
+    """Learned flows (``learn_suggest.learn``'s ``flows``) as what-if flows."""
+    from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import packet_of
+
+    return [{"host": f["reporter"], "kind": "edge" if f["iif"] else "host", "origin": f"learned on {f['reporter']}", "packet": packet_of(f)}
+            for f in flows]
+
+
+def _word(decision: Mapping) -> str:
+    if decision["verdict"] == "error":
+        return "not judged"
+    if not decision["denied"]:
+        return "allowed"
+    return "denied (audit: logged, let through)" if decision["verdict"] == "accept" else "denied"
+
+
+def whatif_markdown(result: Mapping) -> str:
+    """The what-if answer as a short Markdown page for a code review."""
+    lines = ["# What-if: flows whose verdict changes", "",
+             f"{len(result['changed'])} of {result['flows']} flows judged change verdict.", ""]
+    for label, key in (("Policies added", "policies_added"), ("Policies removed", "policies_removed")):
+        if result[key]:
+            lines += [f"{label}: {', '.join(result[key])}", ""]
+    if result["changed"]:
+        lines += ["| host | policy | flow | before | after |", "|---|---|---|---|---|"]
+        for c in result["changed"]:
+            p = c["packet"]
+            what = f"{p.get('src')} → {p.get('dst')} {p.get('proto', 'tcp')}{'/' + p['dport'] if p.get('dport') else ''}"
+            if p.get("direction") == "inbound":
+                what += " (answer to inbound)"
+            lines.append(f"| {c['host']} | {c['kind']} | {what} | {_word(c['before'])}: {c['before']['reason']} | "
+                         f"{_word(c['after'])}: {c['after']['reason']} |")
+    return "\n".join(lines) + "\n"
