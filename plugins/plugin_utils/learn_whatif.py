@@ -44,14 +44,20 @@ def _member(ir: Mapping, set_name: str | None, family: str) -> str | None:
     return None
 
 
-def draw(host: str, kind: str, ir: Mapping) -> list[dict]:
-    """A packet for each rule of ``ir`` (two for a port range), as the rule was written for."""
+def draw(host: str, kind: str, ir: Mapping, own: Iterable[str] = ()) -> list[dict]:
+    """A packet for each rule of ``ir`` (two for a port range), as the rule was written for.
+    ``own`` are the host's addresses: a host policy's packets leave from them."""
     out = []
+    own_by_family = {}
+    for addr in own:
+        parsed = ipaddress.ip_address(str(addr).split("/")[0])
+        own_by_family.setdefault(f"ipv{parsed.version}", str(parsed))
     trusted = "trusted" if "trusted" in ir["sets"] else None
     for index, rule in enumerate(ir["rules"]):
         families = ["ipv4", "ipv6"] if rule["family"] == "any" else [rule["family"]]
         for family in families:
-            src = _member(ir, rule.get("saddr_in") or rule.get("ct_orig_saddr_in"), family) or _member(ir, trusted, family)
+            src = (_member(ir, rule.get("saddr_in"), family) or (own_by_family.get(family) if kind == "host" else None)
+                   or _member(ir, trusted, family))
             dst = _member(ir, rule["daddr_in"], family) or INTERNET[family]
             if src is None or rule["proto"] in ("icmp", "icmpv6") and rule["proto"] != ("icmp" if family == "ipv4" else "icmpv6"):
                 continue
@@ -89,6 +95,13 @@ def draw(host: str, kind: str, ir: Mapping) -> list[dict]:
     return out
 
 
+def _own(addresses, host: str) -> list[str]:
+    if addresses is None:
+        return []
+    raw = addresses(host) if callable(addresses) else addresses.get(host)
+    return [raw] if isinstance(raw, str) else list(raw or [])
+
+
 def _decide(policies: Mapping, flow: Mapping) -> dict:
     ir = policies.get(flow["host"], {}).get(flow["kind"])
     if ir is None:
@@ -104,11 +117,12 @@ def _key(flow: Mapping) -> tuple:
     return (flow["host"], flow["kind"], tuple(sorted((k, str(v)) for k, v in flow["packet"].items())))
 
 
-def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = ()) -> dict:
+def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), addresses=None) -> dict:
     """Judge every flow under both sites; return those whose verdict (or denial) differs.
 
     ``before`` and ``after`` are compiled sites (see ``policies_by_kind``). ``flows`` are
-    ``{host, kind (host|edge), packet, origin}``; flows drawn from both sides' rules are added.
+    ``{host, kind (host|edge), packet, origin}``; flows drawn from both sides' rules are added
+    (a host's from its own ``addresses``, a lookup or mapping of host -> addresses, when given).
     """
     sides = (policies_by_kind(before), policies_by_kind(after))
     judged: dict[tuple, dict] = {}
@@ -116,7 +130,7 @@ def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = ()) ->
     for side in sides:
         for host in sorted(side):
             for kind, ir in sorted(side[host].items()):
-                given.extend(draw(host, kind, ir))
+                given.extend(draw(host, kind, ir, _own(addresses, host)))
     for flow in given:
         judged.setdefault(_key(flow), flow)
     changed = []

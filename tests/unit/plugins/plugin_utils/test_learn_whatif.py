@@ -1,0 +1,88 @@
+"""What-if: the flows whose verdict differs between two compiled sites, with the deciding rule
+on each side; nothing when the policies are equal."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+
+from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
+
+from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
+from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import draw, learned_flows, verify_flows, what_if, whatif_markdown
+from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+
+TODAY = datetime.date(2026, 12, 2)
+
+
+def host_vars(**overrides) -> dict:
+    out = {h: dict(site(**overrides), egress_role=r) for h, r in ROLES.items()}
+    out["gw1"] = dict(site(**overrides), egress_edge=EDGE, egress_segments=SEGMENTS)
+    return out
+
+
+def compiled(variables: dict) -> list:
+    return list(compile_site(variables, ADDRESSES, GROUPS, today=TODAY))
+
+
+def test_equal_policies_change_nothing():
+    before = compiled(host_vars())
+    again = compiled(copy.deepcopy(host_vars()))
+    result = what_if(before, again, verify_flows(host_vars(), ADDRESSES))
+    assert result["flows"] > 100  # every rule of every policy drawn, at both ends of its ports
+    assert result["changed"] == [] and result["policies_added"] == [] and result["policies_removed"] == []
+    assert "0 of" in whatif_markdown(result)
+
+
+def test_drawn_flows_hit_the_rule_they_were_drawn_from():
+    (host, irs), = [(h, irs) for h, irs in compiled(host_vars()) if h == "mail1"]
+    ir = irs[0]
+    flows = [f for f in draw(host, "host", ir, ADDRESSES["mail1"]) if "smtp to smtp_relays" in f["origin"]]
+    assert {f["packet"]["dst"] for f in flows} == {"203.0.113.25", "2001:db8:5100::25"}
+    assert {f["packet"]["dport"] for f in flows} == {25}
+    assert {f["packet"]["src"] for f in flows} == set(ADDRESSES["mail1"])
+
+
+def test_a_removed_allow_is_found_with_the_rule_on_each_side():
+    """A proposed site where the mail role may no longer resolve names: what-if names the flows."""
+    proposed = host_vars(egress_roles={"mail_server": {"allow": [{"service": "smtp", "to": "smtp_relays"}]}})
+    result = what_if(compiled(host_vars()), compiled(proposed), addresses=ADDRESSES)
+    changed = {(c["host"], c["kind"], c["packet"]["dst"], c["packet"].get("dport"), c["packet"].get("proto")) for c in result["changed"]}
+    assert ("mail1", "host", "198.51.100.12", "53", "udp") in changed
+    one = next(c for c in result["changed"] if c["host"] == "mail1" and c["packet"]["dst"] == "198.51.100.12" and c["packet"]["proto"] == "udp")
+    assert one["before"]["reason"] == "role mail_server: dns to internal_resolvers" and one["before"]["denied"] is False
+    assert one["after"]["reason"] == "default deny: no rule allows this flow" and one["after"]["verdict"] == "drop"
+    assert "| mail1 | host | 198.51.100.11 → 198.51.100.12 udp/53 | allowed: role mail_server: dns to internal_resolvers | denied:" in whatif_markdown(result)
+
+
+def test_the_learned_suggestion_shows_as_the_flows_it_lets_out():
+    variables = host_vars(egress_mode="audit")
+    logs = {"mail1": ["warden-egress audit: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.44 LEN=60 PROTO=TCP SPT=1 DPT=8443"]}
+    learned = learn(variables, ADDRESSES, GROUPS, logs, today=TODAY)
+    result = what_if(compiled(variables), compiled(apply_change(variables, learned["suggestion"], TODAY)), learned_flows(learned["flows"]))
+    mine = [c for c in result["changed"] if c["origin"] == "learned on mail1"]
+    assert len(mine) == 1
+    assert mine[0]["before"]["denied"] is True and mine[0]["before"]["verdict"] == "accept"  # audit: logged, let through
+    assert mine[0]["after"]["reason"] == "role mail_server: learned_tcp_8443 to learned_mail_server_tcp_8443"
+    # nothing else changed but that destination and port
+    assert {(c["packet"]["dst"], c["packet"]["dport"]) for c in result["changed"]} == {("203.0.113.44", "8443")}
+
+
+def test_switching_to_enforce_changes_every_denied_verdict():
+    result = what_if(compiled(host_vars(egress_mode="audit")), compiled(host_vars(egress_mode="enforce")))
+    assert result["changed"]
+    assert all(c["before"]["verdict"] == "accept" and c["after"]["verdict"] == "drop" and c["after"]["denied"] for c in result["changed"])
+
+
+def test_verify_flows_and_added_policies():
+    variables = host_vars()
+    variables["ws1"]["egress_verify_flows"] = [{"dst": "203.0.113.80", "port": 443}]
+    proposed = copy.deepcopy(variables)
+    proposed["ws1"]["egress_exceptions"] = []
+    for v in proposed.values():
+        v["egress_exceptions"] = []
+    del proposed["gw1"]
+    result = what_if(compiled(variables), compiled(proposed), verify_flows(variables, ADDRESSES))
+    assert result["policies_removed"] == ["gw1 edge"]
+    verify = [c for c in result["changed"] if c["origin"] == "egress_verify_flows[0] of ws1"]
+    assert len(verify) == 1 and verify[0]["before"]["reason"] == "exception 0: https"
