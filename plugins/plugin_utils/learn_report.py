@@ -22,6 +22,21 @@ SUGGESTION_HEADER = """\
 """
 
 
+def plain(value: object) -> object:
+    """``value`` with every string, number, mapping and list as the plain Python type (the
+    inventory's values may be subclasses a YAML dumper cannot represent)."""
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return str(value)
+
+
 def _window(result: Mapping) -> str:
     first, last = result["window"]["first"], result["window"]["last"]
     return f"{first} to {last}" if first else "an empty window"
@@ -32,7 +47,7 @@ def suggestion_yaml(result: Mapping) -> str:
     header = SUGGESTION_HEADER.format(window=_window(result))
     if not result["suggestion"]:
         return header + "# No flow to allow: nothing to suggest.\n{}\n"
-    return header + yaml.safe_dump(dict(result["suggestion"]), sort_keys=False, default_flow_style=False)
+    return header + yaml.safe_dump(plain(result["suggestion"]), sort_keys=False, default_flow_style=False)
 
 
 def replay_sentence(replay: Mapping) -> str:

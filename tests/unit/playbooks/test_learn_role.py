@@ -1,0 +1,83 @@
+"""The warden.egress.learn role, run by ansible-playbook: it reads each host's kernel journal
+(here a journalctl that prints generated lines, first on PATH), reports a host it cannot
+reach, and writes the report, the suggestion and the what-if on the controller."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+
+import yaml
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LINES = [
+    "2026-12-02T10:00:01+0000 ws1 kernel: e1000e: eth0 NIC Link is Up",
+    "2026-12-02T10:00:02+0000 ws1 kernel: [ 12.3] warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.90 LEN=60 TOS=0x00 "
+    "TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=8443 WINDOW=64240 RES=0x00 SYN URGP=0",
+    "2026-12-02T10:05:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.7 LEN=60 PROTO=TCP SPT=40001 DPT=6667",
+    "2026-12-02T10:06:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=2001:db8:10::14 DST=2001:db8:5100::90 LEN=80 TC=0 HOPLIMIT=64 "
+    "FLOWLBL=0 PROTO=TCP SPT=40002 DPT=8443",
+    "2026-12-02T10:07:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 PROTO=TCP SPT=4",
+]
+
+
+def run(tmp_path, check: bool = False) -> tuple[subprocess.CompletedProcess, str]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    fake = bindir / "journalctl"
+    fake.write_text("#!/bin/sh\n" f"echo \"$@\" > {tmp_path}/journalctl-args\n" f"cat {tmp_path}/kernel.log\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    (tmp_path / "kernel.log").write_text("\n".join(LINES) + "\n")
+    inventory = {"all": {
+        "vars": {
+            "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:10::/120"],
+            "egress_upstreams": {"internal_resolvers": ["198.51.100.12"], "internal_proxies": ["198.51.100.13"], "smtp_relays": ["203.0.113.25"]},
+            "egress_mode": "audit",
+        },
+        "hosts": {
+            "ws1": {"egress_role": "client", "egress_addresses": ["198.51.100.14", "2001:db8:10::14"], "ansible_connection": "local",
+                    "ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+            "mail1": {"egress_role": "mail_server", "egress_addresses": ["198.51.100.11"], "ansible_connection": "ssh",
+                      "ansible_host": "127.0.0.1", "ansible_port": 1},
+        },
+    }}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "learn.yml").write_text(yaml.safe_dump([{
+        "name": "Learn", "hosts": "all", "gather_facts": False,
+        "roles": [{"role": "warden.egress.learn", "learn_egress_since": "-7d", "learn_egress_output_dir": str(tmp_path / "out"),
+                   "learn_egress_become": False}],
+    }]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(TOP, ".build", "collections"), ANSIBLE_FORCE_COLOR="0",
+               PATH=f"{bindir}:{os.environ['PATH']}", ANSIBLE_HOST_KEY_CHECKING="False")
+    argv = ["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "learn.yml")] + (["--check"] if check else [])
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, cwd=str(tmp_path))
+    return result, result.stdout + result.stderr
+
+
+def test_learn_role_writes_report_suggestion_and_whatif(tmp_path):
+    result, output = run(tmp_path)
+    assert result.returncode == 0, output[-4000:]
+    assert (tmp_path / "journalctl-args").read_text().split() == ["-k", "-q", "--no-pager", "-o", "short-iso", "--since", "-7d"]
+    out = tmp_path / "out"
+    report = (out / "report.md").read_text()
+    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in report
+    assert "mail1 (unreachable" in report
+    assert "Lines read: 5: 3 of ours, 1 not ours, 1 malformed." in report
+    assert "| ws1 (on ws1) | client | 203.0.113.7 | tcp/6667 | 1 | IRC" in report
+    suggestion = yaml.safe_load((out / "suggestion.yml").read_text())
+    assert suggestion["egress_upstreams"] == {"learned_client_tcp_8443": ["2001:db8:5100::90/128", "203.0.113.90/32"]}
+    assert "203.0.113.7" not in (out / "suggestion.yml").read_text()
+    learned = json.loads((out / "learned.json").read_text())
+    assert learned["hosts"]["mail1"]["failed"].startswith("unreachable")
+    whatif = (out / "whatif.md").read_text()
+    assert "| ws1 | host | 198.51.100.14 → 203.0.113.90 tcp/8443 | denied (audit: logged, let through)" in whatif
+    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in output
+
+
+def test_learn_role_in_check_mode_writes_nothing(tmp_path):
+    result, output = run(tmp_path, check=True)
+    assert result.returncode == 0, output[-4000:]
+    assert not (tmp_path / "out").exists()
+    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in output
