@@ -23,9 +23,9 @@ description:
 options:
   _input:
     description:
-      - The gathered log per host, C({host: text}); a list of lines is accepted in place of the text.
-      - A host whose log could not be read maps to C({failed: why}), or to the registered result of the
-        command that read it (unreachable, or a non-zero C(rc)): it is reported, the rest still learned.
+      - "The gathered log per host, C({host: text}); a list of lines is accepted in place of the text."
+      - "A host whose log could not be read maps to C({failed: why}), or to the registered result of the
+        command that read it (unreachable, or a non-zero C(rc)); it is reported, the rest still learned."
     type: dict
     required: true
   hostvars:
