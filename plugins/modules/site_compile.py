@@ -12,8 +12,8 @@ short_description: Compile every host's and gateway's egress policy once, on the
 version_added: 0.5.0
 description:
   - Reads the egress_* variables of every inventory host, validates the whole site once and
-    writes each target's Policy IRs (its host policy from O(egress_role), its edge policy from
-    O(egress_edge)) as C(HOST.json) into a new directory under O(dest). The roles read a host's
+    writes each target's Policy IRs (its host policy from O(warden.egress.linux#role:main:egress_role), its edge policy from
+    O(warden.egress.linux#role:main:egress_edge)) as C(HOST.json) into a new directory under O(dest). The roles read a host's
     file instead of compiling the site again for each host.
   - The same compiler as the P(warden.egress.policy#filter) and P(warden.egress.edge_policy#filter) filters,
     so the policies are the same; the site-wide variables are parsed and merged once for the
@@ -29,10 +29,14 @@ author:
 attributes:
   check_mode:
     support: full
+    description: Runs in check mode.
     details: It writes only to the controller, in check mode too, so that the roles can read the policies.
   diff_mode:
     support: none
+    description: Returns no diff.
   platform:
+    support: full
+    description: Runs on the controller only (an action plugin); the target is not contacted.
     platforms: all
 options:
   dest:
@@ -40,7 +44,9 @@ options:
     type: path
     required: true
   hosts:
-    description: The hosts to read; default every inventory host. Only those with O(egress_role) or O(egress_edge) are compiled.
+    description:
+      - The hosts to read; default every inventory host.
+      - Only those with O(warden.egress.linux#role:main:egress_role) or O(warden.egress.linux#role:main:egress_edge) are compiled.
     type: list
     elements: str
 notes:
