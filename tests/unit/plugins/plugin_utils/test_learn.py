@@ -29,7 +29,7 @@ def line(src: str, dst: str, proto: str = "TCP", dport: int = 443, iif: str = ""
          when: str = "2026-12-02T10:00:01+0000", host: str = "h", prefix: str = "warden-egress") -> str:
     """A kernel LOG line as journalctl -k -o short-iso prints it (nftables and iptables alike)."""
     v6 = ":" in src
-    head = f"LEN=60 TC=0 HOPLIMIT=64 FLOWLBL=0" if v6 else "LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=4242 DF"
+    head = "LEN=60 TC=0 HOPLIMIT=64 FLOWLBL=0" if v6 else "LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=4242 DF"
     if proto in ("TCP", "UDP"):
         tail = f"SPT=40000 DPT={dport} WINDOW=64240 RES=0x00 SYN URGP=0" if proto == "TCP" else f"SPT=40000 DPT={dport} LEN=40"
     else:
