@@ -10,7 +10,7 @@ author: warden.egress contributors (@warden-egress)
 version_added: 0.4.0
 short_description: Render an edge policy as router or switch ACL data, and plan its confirmed apply
 description:
-  - Returns the O(config) data of the vendor's ACL resource module (C(cisco.ios.ios_acls),
+  - Returns the C(config) data of the vendor's ACL resource module (C(cisco.ios.ios_acls),
     C(arista.eos.eos_acls) or C(junipernetworks.junos.junos_acls)) and of its interface
     binding module (C(*_acl_interfaces)) for an edge policy with one inside and one outside
     interface.
@@ -72,10 +72,10 @@ _value:
   type: dict
   contains:
     acls:
-      description: The O(config) of the C(*_acls) module.
+      description: The C(config) of the C(*_acls) module.
       type: list
     interfaces:
-      description: The O(config) of the C(*_acl_interfaces) module.
+      description: The C(config) of the C(*_acl_interfaces) module.
       type: list
     names:
       description: The ACL names per address family (C(ipv4), C(ipv6)).
@@ -87,7 +87,7 @@ _value:
       description: Whether the ACLs are to be loaded (false when the live generation already holds the policy).
       type: bool
     delete:
-      description: The O(config) of C(*_acls) C(state=deleted) for the collection's older, unbound ACLs.
+      description: The C(config) of C(*_acls) C(state=deleted) for the collection's older, unbound ACLs.
       type: list
     kept:
       description: The collection's older ACLs left in place because they are still bound somewhere.
