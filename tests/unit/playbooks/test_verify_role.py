@@ -36,7 +36,7 @@ def host():
         yield pair
 
 
-def run_verify(pair, tmp_path, flows: list[dict]) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+def run_verify(pair, tmp_path, flows: list[dict], *options: str) -> tuple[subprocess.CompletedProcess, list[dict], str]:
     report = tmp_path / "report"
     inventory = {"all": {
         "vars": {**site(), "ansible_connection": "local", "ansible_python_interpreter": sys.executable},
@@ -53,7 +53,7 @@ def run_verify(pair, tmp_path, flows: list[dict]) -> tuple[subprocess.CompletedP
     env = {"ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote")}
     result = sh("env", *[f"{k}={v}" for k, v in env.items()], "ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml"),
-                ns=pair.host, check=False)
+                *options, ns=pair.host, check=False)
     rows = json.loads((report / "egress-report.json").read_text()) if (report / "egress-report.json").exists() else []
     table = (report / "egress-report.txt").read_text() if (report / "egress-report.txt").exists() else ""
     return result, rows, table
@@ -100,3 +100,23 @@ def test_control_with_the_route_back_every_flow_is_conclusive(host, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert [(r["observed"], r["ok"]) for r in rows] == [("denied", True), ("denied", True), ("allowed", True)]
     assert table.splitlines()[-1] == "3 flows: 3 as expected, 0 mismatched"
+
+
+def test_check_mode_sends_nothing_and_says_what_it_would_try(host, tmp_path):
+    """--check --diff sends no packet: the far end counts none (and with the same run for
+    real, it does count them); the plan lists each flow with what the policies expect."""
+    counting = "table inet probes {\n chain input {\n  type filter hook input priority 0;\n  tcp dport { 25, 80 } counter\n }\n}\n"
+    sh("nft", "-f", "-", ns=host.world, data=counting)
+
+    def seen() -> int:
+        return int(sh("nft", "list", "table", "inet", "probes", ns=host.world).stdout.split("packets ")[1].split()[0])
+
+    result, rows, table = run_verify(host, tmp_path, FLOWS, "--check", "--diff")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert seen() == 0
+    assert "http v4 with no route: tcp/80 to 203.0.113.80, expected denied (" in output, output
+    assert "smtp to relay v6: tcp/25 to 2001:db8:5100::25, expected allowed (" in output, output
+    assert rows == [] and "ok" not in table
+    run_verify(host, tmp_path, FLOWS)
+    assert seen() > 0
