@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Build the docs site from the collection installed from its tarball (by .ci/package.sh):
+# the plugin, module and role pages by antsibull-docs, and the collection's README, guide
+# pages (docs/*.md), role READMEs and changelog as they ship. Sphinx runs with -W: a broken
+# reference or link fails the build. Output: .build/docs/html.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+venv=${RELEASE_VENV:-$top/.build/venv-release}
+collections=${1:-$top/.build/package/collections}
+coll=$collections/ansible_collections/warden/egress
+[ -f "$coll/MANIFEST.json" ] || { echo "docs: no collection installed from the tarball in $collections (run .ci/package.sh)" >&2; exit 1; }
+out=$top/.build/docs
+src=$out/src
+rm -rf "$out" && mkdir -p "$src/collection"
+chmod og-w "$src/collection"   # antsibull-docs wants its output directory writable only by itself
+
+# The Markdown pages keep their places, so their relative links work as in the tarball.
+cp "$coll/README.md" "$coll/CHANGELOG.rst" "$src/"
+mkdir -p "$src/docs" && cp "$coll"/docs/*.md "$src/docs/"
+for readme in "$coll"/roles/*/README.md; do
+  role=$(basename "$(dirname "$readme")")
+  mkdir -p "$src/roles/$role" && cp "$readme" "$src/roles/$role/"
+done
+# Guide pages in the order README.md lists them, then any page it does not list.
+guide=$(python3 - "$coll" <<'PY'
+import re, sys, pathlib
+coll = pathlib.Path(sys.argv[1])
+listed = re.findall(r"\]\(docs/([A-Za-z0-9_.-]+)\.md\)", (coll / "README.md").read_text())
+pages = [p.stem for p in sorted((coll / "docs").glob("*.md"))]
+order = [p for p in dict.fromkeys(listed) if p in pages] + [p for p in pages if p not in listed]
+print("\n".join(f"   docs/{p}" for p in order))
+PY
+)
+roles=$(cd "$src" && ls -d roles/*/README.md | sed 's/\.md$//; s/^/   /')
+python3 - "$here/index.rst.in" "$src/index.rst" "$guide" "$roles" <<'PY'
+import sys
+text = open(sys.argv[1]).read().replace("@GUIDE@", sys.argv[3]).replace("@ROLES@", sys.argv[4])
+open(sys.argv[2], "w").write(text)
+PY
+
+# The intersphinx inventory of the Ansible labels the plugin pages use.
+export WARDEN_DOCS_ANSIBLE_INV=$out/ansible_devel.inv
+python3 - "$here/ansible-docs-labels.txt" "$WARDEN_DOCS_ANSIBLE_INV" <<'PY'
+import sys, zlib
+lines = []
+for line in open(sys.argv[1]):
+    if line.strip() and not line.startswith("#"):
+        label, uri, title = line.split(None, 2)
+        lines.append(f"{label} std:label -1 {uri} {title.strip()}\n")
+header = "# Sphinx inventory version 2\n# Project: Ansible\n# Version: devel\n# The remainder of this file is compressed using zlib.\n"
+open(sys.argv[2], "wb").write(header.encode() + zlib.compress("".join(lines).encode()))
+PY
+
+export ANSIBLE_COLLECTIONS_PATH=$collections
+"$venv/bin/antsibull-docs" --config-file "$here/antsibull-docs.cfg" collection \
+  --use-current --squash-hierarchy --fail-on-error --dest-dir "$src/collection" warden.egress
+"$venv/bin/sphinx-build" -q -b html -W --keep-going -c "$here" -d "$out/doctrees" "$src" "$out/html"
+echo "docs: $out/html/index.html"
