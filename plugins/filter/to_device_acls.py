@@ -17,8 +17,8 @@ description:
   - Two ACLs, C(WARDEN-EGRESS-V4) and C(WARDEN-EGRESS-V6), both bound C(out) on the outside
     interface. They are stateless; see docs/network-acl.md for what that changes.
   - Given what the device holds (O(on_device) and O(bound_on_device), gathered by the
-    modules; IOS and EOS only), the ACLs are named by generation (C(WARDEN-EGRESS-V4-7)):
-    the live generation when it already holds the policy (nothing to load), else the next
+    modules; IOS and EOS only), the ACLs are named by generation (C(WARDEN-EGRESS-V4-7)),
+    taking the live generation when it already holds the policy (nothing to load), else the next
     one. The result then also lists the collection's older ACLs that can be deleted.
   - Given O(confirm_timeout), the result carries the device's own confirmation timer.
 options:
