@@ -28,7 +28,7 @@ options:
 EXAMPLES = r"""
 - name: Check the outside interface uses the new ACLs
   ansible.builtin.assert:
-    that: __bound.gathered | warden.egress.acl_bound('GigabitEthernet0/1') == {'ipv4': 'WARDEN-EGRESS-V4-3', 'ipv6': 'WARDEN-EGRESS-V6-3'}
+    that: "__bound.gathered | warden.egress.acl_bound('GigabitEthernet0/1') == {'ipv4': 'WARDEN-EGRESS-V4-3', 'ipv6': 'WARDEN-EGRESS-V6-3'}"
 """
 
 RETURN = r"""
