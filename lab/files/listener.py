@@ -35,7 +35,10 @@ def udp(port, family, address):
     sock.bind((address, port))
     while True:
         data, peer = sock.recvfrom(2048)
-        sock.sendto(data, peer)
+        try:
+            sock.sendto(data, peer)
+        except OSError:
+            pass  # the host's own firewall refused the answer (EPERM): keep serving
 
 
 def ports(text):

@@ -16,6 +16,13 @@ description:
     returns flows ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
   - C(inconclusive_ok) (a boolean, default false) is passed on, and the probe then accepts an
     outcome that proves nothing for that flow.
+  - A flow with C(user) (and optionally C(group)) is judged as sent by that local user's
+    process, and the probe sends it as that user.
+  - A flow with C(direction=inbound) and C(from_host) is a connection opened to this host by
+    another inventory host (C(port) on this host's C(dst), by default its first address).
+    It is expected through only if the other host's own policy (from O(peers)) lets it out
+    and this host's policy answers it (a service its roles serve, from that source). It
+    comes back with C(from_host), where its probe must run.
 options:
   _input:
     description: The host's Policy IR from P(warden.egress.policy#filter), or null for a host without one.
@@ -38,6 +45,11 @@ options:
         the host is behind; optional when there is one).
     type: list
     elements: dict
+  peers:
+    description:
+      - The hosts that open the inbound flows, by inventory name, each a dict with
+        C(addresses) (its addresses) and C(policy) (its own host Policy IR, or null).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -59,11 +71,11 @@ from ansible_collections.warden.egress.plugins.plugin_utils.errors import Policy
 from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows as _expect_flows
 
 
-def expect_flows(ir, flows, addresses, edges=None):
+def expect_flows(ir, flows, addresses, edges=None, peers=None):
     if ir is not None and (not isinstance(ir, dict) or "rules" not in ir):
         raise AnsibleFilterError("warden.egress.expect_flows: input is not a Policy IR from warden.egress.policy")
     try:
-        return _expect_flows(ir, flows, addresses, edges)
+        return _expect_flows(ir, flows, addresses, edges, peers=peers)
     except PolicyError as exc:
         raise AnsibleFilterError(f"warden.egress.expect_flows: {exc}") from None
 

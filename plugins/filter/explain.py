@@ -15,6 +15,10 @@ description:
   - For an edge policy (from P(warden.egress.edge_policy#filter)) the flow is judged as the
     gateway forwards it, with the interfaces it comes in and goes out by. Left out, they
     default to what a forwarded packet meets; the result names the interfaces used.
+  - For a host policy, O(flow.direction=inbound) asks whether the host answers a connection
+    opened to it from outside (what its roles serve), and O(flow.user) or O(flow.group) whether
+    a flow sent by that local user's process gets out (allow entries limited to C(users) or
+    C(groups)).
 options:
   _input:
     description: A Policy IR from P(warden.egress.policy#filter).
@@ -42,10 +46,29 @@ options:
         description: Destination port (tcp and udp).
         type: int
       ct_state:
-        description: Connection-tracking state of the packet.
+        description:
+          - Connection-tracking state of the packet (outbound flows; default C(new)).
         type: str
         choices: [new, established, related, invalid]
-        default: new
+      direction:
+        description:
+          - C(outbound) is a packet the host sends on a connection it opens (or an edge forwards).
+          - C(inbound) is a connection opened to the host from outside, O(flow.src) the client,
+            O(flow.dst) the host and O(flow.dport) the port asked for; the host's answer is judged.
+        type: str
+        choices: [outbound, inbound]
+        default: outbound
+      sport:
+        description: The client's source port, for an inbound flow (the host's answer goes to it).
+        type: int
+      user:
+        description:
+          - The local user (a name or a number) whose process sends the flow. Left out, the
+            packet comes from no local user's socket, and no allow entry with C(users) matches it.
+        type: str
+      group:
+        description: The group (a name or a number) of the process that sends the flow.
+        type: str
       iif:
         description:
           - Interface the flow comes in by (edge policies).
@@ -67,6 +90,14 @@ EXAMPLES = r"""
 - name: Why can't the mail server reach that web server?
   ansible.builtin.debug:
     msg: "{{ __policy | warden.egress.explain({'src': '192.0.2.11', 'dst': '198.51.100.80', 'dport': 80}) }}"
+
+- name: Would the web server answer a connection to port 4444 (a listener nobody declared)?
+  ansible.builtin.debug:
+    msg: "{{ __policy | warden.egress.explain({'src': '203.0.113.9', 'dst': '192.0.2.11', 'dport': 4444, 'direction': 'inbound'}) }}"
+
+- name: May www-data send mail? (the role lets only postfix send it)
+  ansible.builtin.debug:
+    msg: "{{ __policy | warden.egress.explain({'src': '192.0.2.11', 'dst': '198.51.100.25', 'dport': 25, 'user': 'www-data'}) }}"
 
 - name: Would the gateway forward it? (in by the source's inside interface, out by the outside)
   ansible.builtin.debug:

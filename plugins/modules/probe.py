@@ -33,6 +33,13 @@ description:
     cannot be read, a TCP timeout is C(inconclusive).
   - O(flows[].src) may be an address the host does not own (the socket is bound with
     C(IP_FREEBIND)), which is how a spoofed source is tried.
+  - A flow with O(flows[].user) is sent by a process of that local user (and of
+    O(flows[].group), or else of the user's own group), which is how an allow entry limited
+    to some C(users) or C(groups) is tried. Each user's flows run in a child process that has
+    dropped root for that user; the module itself runs as root.
+  - To try a connection opened from outside to a host (an inbound probe), run this module
+    on the other host (the verify role delegates such flows to the host named in their
+    C(from_host)).
 author:
   - warden.egress contributors (@warden-egress)
 attributes:
@@ -91,6 +98,12 @@ options:
       reason:
         description: Why that is expected; echoed back.
         type: str
+      user:
+        description: Send as this local user (a name or a number); root when left out.
+        type: str
+      group:
+        description: Send with this group (a name or a number); default the user's own group. Needs O(flows[].user).
+        type: str
   timeout:
     description: Seconds to wait for each flow.
     type: float
@@ -121,8 +134,11 @@ results:
 """
 
 import errno
+import grp
 import ipaddress
 import json
+import os
+import pwd
 import socket
 import time
 from collections.abc import Callable
@@ -204,6 +220,51 @@ def try_flow(flow: dict, timeout: float) -> dict:
     return result
 
 
+def _account(user: str, group: str | None) -> tuple[int, int, tuple]:
+    """(uid, gid, supplementary groups) of a local user, with ``group`` as its group; a
+    name or number this host does not know raises KeyError."""
+    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    if group is None:
+        gid = entry.pw_gid
+    else:
+        gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return entry.pw_uid, gid, tuple(os.getgrouplist(entry.pw_name, gid))
+
+
+def run_as(flows: list[dict], account: tuple[int, int, tuple], timeout: float) -> tuple[int, int]:
+    """Start a child process that drops root for ``account`` and tries ``flows``; returns
+    (pid, the read end of the pipe its results come back on). See collect()."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read
+    code = 1
+    try:  # the child: never returns
+        os.close(read)
+        uid, gid, groups = account
+        os.setgroups(groups)
+        os.setgid(gid)
+        os.setuid(uid)
+        with ThreadPoolExecutor(max_workers=min(256, max(1, len(flows)))) as pool:
+            results = list(pool.map(lambda f: try_flow(f, timeout), flows))
+        with os.fdopen(write, "w") as out:
+            json.dump(results, out)
+        code = 0
+    finally:
+        os._exit(code)  # pylint: disable=protected-access
+
+
+def collect(pid: int, read: int) -> list[dict] | None:
+    """The results of a child started by run_as (None if it failed)."""
+    with os.fdopen(read) as handle:
+        text = handle.read()
+    dummy, status = os.waitpid(pid, 0)
+    if status != 0 or not text:
+        return None
+    return json.loads(text)
+
+
 def check_next_hops(results: list[dict], run: Callable[[list[str]], str]) -> None:
     """A TCP timeout is a drop only if the SYN could leave the host: when the next hop's
     neighbour entry is still INCOMPLETE, the kernel never got its link-layer address, the
@@ -252,6 +313,8 @@ def main() -> None:
                     "expect": {"type": "str", "choices": ["allowed", "denied"]},
                     "inconclusive_ok": {"type": "bool", "default": False},
                     "reason": {"type": "str"},
+                    "user": {"type": "str"},
+                    "group": {"type": "str"},
                 },
             },
             "timeout": {"type": "float", "default": 2.0},
@@ -268,8 +331,31 @@ def main() -> None:
                     module.fail_json(msg=f"flows[{index}].{key}: {flow[key]!r} is not an IP address")
         if not 1 <= flow["port"] <= 65535:
             module.fail_json(msg=f"flows[{index}].port: {flow['port']!r} is not a port (1-65535)")
-    with ThreadPoolExecutor(max_workers=min(256, max(1, len(flows)))) as pool:
-        results = list(pool.map(lambda f: try_flow(f, module.params["timeout"]), flows))
+    # Each user's flows go to a child process, started before any thread of this one.
+    accounts: dict = {}
+    for index, flow in enumerate(flows):
+        if flow.get("group") is not None and flow.get("user") is None:
+            module.fail_json(msg=f"flows[{index}].group: {flow['group']!r} needs flows[{index}].user (the process that sends)")
+        if flow.get("user") is not None:
+            try:
+                account = _account(flow["user"], flow.get("group"))
+            except (KeyError, ValueError, OverflowError):
+                module.fail_json(msg=f"flows[{index}]: user {flow['user']!r}" + (f" or group {flow['group']!r}" if flow.get("group") else "")
+                                 + " is not known on this host")
+            accounts.setdefault(account, []).append(index)
+    timeout = module.params["timeout"]
+    children = [(indexes, run_as([flows[i] for i in indexes], account, timeout)) for account, indexes in accounts.items()]
+    own = [i for i, flow in enumerate(flows) if flow.get("user") is None]
+    results: list = [None] * len(flows)
+    with ThreadPoolExecutor(max_workers=min(256, max(1, len(own)))) as pool:
+        for i, result in zip(own, pool.map(lambda i: try_flow(flows[i], timeout), own)):
+            results[i] = result
+    for indexes, (pid, read) in children:
+        found = collect(pid, read)
+        if found is None or len(found) != len(indexes):
+            module.fail_json(msg=f"the process that tried flows {indexes} as user {flows[indexes[0]]['user']!r} failed")
+        for i, result in zip(indexes, found):
+            results[i] = result
     ip = module.get_bin_path("ip")
 
     def run(args: list[str]) -> str:

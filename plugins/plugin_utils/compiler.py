@@ -5,6 +5,8 @@
 
 Pure Python: no Ansible imports. Every input is validated here; a bad value raises
 ``PolicyError`` naming the variable path and the value, before anything is rendered.
+The checks every value goes through, services and upstreams are in ``inputs``; what each
+role allows and serves, as rules, in ``role_plan``.
 
 The IR is plain data (dicts, lists, strings, ints) so it can travel through Ansible
 facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
@@ -13,29 +15,42 @@ facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
 from __future__ import annotations
 
 import datetime
-import difflib
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import (
-    ALERT_CLASSES,
-    BUILTIN_UPSTREAMS,
-    ROLES,
-    SERVICES,
-)
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-
-try:
-    import netaddr
-
-    HAS_NETADDR = True
-except ImportError:  # pragma: no cover - reported by the filter wrapper
-    HAS_NETADDR = False
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (  # noqa: F401  # pylint: disable=unused-import
+    HAS_NETADDR,
+    HOST_RE,
+    NAME_RE,
+    _as_list,
+    _check_keys,
+    _Inventory,
+    _mapping,
+    _name,
+    _parse_date,
+    _require,
+    _services,
+    _upstream_entry,
+    _upstreams,
+    merge,
+    parse_network,
+    unknown,
+)
+from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import (  # noqa: F401  # pylint: disable=unused-import
+    _allow_entries,
+    _dedupe,
+    _role_defs,
+    _rule,
+    _rule_key,
+    _service_rules,
+    owner_paths,
+    resolve_allow,
+    role_plan,
+)
 
 IR_SCHEMA = 1
-NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
-HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 IPTABLES_TABLE_MAX = 18
 IPTABLES_PREFIX_MAX = 17
@@ -45,21 +60,16 @@ RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # iptables' limit match refuses more than 10,000 a second; its hashlimit refuses a burst
 # worth more than a day of tokens.
 IPTABLES_RATE_MAX = 10000
-PROTOCOLS = ("tcp", "udp", "icmp")
 MODES = ("enforce", "audit")
 DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
 PLATFORMS = ("nftables", "iptables", "pf") + DEVICE_PLATFORMS
 LOG_KEYS = {"denied", "rate", "prefix", "alert"}
-SERVICE_KEYS = {"proto", "ports", "description"}
-ROLE_KEYS = {"allow", "description"}
-ALLOW_KEYS = {"service", "to"}
 EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
 # A service wider than this many ports is warned about (it also hides the alert classes).
 WIDE_PORTS = 1024
 # Exceptions that expire within this many days are warned about (egress_exception_warn_days).
 EXCEPTION_WARN_DAYS = 14
 DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress", "alert": ["irc", "backdoor", "smtp"]}
-FAMILIES = ("ipv4", "ipv6")
 
 # ICMP that IPv4 and IPv6 need to work (errors, path MTU), and IPv6 neighbour discovery.
 ICMP_ERRORS_V4 = ["destination-unreachable", "time-exceeded", "parameter-problem"]
@@ -68,302 +78,21 @@ ICMPV6_ND = ["nd-router-solicit", "nd-neighbor-solicit", "nd-neighbor-advert"]
 ICMPV6_MLD = ["mld-listener-report", "mld2-listener-report"]
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str = "one value or a list of them") -> list:
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise PolicyError(path, value, f"must be {what}")
-    if not value and not allow_empty:
-        raise PolicyError(path, value, "must not be empty")
-    return list(value)
-
-
-def _mapping(value: object, path: str) -> Mapping:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise PolicyError(path, value, "must be a mapping")
-    return value
-
-
-def _check_keys(value: Mapping, allowed: set, path: str) -> None:
-    for key in value:
-        if key not in allowed:
-            raise PolicyError(f"{path}.{key}", value[key], f"is not a known key (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
-    """Every missing key is named: one as ``path.key``, several in one message."""
-    missing = [key for key in keys if key not in value]
-    if len(missing) == 1:
-        raise PolicyError(f"{path}.{missing[0]}", None, problem)
-    if missing:
-        raise PolicyError(path, dict(value), f"lacks the keys {', '.join(missing)}: each {problem}")
-
-
-def unknown(path: str, value: object, what: str, known, problem: str = "") -> PolicyError:
-    """The error for a name that is not defined: the closest known name first, then the list."""
-    known = sorted(known)
-    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
-    hint = f"did you mean {close[0]}? " if close else ""
-    listed = ", ".join(known[:40]) + (f", and {len(known) - 40} more" if len(known) > 40 else "")
-    return PolicyError(path, value, f"{problem or f'is not a known {what}'} ({hint}known {what}s: {listed})")
-
-
-def _name(value: object, path: str, what: str) -> str:
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
-    return value
-
-
-def parse_network(value: object, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """An address or prefix; host bits must be clear."""
-    if isinstance(value, bool) or not isinstance(value, str) or not value or len(value) > 64:
-        raise PolicyError(path, value, "is not an IP address or prefix")
-    text = value.strip()
-    try:
-        return ipaddress.ip_network(text, strict=True)
-    except ValueError:
-        pass
-    try:
-        loose = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        raise PolicyError(path, value, "is not an IP address or prefix") from None
-    raise PolicyError(path, value, f"has host bits set (did you mean {loose}?)")
-
-
-def _is_address_like(value: str) -> bool:
-    return bool(re.fullmatch(r"[0-9A-Fa-f:.]+(/[0-9]+)?", value)) and any(c in value for c in ".:")
-
-
-def merge(networks: list) -> dict[str, list[str]]:
-    """Merge prefixes per family with netaddr; sorted, deterministic."""
-    out: dict[str, list[str]] = {}
-    for family, version in (("ipv4", 4), ("ipv6", 6)):
-        nets = [str(n) for n in networks if n.version == version]
-        if HAS_NETADDR:
-            merged = [str(n) for n in netaddr.cidr_merge(nets)]
-        else:  # pragma: no cover
-            merged = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(n) for n in nets)]
-        out[family] = merged
-    return out
-
-
-def _parse_date(value: object, path: str) -> datetime.date:
-    if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return datetime.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise PolicyError(path, value, "is not a date (YYYY-MM-DD)")
-
-
-# --------------------------------------------------------------------------- services
-
-
-def _ports(value: object, path: str) -> list[list[int]]:
-    ranges = []
-    for i, item in enumerate(_as_list(value, path)):
-        ipath = f"{path}[{i}]"
-        if isinstance(item, bool):
-            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
-        if isinstance(item, int):
-            low = high = item
-        elif isinstance(item, str) and re.fullmatch(r"[0-9]{1,5}(-[0-9]{1,5})?", item.strip()):
-            parts = item.strip().split("-")
-            low, high = int(parts[0]), int(parts[-1])
-        else:
-            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
-        if not (1 <= low <= 65535 and 1 <= high <= 65535):
-            raise PolicyError(ipath, item, "is out of range (ports are 1-65535)")
-        if low > high:
-            raise PolicyError(ipath, item, "is an empty range (low port above high port)")
-        ranges.append([low, high])
-    ranges.sort()
-    merged: list[list[int]] = []
-    for low, high in ranges:
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1][1] = max(merged[-1][1], high)
-        else:
-            merged.append([low, high])
-    return merged
-
-
-def _service(name: str, spec: object, path: str) -> dict:
-    spec = _mapping(spec, path)
-    _check_keys(spec, SERVICE_KEYS, path)
-    if "proto" not in spec:
-        raise PolicyError(f"{path}.proto", None, "is required (tcp, udp, icmp, or a list of tcp/udp)")
-    protos = _as_list(spec["proto"], f"{path}.proto")
-    for i, proto in enumerate(protos):
-        if proto not in PROTOCOLS:
-            raise PolicyError(f"{path}.proto[{i}]" if len(protos) > 1 else f"{path}.proto", proto, f"is not a supported protocol ({', '.join(PROTOCOLS)})")
-    if len(set(protos)) != len(protos):
-        raise PolicyError(f"{path}.proto", spec["proto"], "lists a protocol twice")
-    if "icmp" in protos:
-        if len(protos) > 1:
-            raise PolicyError(f"{path}.proto", spec["proto"], "mixes icmp with port protocols; declare two services")
-        if spec.get("ports") not in (None, []):
-            raise PolicyError(f"{path}.ports", spec.get("ports"), "makes no sense for icmp (echo requests are allowed)")
-        return {"name": name, "protos": ["icmp"], "ports": None}
-    if "ports" not in spec:
-        raise PolicyError(f"{path}.ports", None, "is required for tcp/udp services")
-    return {"name": name, "protos": sorted(protos), "ports": _ports(spec["ports"], f"{path}.ports")}
-
-
-def _services(user: object) -> dict[str, dict]:
-    services = {name: _service(name, spec, f"built-in service {name}") for name, spec in SERVICES.items()}
-    for name, spec in _mapping(user, "egress_services").items():
-        _name(name, f"egress_services.{name}", "service")
-        services[name] = _service(name, spec, f"egress_services.{name}")
-    return services
-
-
-# --------------------------------------------------------------------------- upstreams
-
-
-class _Inventory:
-    """What the compiler may ask of the inventory: host addresses and group members."""
-
-    def __init__(self, addresses: Callable[[str], object] | Mapping | None, groups: Mapping | None) -> None:
-        self._addresses = addresses or {}
-        self.groups = groups or {}
-
-    def sources(self) -> tuple:
-        """The objects the answers come from (the site cache compares them by identity)."""
-        return (self._addresses, self.groups)
-
-    def has_host(self, name: str) -> bool:
-        if callable(self._addresses):
-            return self._addresses(name) is not None
-        return name in self._addresses
-
-    def addresses(self, name: str, path: str) -> list:
-        raw = self._addresses(name) if callable(self._addresses) else self._addresses.get(name)
-        if raw is None or raw == []:
-            raise PolicyError(path, name, "is an inventory host with no address: set egress_addresses (or ansible_host to an IP) for it")
-        nets = []
-        for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
-            net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
-            if net.num_addresses != 1:
-                raise PolicyError(f"hostvars[{name}].egress_addresses[{i}]", addr, "must be a single address, not a prefix")
-            nets.append(net)
-        return nets
-
-
-def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
-    if isinstance(entry, str) and entry.startswith("group:"):
-        group = entry[len("group:"):]
-        if not HOST_RE.fullmatch(group):
-            raise PolicyError(path, entry, "names an invalid group")
-        if group not in inventory.groups:
-            close = difflib.get_close_matches(group, sorted(inventory.groups), n=1)
-            hint = f" (did you mean group:{close[0]}?)" if close else ""
-            raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory{hint}")
-        members = list(inventory.groups[group])
-        if not members:
-            raise PolicyError(path, entry, f"names group '{group}', which has no hosts")
-        nets = []
-        for host in sorted(members):
-            nets.extend(inventory.addresses(host, path))
-        return nets
-    if isinstance(entry, str) and not _is_address_like(entry) and HOST_RE.fullmatch(entry):
-        if inventory.has_host(entry):
-            return inventory.addresses(entry, path)
-        raise PolicyError(path, entry, "is not an IP address or prefix, an inventory host, or group:NAME")
-    return [parse_network(entry, path)]
-
-
-def _upstreams(user: object, inventory: _Inventory) -> dict[str, dict]:
-    """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}."""
-    out = {name: merge([ipaddress.ip_network(p) for p in nets]) for name, nets in BUILTIN_UPSTREAMS.items()}
-    for name, value in _mapping(user, "egress_upstreams").items():
-        path = f"egress_upstreams.{name}"
-        _name(name, path, "upstream")
-        if name in BUILTIN_UPSTREAMS:
-            raise PolicyError(path, value, f"redefines the built-in upstream '{name}'")
-        entries = _as_list(value, path)
-        nets = []
-        for i, entry in enumerate(entries):
-            epath = f"{path}[{i}]" if not isinstance(value, str) else path
-            nets.extend(_upstream_entry(entry, epath, inventory))
-        out[name] = merge(nets)
-    return out
-
-
-# --------------------------------------------------------------------------- roles
-
-
-def _role_defs(user: object) -> dict[str, tuple[dict, str]]:
-    roles = {name: (spec, f"built-in role {name}") for name, spec in ROLES.items()}
-    for name, spec in _mapping(user, "egress_roles").items():
-        path = f"egress_roles.{name}"
-        _name(name, path, "role")
-        roles[name] = (spec, path)
-    return roles
-
-
-def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[str], str]]:
-    spec = _mapping(spec, path)
-    _check_keys(spec, ROLE_KEYS, path)
-    if "allow" not in spec:
-        raise PolicyError(f"{path}.allow", None, "is required (use an empty list for a role that may send nothing)")
-    entries = []
-    for i, entry in enumerate(_as_list(spec["allow"], f"{path}.allow", allow_empty=True)):
-        epath = f"{path}.allow[{i}]"
-        entry = _mapping(entry, epath)
-        _check_keys(entry, ALLOW_KEYS, epath)
-        _require(entry, ("service", "to"), epath)
-        services = [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]
-        targets = [_name(t, f"{epath}.to", "upstream") for t in _as_list(entry["to"], f"{epath}.to")]
-        entries.append((i, services, targets, epath))
-    return entries
-
-
 # --------------------------------------------------------------------------- rules
 
 
-RULE_FIELDS = (
-    "family",        # any | ipv4 | ipv6
-    "iif",           # list of input interface names
-    "oif",           # list of output interface names
-    "oif_not",       # list: matches when the output interface is none of these
-    "ct_state",      # list of conntrack states
-    "saddr_in",      # set name: source in the set
-    "saddr_not_in",  # set name: source not in the set
-    "daddr_in",      # set name: destination in the set
-    "proto",         # tcp | udp | icmp | icmpv6
-    "l4proto",       # a raw IP protocol number (OSPF 89, EIGRP 88)
-    "dports",        # merged port ranges
-    "icmp_types",
-    "hoplimit",
-    "meter",         # {rate, burst}: per-source limit on new connections; matches when exceeded
-    "iif_not",       # list: matches when the input interface is none of these
-)
-
-
-def _rule(action: str, origin: str, comment: str, **match) -> dict:
-    rule = {"action": action}
-    for field in RULE_FIELDS:
-        rule[field] = match.pop(field, "any" if field == "family" else None)
-    rule["origin"] = origin
-    rule["comment"] = comment
-    if match:  # pragma: no cover - programming error
-        raise TypeError(f"unknown match keys {sorted(match)}")
-    return rule
-
-
-def _baseline_rules() -> list[dict]:
-    return [
-        _rule("accept", "baseline", "baseline: loopback", oif=["lo"]),
-        _rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
+def _baseline_rules(served: bool) -> tuple[list[dict], list[dict]]:
+    """The baseline around a host's served replies: (before, after). When replies are
+    judged by what the host serves (``served``), only this host's own connections get their
+    replies and related packets out here; a packet of a connection opened from outside must
+    match a served service (placed between the two parts) or is denied as ``unserved``."""
+    before = [_rule("accept", "baseline", "baseline: loopback", oif=["lo"])]
+    if served:
+        before.append(_rule("accept", "baseline", "baseline: replies and related traffic of connections this host opened",
+                            ct_state=["established", "related"], ct_direction="original"))
+    else:
+        before.append(_rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]))
+    return before, [
         _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
         _rule("accept", "baseline", "baseline: IPv6 neighbour discovery", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_ND, hoplimit=255),
         _rule("accept", "baseline", "baseline: IPv6 multicast listener reports", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_MLD, hoplimit=1),
@@ -374,26 +103,7 @@ def _baseline_rules() -> list[dict]:
     ]
 
 
-def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
-    """Rules for one service to one address set (``None``: any destination).
-
-    Set matches are per family, so a set gives one rule per family it has addresses in;
-    any destination gives one rule per protocol for both families. Echo requests are
-    ICMP or ICMPv6, so they are always per family.
-    """
-    if service["protos"] == ["icmp"]:
-        return [
-            _rule("accept", origin, comment, family=family, daddr_in=set_name,
-                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
-            for family in FAMILIES if set_name is None or addresses[family]
-        ]
-    if set_name is None:
-        return [_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
-    return [
-        _rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
-        for family in FAMILIES if addresses[family]
-        for proto in service["protos"]
-    ]
+UNSERVED = _rule("unserved", "baseline", "baseline: replies of connections to a service this host does not serve", ct_direction="reply")
 
 
 def alert_rules(classes: list[str], **match) -> list[dict]:
@@ -404,16 +114,6 @@ def alert_rules(classes: list[str], **match) -> list[dict]:
         for proto, ports in ALERT_CLASSES[name]["match"]:
             rules.append({**_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match), "alert_class": name})
     return rules
-
-
-def resolve_allow(site: Mapping, service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
-    """A service and an upstream named together (by a role or an exception): the service,
-    the destination set's name (``None`` for any destination) and its addresses."""
-    if service not in site["services"]:
-        raise unknown(spath, service, "service", site["services"])
-    if upstream not in site["upstreams"]:
-        raise unknown(upath, upstream, "upstream", site["upstreams"], "is not defined in egress_upstreams")
-    return site["services"][service], None if upstream == "any" else f"up_{upstream}", site["upstreams"][upstream]
 
 
 def wide_service_warnings(site: Mapping, uses: Mapping[str, set]) -> list[str]:
@@ -439,43 +139,49 @@ def exception_warnings(exc: Mapping, today: datetime.date, warn_days: int, scope
     return []
 
 
-def _rule_key(rule: Mapping) -> tuple:
-    """What makes two rules the same rule (their origin and comment aside)."""
-    return tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
+# --------------------------------------------------------------------------- replies and SSH
 
 
-def _dedupe(rules: list[dict], keys: list | None = None) -> list[dict]:
-    """The rules without repeats, first kept; ``keys`` may give each rule's key ready-made."""
-    seen = set()
-    out = []
-    for rule, key in zip(rules, keys or map(_rule_key, rules)):
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(rule)
-    return out
+REPLIES = ("auto", "served", "any")
+# Connection plugins that reach a host without a network session to it (nothing to cut).
+LOCAL_CONNECTIONS = {"local", "podman", "buildah", "docker", "lxc", "lxd", "incus", "chroot", "jail", "zone", "kubectl", "oc", "qubes"}
 
 
-def role_plan(site: Mapping, role: str) -> dict:
-    """What one role lets a host send: its rules (with their keys), the destination sets
-    they use and which services it allows. The same for every host of the role, so it is
-    made once per site (kept in the shared site) and copied out."""
-    plans = site["plans"]
-    if role not in plans:
-        rules: list[dict] = []
-        sets: dict[str, dict] = {}
-        spec, rpath = site["role_defs"][role]
-        services: list[str] = []
-        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
-            for svc in svc_names:
-                services.append(svc)
-                for upstream in targets:
-                    service, set_name, addrs = resolve_allow(site, svc, f"{epath}.service", upstream, f"{epath}.to")
-                    if set_name:
-                        sets[set_name] = addrs
-                    rules.extend(_service_rules(service, set_name, addrs, f"role:{role}", f"role {role}: {svc} to {upstream}"))
-        plans[role] = {"rules": rules, "keys": [_rule_key(r) for r in rules], "sets": sets, "services": services}
-    return plans[role]
+def _served_mode(variables: Mapping, roles: list[str], plans: Mapping) -> tuple[bool, list[str], list[str]]:
+    """Whether replies are judged by what the host serves: (served, the roles that declare
+    serves, warnings). ``egress_replies``: auto (when a role declares serves), served, any."""
+    raw = variables.get("egress_replies", "auto")
+    if raw not in REPLIES:
+        raise PolicyError("egress_replies", raw, f"is not one of: {', '.join(REPLIES)}")
+    serving = [role for role in roles if plans[role]["serves"] is not None]
+    warnings = []
+    if raw == "any" and serving:
+        warnings.append(f"egress_replies is any: what {', '.join(f'role {r}' for r in serving)} serves is not enforced "
+                        "(every reply of a connection opened from outside leaves)")
+    return raw == "served" or (raw == "auto" and bool(serving)), serving, warnings
+
+
+def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str) -> None:
+    """Refuse a served-replies policy that would cut the SSH session Ansible reaches the
+    host by, unless the host is reached another way or the inventory says it knows."""
+    ack = variables.get("egress_serves_without_ssh", False)
+    if not isinstance(ack, bool):
+        raise PolicyError("egress_serves_without_ssh", ack, "must be true or false")
+    connection = variables.get("ansible_connection")
+    if ack or (isinstance(connection, str) and connection.rsplit(".", 1)[-1] in LOCAL_CONNECTIONS):
+        return
+    port_name = "ansible_port" if "ansible_port" in variables else "ansible_ssh_port"
+    raw = variables.get(port_name, 22)
+    port = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise PolicyError(port_name, raw, "is not a port (1-65535)")
+    if any(low <= port <= high for role in serving for low, high in plans[role]["served_tcp"]):
+        return
+    path, value = (plans[serving[0]]["serves_path"], plans[serving[0]]["served_names"]) if serving else ("egress_replies", "served")
+    raise PolicyError(path, value, f"serves nothing on tcp/{port}, but Ansible reaches {target} over SSH there (ansible_connection "
+                                   f"{connection or 'ssh, the default'}): the replies of that session would be dropped. Serve ssh "
+                                   f"(a serves entry {{service: ssh, from: [the controller's network]}}), or set egress_serves_without_ssh: true "
+                                   "if the controller reaches the host another way")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -511,8 +217,9 @@ def _shared_site(variables: Mapping, inventory: _Inventory, today: datetime.date
     }
     shared["exceptions"] = parse_exceptions(variables.get("egress_exceptions"), shared, inventory, today)
     shared["trusted_set"] = merge(trusted)
+    shared["inventory"] = inventory  # for role_plan (serves ... from: hosts and groups)
     shared["plans"] = {}  # role_plan: each role's rules, made once
-    shared["fixed"] = {}  # the baseline and alert rules, made once per alert classes
+    shared["fixed"] = {}  # the baseline and alert rules, made once per alert classes and replies mode
     _SHARED.clear()
     _SHARED[key] = (refs, shared)
     return shared
@@ -639,7 +346,8 @@ def compile_policy(
 
     ``variables`` maps the variable names (egress_trusted_prefixes, egress_upstreams,
     egress_services, egress_roles, egress_exceptions, egress_log, egress_mode,
-    egress_platform, egress_role, egress_table) to their values. ``addresses`` maps an
+    egress_platform, egress_role, egress_table, egress_replies, egress_serves_without_ssh, and
+    ansible_connection and ansible_port for the SSH check) to their values. ``addresses`` maps an
     inventory host name to its addresses (or is a callable returning them or None);
     ``groups`` maps group names to member host names.
     """
@@ -651,13 +359,28 @@ def compile_policy(
     roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
     warnings: list[str] = []
 
+    plans = {role: role_plan(site, role) for role in roles}
+    served, serving, replies_warnings = _served_mode(variables, roles, plans)
+    warnings.extend(replies_warnings)
+    if served:
+        _check_ssh(variables, plans, serving, target)
     used_sets: dict[str, dict] = {"trusted": site["trusted_set"]}
-    alert = tuple(site["log"]["alert"])
-    if alert not in site["fixed"]:
-        baseline, alerts = _baseline_rules(), alert_rules(list(alert))
-        site["fixed"][alert] = (baseline, [_rule_key(r) for r in baseline], alerts, [_rule_key(r) for r in alerts])
-    baseline, baseline_keys, alerts, alert_keys = site["fixed"][alert]
-    rules, keys = list(baseline), list(baseline_keys)
+    fixed = (tuple(site["log"]["alert"]), served)
+    if fixed not in site["fixed"]:
+        before, after = _baseline_rules(served)
+        alerts = alert_rules(list(fixed[0]))
+        site["fixed"][fixed] = tuple((part, [_rule_key(r) for r in part]) for part in (before, after, alerts))
+    (before, before_keys), (after, after_keys), (alerts, alert_keys) = site["fixed"][fixed]
+    rules, keys = list(before), list(before_keys)
+    if served:
+        for role in serving:
+            rules.extend(plans[role]["serves"])
+            keys.extend(plans[role]["serve_keys"])
+            used_sets.update(plans[role]["serve_sets"])
+        rules.append(UNSERVED)
+        keys.append(_rule_key(UNSERVED))
+    rules.extend(after)
+    keys.extend(after_keys)
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
         found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)
@@ -670,13 +393,19 @@ def compile_policy(
         keys.extend(map(_rule_key, new_rules))
 
     uses: dict[str, set] = {}
+    local_ids: dict[str, dict] = {"users": {}, "groups": {}}
     for role in roles:
-        plan = role_plan(site, role)
+        plan = plans[role]
+        if plan["owned_icmp"] and site["platform"] == "pf":
+            raise PolicyError(plan["owned_icmp"][0], role, "limits an ICMP service to local users or groups, which pf matches only for tcp and udp")
         rules.extend(plan["rules"])
         keys.extend(plan["keys"])
         used_sets.update(plan["sets"])
         for svc in plan["services"]:
             uses.setdefault(svc, set()).add(f"role {role}")
+        for kind, names in plan["local"].items():
+            for name, path in names.items():
+                local_ids[kind].setdefault(name, {"id": None, "path": path})
 
     exceptions = []
     for exc in site["exceptions"]:
@@ -711,7 +440,9 @@ def compile_policy(
         "mode": site["mode"],
         "roles": roles,
         "default": "deny",
+        "replies": "served" if served else "any",
         "log": site["log"],
+        "local_ids": {kind: dict(sorted(names.items())) for kind, names in local_ids.items()},
         "sets": dict(sorted(used_sets.items())),
         "rules": [dict(rule) for rule in _dedupe(rules, keys)],
         "exceptions": exceptions,

@@ -35,6 +35,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     begin,
     exception_record,
     merge,
+    owner_paths,
     parse_network,
     exception_warnings,
     parse_roles,
@@ -149,6 +150,10 @@ def _segments(raw: object, role_defs: Mapping, trusted: Spans) -> list[dict]:
         _require(spec, ("prefixes",), path)
         prefixes = _trusted_prefixes(spec["prefixes"], f"{path}.prefixes", trusted)
         roles = parse_roles(spec.get("role"), role_defs, f"{path}.role", f"segment {name}")
+        for role in roles:
+            for owned in owner_paths(*role_defs[role]):
+                raise PolicyError(owned, role, f"names local users or groups, which an edge cannot see (it sees addresses only), and segment {name} "
+                                               f"has no host policy of its own to enforce them: give {path}.role a role without users and groups")
         out.append({"name": name, "prefixes": prefixes, "roles": roles})
     return out
 

@@ -10,6 +10,14 @@ A flow through an edge (a gateway's forward hook) is judged with the interfaces 
 and goes out by. Left out, they default as a forwarded packet would meet them: in by the
 inside interface whose prefixes hold the source, out by the inside interface whose prefixes
 hold the destination, or else by the (first) outside interface.
+
+A flow is outbound by default: a packet of a connection the host opens (or, at an edge,
+forwards). ``direction: inbound`` describes a connection opened from outside to the host
+(``src`` the client, ``dst`` the host, ``dport`` the port asked for); what is judged is the
+host's answer to it, a packet in the connection's reply direction (to the client's ``sport``,
+if given). ``user`` and ``group``
+name the local owner of the socket that sends (a name or a number); a packet without them
+comes from no local user's socket. Addresses and ports are taken as unchanged by NAT.
 """
 
 from __future__ import annotations
@@ -21,8 +29,24 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
-PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit"}
+PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit", "direction", "user", "group", "sport"}
 CT_STATES = ("new", "established", "related", "invalid")
+DIRECTIONS = ("outbound", "inbound")
+LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+ECHO_REPLY = {"echo-request": "echo-reply"}
+
+
+def _owner(packet: Mapping, key: str, path: str) -> str | int | None:
+    value = packet.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4294967294:
+        return value
+    if isinstance(value, str) and value.isdigit() and int(value) <= 4294967294:
+        return int(value)
+    if isinstance(value, str) and LOCAL_NAME_RE.fullmatch(value):
+        return value
+    raise PolicyError(f"{path}.{key}", value, f"is not a local {key} name or number")
 
 
 def _interface(packet: Mapping, key: str, path: str) -> str | None:
@@ -104,24 +128,54 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
             dport = int(raw)
         if dport is None or not 1 <= dport <= 65535:
             raise PolicyError(f"{path}.dport", raw, "is not a port (1-65535)")
-    ct_state = packet.get("ct_state", "new")
-    if ct_state not in CT_STATES:
-        raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
+    direction = packet.get("direction", "outbound")
+    if direction not in DIRECTIONS:
+        raise PolicyError(f"{path}.direction", direction, f"is not one of {', '.join(DIRECTIONS)}")
+    icmp_type = packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None)
+    src, dst = out["src"], out["dst"]
+    if direction == "inbound":
+        if "ct_state" in packet:
+            raise PolicyError(f"{path}.ct_state", packet["ct_state"], "is not for an inbound flow (the host's answer is an established reply)")
+        if ir is not None and ir.get("kind") == "edge":
+            raise PolicyError(f"{path}.direction", direction, "is for a host policy (an edge judges what it forwards as it comes)")
+        # The packet judged is the host's answer: from the host back to the client.
+        src, dst = dst, src
+        ct_state, ct_direction = "established", "reply"
+        orig_dport, orig_src = dport, out["src"]
+        sport = packet.get("sport")
+        if sport is not None and (isinstance(sport, bool) or not isinstance(sport, int) or not 1 <= sport <= 65535):
+            raise PolicyError(f"{path}.sport", sport, "is not a port (1-65535)")
+        if proto in ("icmp", "icmpv6"):
+            icmp_type = ECHO_REPLY.get(icmp_type, icmp_type)
+    else:
+        ct_state = packet.get("ct_state", "new")
+        if ct_state not in CT_STATES:
+            raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
+        if "sport" in packet:
+            raise PolicyError(f"{path}.sport", packet["sport"], "is for an inbound flow (the client's source port)")
+        ct_direction, orig_dport, orig_src = "original", dport, src
+        sport = None
     iif, oif = _interface(packet, "iif", path), _interface(packet, "oif", path)
     if ir is not None and ir.get("kind") == "edge":
-        iif, oif = edge_interfaces(ir["edge"], out["src"], out["dst"], iif, oif, path)
+        iif, oif = edge_interfaces(ir["edge"], src, dst, iif, oif, path)
     elif oif is None:
-        oif = "lo" if out["dst"].is_loopback else "eth0"
+        oif = "lo" if dst.is_loopback else "eth0"
     return {
         "family": family,
-        "src": out["src"],
-        "dst": out["dst"],
+        "src": src,
+        "dst": dst,
         "proto": proto,
-        "dport": dport,
-        "icmp_type": packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None),
+        "dport": dport if direction == "outbound" else sport,
+        "icmp_type": icmp_type,
         "iif": iif,
         "oif": oif,
         "ct_state": ct_state,
+        "ct_direction": ct_direction,
+        "orig_dport": orig_dport,
+        "orig_src": orig_src,
+        "direction": direction,
+        "user": _owner(packet, "user", path),
+        "group": _owner(packet, "group", path),
         "hoplimit": int(packet.get("hoplimit", 64)),
     }
 
@@ -134,6 +188,21 @@ def _in_set(ir: Mapping, name: str, family: str, address) -> bool:
 
 
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+
+
+def _owned_by(ir: Mapping, kind: str, entries: list, value: str | int | None) -> bool:
+    """Whether a packet's owner (a name or a number; None: no local socket) is one of a
+    rule's users or groups. A name and a number are the same owner when the IR has the
+    name's number (``local_ids``, filled in on the target)."""
+    if value is None:
+        return False
+    ids = ir.get("local_ids", {}).get(kind, {})
+
+    def number(item):
+        return item if isinstance(item, int) else (ids.get(item) or {}).get("id")
+
+    wanted = number(value)
+    return any(item == value or (wanted is not None and number(item) == wanted) for item in entries)
 
 
 def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
@@ -167,6 +236,15 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
         return False
     if rule["daddr_in"] is not None and not _in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
         return False
+    if rule.get("ct_direction") is not None and (pkt["ct_state"] == "invalid" or rule["ct_direction"] != pkt["ct_direction"]):
+        return False
+    if rule.get("ct_orig_dports") is not None and not any(low <= (pkt["orig_dport"] or 0) <= high for low, high in rule["ct_orig_dports"]):
+        return False
+    if rule.get("ct_orig_saddr_in") is not None and not _in_set(ir, rule["ct_orig_saddr_in"], pkt["family"], pkt["orig_src"]):
+        return False
+    for kind, key in (("users", "user"), ("groups", "group")):
+        if rule.get(kind) is not None and not _owned_by(ir, kind, rule[kind], pkt[key]):
+            return False
     if rule.get("meter") is not None:
         return False
     return True

@@ -128,10 +128,19 @@ def _port(reader: _Reader) -> tuple[int, int]:
     return (low_n, high_n)
 
 
+def _owner(reader: _Reader, word: str) -> str:
+    """A user or group: a number or a name (pf looks names up when it loads the rules)."""
+    token = reader.take()
+    if not (token.isdigit() and int(token) <= 4294967294 or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", token)):
+        reader.fail(f"{token!r} is not a {word} name or number")
+    return token
+
+
 def _rule(reader: _Reader) -> dict:
     rule = {"action": reader.take(ACTIONS), "direction": None, "log": False, "quick": False, "on": None,
             "on_negate": False, "af": None, "proto": None, "from": None, "to": None, "ports": None,
-            "icmp_types": None, "tagged": None, "tag": None, "state": None, "label": None}
+            "icmp_types": None, "tagged": None, "tagged_not": None, "tag": None, "state": None, "label": None,
+            "user": None, "group": None}
     if reader.peek() in ("in", "out"):
         rule["direction"] = reader.take()
     if reader.accept("log"):
@@ -176,11 +185,20 @@ def _rule(reader: _Reader) -> dict:
             if rule["af"] != wanted[0] or rule["proto"] != [wanted[1]]:
                 reader.fail(f"{word} needs 'af {wanted[0]} proto {'icmp' if wanted[1] == 1 else 'icmp6'}'")
             rule["icmp_types"] = reader.items(lambda: int(reader.take()))
-        elif word == "tagged" or word == "tag":
+        elif word in ("tagged", "tag") or word == "!" and reader.peek() == "tagged":
+            key = word if word != "!" else "tagged_not"
+            if word == "!":
+                reader.take("tagged")
             name = reader.take()
             if not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
                 reader.fail(f"{name!r} is not a tag name")
-            rule[word] = name
+            if key != "tag" and (rule["tagged"] is not None or rule["tagged_not"] is not None):
+                reader.fail("one tagged condition per rule")
+            rule[key] = name
+        elif word in ("user", "group"):
+            if rule[word] is not None:
+                reader.fail(f"{word} twice")
+            rule[word] = reader.items(lambda: _owner(reader, word))
         elif word == "flags":
             if rule["action"] == "block":
                 reader.fail("'flags' on a block rule blocks only the packets with those flags (SYNs), not the flow")
@@ -217,6 +235,8 @@ def _rule(reader: _Reader) -> dict:
         reader.fail("max-src-conn-rate counts TCP connections only")
     if rule["action"] == "match" and rule["tag"] is None:
         reader.fail("a match rule that sets no tag does nothing here")
+    if (rule["user"] or rule["group"]) and (rule["proto"] is None or not set(rule["proto"]) <= {6, 17}):
+        reader.fail("user and group need proto tcp or udp (pf would refuse them)")
     return rule
 
 
@@ -379,6 +399,12 @@ def _matches(rule: dict, packet: dict, direction: str, interface: str, tag: str 
         return False
     if rule["tagged"] is not None and rule["tagged"] != tag:
         return False
+    if rule["tagged_not"] is not None and rule["tagged_not"] == tag:
+        return False
+    for word in ("user", "group"):
+        # Only a local socket has an owner; names and numbers are compared as written.
+        if rule[word] is not None and str(packet.get(word)) not in rule[word]:
+            return False
     return True
 
 
@@ -407,18 +433,24 @@ ICMP_NUMBERS = {
 
 def evaluate(ruleset: dict, flow: dict, own: list) -> dict:
     """Decide a new flow: ``flow`` has src, dst, proto (tcp, udp, icmp, icmpv6 or a number),
-    dport, icmp_type (a name), oif and, for a forwarded packet, iif. ``own`` lists the box's
-    addresses (``self``). Returns {verdict: pass|block, rule: the deciding rule's label}."""
+    dport, icmp_type (a name), oif and, for a forwarded packet, iif; optionally the sending
+    socket's ``user`` and ``group``. With ``inbound`` true the flow is a connection opened to
+    the box, judged ``in`` on ``iif`` (default eth0) only. ``own`` lists the box's addresses
+    (``self``). Returns {verdict: pass|block, rule: the deciding rule's label}."""
     src, dst = ipaddress.ip_address(flow["src"]), ipaddress.ip_address(flow["dst"])
     proto = flow.get("proto", "tcp")
     icmp_type = flow.get("icmp_type", "echo-request") if proto in ("icmp", "icmpv6") else None
     packet = {
         "src": src, "dst": dst, "proto": PROTO_NUMBERS.get(proto, proto), "dport": flow.get("dport"),
         "icmp_type": ICMP_NUMBERS[src.version].get(icmp_type) if icmp_type else None,
+        "user": flow.get("user"), "group": flow.get("group"),
     }
     own_addresses = [ipaddress.ip_address(a) for a in own]
     rules, tables = ruleset["rules"], ruleset["tables"]
     tag = None
+    if flow.get("inbound"):
+        passed, rule, dummy = _pass(rules, tables, packet, "in", flow.get("iif") or "eth0", None, own_addresses)
+        return {"verdict": "pass" if passed else "block", "rule": rule["label"] if rule else None, "direction": "in"}
     if flow.get("iif") is not None:
         passed, rule, tag = _pass(rules, tables, packet, "in", flow["iif"], None, own_addresses)
         if not passed:

@@ -17,7 +17,9 @@ RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # class and source (see alert_burst).
 LOG_BURST = 5
 ALERT_BURST = 5
-VERDICT_CHAINS = ("deny", "alert", "ratelimit")
+VERDICT_CHAINS = ("deny", "alert", "ratelimit", "unserved")
+# A local user or group name a ruleset may carry (the compiler's LOCAL_NAME_RE).
+LOCAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 # A header line stays short whatever the number of roles (ipset reads lines of at most 1024
 # characters; pf and nft have their own limits).
 DESCRIBE_MAX = 200
@@ -44,6 +46,28 @@ def alert_timeout(log: Mapping) -> int:
     count, unit = log["rate"].split("/")
     return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
 
+
+
+def owners(ir: Mapping, rule: Mapping, kind: str) -> list | None:
+    """A rule's ``users`` or ``groups`` as the ruleset writes them: numbers, with each name
+    replaced by its number when the IR has it (``local_ids``, looked up on the target), or
+    else the name (the tool resolves it when it loads the rules, and fails if it is missing)."""
+    entries = rule.get(kind)
+    if entries is None:
+        return None
+    if not entries:
+        raise ValueError(f"refusing to render a rule with an empty {kind} list")
+    ids = ir.get("local_ids", {}).get(kind, {})
+    out = []
+    for entry in entries:
+        if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry <= 4294967294:
+            out.append(entry)
+        elif isinstance(entry, str) and LOCAL_NAME.fullmatch(entry):
+            found = (ids.get(entry) or {}).get("id")
+            out.append(found if isinstance(found, int) and not isinstance(found, bool) else entry)
+        else:
+            raise ValueError(f"refusing to render unsafe {kind} entry {entry!r}")
+    return out
 
 
 def merge_sets(irs: list) -> dict:

@@ -34,6 +34,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     alert_timeout,
     describe,
     merge_sets,
+    owners,
     policies,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
@@ -53,10 +54,10 @@ HASHLIMIT_NAME_MAX = 15
 MULTIPORT_MAX = 15
 # iptables takes ICMP types by number; the IR names them as nftables does.
 ICMP_TYPES = {
-    "ipv4": {"echo-request": 8, "destination-unreachable": 3, "time-exceeded": 11, "parameter-problem": 12},
+    "ipv4": {"echo-request": 8, "echo-reply": 0, "destination-unreachable": 3, "time-exceeded": 11, "parameter-problem": 12},
     "ipv6": {
         "destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
-        "echo-request": 128, "mld-listener-report": 131, "nd-router-solicit": 133,
+        "echo-request": 128, "echo-reply": 129, "mld-listener-report": 131, "nd-router-solicit": 133,
         "nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "mld2-listener-report": 143,
     },
 }
@@ -149,7 +150,7 @@ class _Renderer:
             return [f"{'! ' if negate else ''}{flag} {names[0]}"]
         return [f"-m set {'! ' if negate else ''}--match-set {self.iface_set(names, family)} {direction}"]
 
-    def rule_lines(self, rule: Mapping, chain: str) -> dict:
+    def rule_lines(self, ir: Mapping, rule: Mapping, chain: str) -> dict:
         out: dict = {family: [] for family in FAMILIES}
         for family in _families(rule):
             parts = []
@@ -175,8 +176,26 @@ class _Renderer:
             after = []
             if rule["hoplimit"] is not None:
                 after.append(f"-m hl --hl-eq {int(rule['hoplimit'])}")
+            conntrack = []
             if rule["ct_state"] is not None:
-                after.append("-m conntrack --ctstate " + ",".join(state.upper() for state in rule["ct_state"]))
+                conntrack.append("--ctstate " + ",".join(state.upper() for state in rule["ct_state"]))
+            if rule.get("ct_direction") is not None:
+                if rule["ct_direction"] not in ("original", "reply"):
+                    raise ValueError(f"refusing to render unknown ct_direction {rule['ct_direction']!r}")
+                conntrack.append(f"--ctdir {rule['ct_direction'].upper()}")
+            if conntrack:
+                after.append("-m conntrack " + " ".join(conntrack))
+            if rule.get("ct_orig_dports") is not None:
+                # One rule per range: --ctorigdstport takes one port or LOW:HIGH.
+                variants = [[*v, f"-m conntrack --ctorigdstport {low if low == high else f'{low}:{high}'}"]
+                            for v in variants for low, high in rule["ct_orig_dports"]]
+            if rule.get("ct_orig_saddr_in") is not None:
+                # The connection's original source is where its replies go (no NAT on the host).
+                after.append(f"-m set --match-set {self.addr_set(rule['ct_orig_saddr_in'], family)} dst")
+            for kind, flag in (("users", "--uid-owner"), ("groups", "--gid-owner")):
+                found = owners(ir, rule, kind)
+                if found is not None:
+                    variants = [[*v, f"-m owner {flag} {value}"] for v in variants for value in found]
             if rule.get("saddr_in") is not None:
                 after.append(f"-m set --match-set {self.addr_set(rule['saddr_in'], family)} src")
             if rule["saddr_not_in"] is not None:
@@ -285,7 +304,7 @@ def render(policy) -> dict:
     for ir in irs:
         chain = rend.chains[ir["hook"]]
         for rule in ir["rules"]:
-            lines = rend.rule_lines(rule, chain)
+            lines = rend.rule_lines(ir, rule, chain)
             for family in FAMILIES:
                 body[family].extend(lines[family])
         for family in FAMILIES:

@@ -22,6 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     alert_timeout,
     describe,
     merge_sets,
+    owners,
     policies,
 )
 
@@ -54,7 +55,7 @@ def _ifnames(names: list) -> str:
 def _families(rule: Mapping, per_family: bool = False) -> list:
     """The families a rule is written out for: set matches and per-source meters are per
     family; anything else is one rule for both (None)."""
-    sets = [rule.get("saddr_in"), rule["saddr_not_in"], rule["daddr_in"]]
+    sets = [rule.get("saddr_in"), rule["saddr_not_in"], rule["daddr_in"], rule.get("ct_orig_saddr_in")]
     if rule["family"] != "any":
         return [rule["family"]]
     if any(sets) or rule.get("meter") or per_family:
@@ -62,7 +63,7 @@ def _families(rule: Mapping, per_family: bool = False) -> list:
     return [None]
 
 
-def _alert_log_lines(rule: Mapping, log: Mapping) -> list[str]:
+def _alert_log_lines(ir: Mapping, rule: Mapping, log: Mapping) -> list[str]:
     """The log line of an alert rule, one per family, written just before the rule itself:
     each class has its own meter keyed on the source address, so every source of every
     class gets ``alert_burst`` lines at once and ``rate`` after that, whoever else is noisy.
@@ -71,18 +72,24 @@ def _alert_log_lines(rule: Mapping, log: Mapping) -> list[str]:
     prefix = f"{log['prefix']} alert: "
     lines = []
     for family in _families(rule, per_family=True):
-        parts = _match_parts(rule, family)
+        parts = _match_parts(ir, rule, family)
         parts.append(f"update @alert_{name}_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate {log['rate']} burst {alert_burst(log)} packets }}")
         parts.append(f"counter log prefix {_text(prefix)} comment {_text(rule['comment'])}")
         lines.append(" ".join(parts))
     return lines
 
 
-def _rule_lines(rule: Mapping) -> list[str]:
-    """One IR rule -> one nft rule per family it needs (set matches are per family)."""
+def _rule_lines(ir: Mapping, rule: Mapping) -> list[str]:
+    """One IR rule -> one nft rule per family it needs (set matches are per family), and per
+    original destination port range (nft 1.0.6 lists an anonymous set of ``ct original
+    proto-dst`` values as '[invalid type]', which it cannot read back)."""
     lines = []
-    for family in _families(rule):
-        parts = _match_parts(rule, family)
+    ranges = rule.get("ct_orig_dports") or [None]
+    for family, ports in [(f, p) for f in _families(rule) for p in ranges]:
+        parts = _match_parts(ir, rule, family)
+        if ports is not None:
+            low, high = ports
+            parts.append(f"ct original proto-dst {low if low == high else f'{low}-{high}'}")
         if rule.get("meter") is not None:
             meter = rule["meter"]
             parts.append(
@@ -95,8 +102,9 @@ def _rule_lines(rule: Mapping) -> list[str]:
     return lines
 
 
-def _match_parts(rule: Mapping, family: str | None) -> list[str]:
-    """The match expressions of one IR rule for one family (None: both)."""
+def _match_parts(ir: Mapping, rule: Mapping, family: str | None) -> list[str]:
+    """The match expressions of one IR rule for one family (None: both); a rule's original
+    destination ports are written by _rule_lines, after these."""
     parts = []
     if rule.get("iif") is not None:
         parts.append(f"iifname {_ifnames(rule['iif'])}")
@@ -108,6 +116,12 @@ def _match_parts(rule: Mapping, family: str | None) -> list[str]:
         parts.append(f"oifname != {_ifnames(rule['oif_not'])}")
     if rule["ct_state"] is not None:
         parts.append("ct state " + ",".join(rule["ct_state"]))
+    if rule.get("ct_direction") is not None:
+        if rule["ct_direction"] not in ("original", "reply"):
+            raise ValueError(f"refusing to render unknown ct_direction {rule['ct_direction']!r}")
+        parts.append(f"ct direction {rule['ct_direction']}")
+    if rule.get("ct_orig_saddr_in") is not None:
+        parts.append(f"ct original {ADDR_KW[family]} saddr @{rule['ct_orig_saddr_in']}_{SUFFIX[family]}")
     if rule.get("saddr_in") is not None:
         parts.append(f"{ADDR_KW[family]} saddr @{rule['saddr_in']}_{SUFFIX[family]}")
     if rule["saddr_not_in"] is not None:
@@ -129,6 +143,10 @@ def _match_parts(rule: Mapping, family: str | None) -> list[str]:
             parts.append(f"meta l4proto {proto}")
     if rule.get("l4proto") is not None:
         parts.append(f"meta l4proto {int(rule['l4proto'])}")
+    for kind, key in (("users", "skuid"), ("groups", "skgid")):
+        found = owners(ir, rule, kind)
+        if found is not None:
+            parts.append(f"meta {key} " + _names([str(v) if isinstance(v, int) else _text(v) for v in found]))
     if family is not None and not any(p.startswith(ADDR_KW[family] + " ") for p in parts) and proto not in ("icmp", "icmpv6"):
         parts.insert(0, f"meta nfproto {family}")
     return parts
@@ -198,8 +216,8 @@ def render(policy) -> str:
         out.append(f"\t\ttype filter hook {ir['hook']} priority filter; policy {'accept' if audit else 'drop'};")
         for rule in ir["rules"]:
             if rule["action"] == "alert" and first["log"]["denied"]:
-                out.extend(f"\t\t{line}" for line in _alert_log_lines(rule, first["log"]))
-            for line in _rule_lines(rule):
+                out.extend(f"\t\t{line}" for line in _alert_log_lines(ir, rule, first["log"]))
+            for line in _rule_lines(ir, rule):
                 out.append(f"\t\t{line}")
         out.append("\t\tgoto deny comment \"default deny\"")
         out.append("\t}")

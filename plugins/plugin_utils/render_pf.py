@@ -20,6 +20,13 @@ and FreeBSD; see docs/pf.md for what differs.
 pf has no rate limit on logging: a ``block ... log`` rule logs every packet it blocks, so the
 per-class, per-source alert limits of the other backends have no pf form; each alert class
 keeps its own label instead.
+
+What a host serves (rules in the connection's reply direction) is judged where pf creates
+state: on the way in. ``match in ... to self ... tag WE_SERVED`` marks a new connection to a
+served service, and ``block in ... to self ! tagged WE_SERVED`` refuses every other new TCP
+and UDP connection and ICMP echo request to the box, so no state exists whose replies could
+leave. A served connection is not passed here: the rest of pf.conf decides it as before.
+Local users and groups are pf's ``user`` and ``group`` options (TCP and UDP only).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, policies
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, owners, policies
 
 ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
@@ -39,6 +46,9 @@ LABEL_MAX = 63
 FLOOD_TABLE = "warden_flood"
 AF = {"ipv4": "inet", "ipv6": "inet6"}
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+SERVED_TAG = "WE_SERVED"
+# The inbound packet that opens what a served reply rule answers (pf judges that one).
+REQUEST_OF = {"echo-reply": "echo-request"}
 
 
 def _text(value: str, limit: int | None = None) -> str:
@@ -79,6 +89,19 @@ def conn_rate(meter: Mapping) -> str:
     return f"{burst}/{max(1, math.ceil(burst / per_second))}"
 
 
+def _owner_options(ir: Mapping, rule: Mapping) -> list[str]:
+    """pf's ``user`` and ``group`` options for a rule's local users and groups."""
+    out = []
+    for kind, word in (("users", "user"), ("groups", "group")):
+        found = owners(ir, rule, kind)
+        if found is None:
+            continue
+        if rule["proto"] not in ("tcp", "udp"):
+            raise ValueError(f"pf matches {kind} only for tcp and udp, not {rule['proto']!r}")
+        out.append(f"{word} {_list([str(v) if isinstance(v, int) else _text(v) for v in found])}")
+    return out
+
+
 class _Renderer:
     def __init__(self, irs: list) -> None:
         self.audit = irs[0]["mode"] == "audit"
@@ -93,7 +116,40 @@ class _Renderer:
         self.used_tables.add(name)
         return f"<{table_name(name)}>"
 
-    def line(self, rule: Mapping, on: str | None = None, tagged: str | None = None, not_self: bool = False) -> list[str]:
+    def served(self, rule: Mapping) -> list[str]:
+        """A rule about the replies of connections opened from outside, as pf judges the
+        inbound packet that opens such a connection (see the module's docstring)."""
+        proto = rule["proto"]
+        parts = []
+        if rule["family"] != "any":
+            parts.append(AF[rule["family"]])
+        elif proto == "icmp":
+            parts.append("inet")
+        elif proto == "icmpv6":
+            parts.append("inet6")
+        if proto is not None:
+            parts.append(f"proto {'icmp6' if proto == 'icmpv6' else proto}")
+        else:
+            parts.append("proto { tcp udp }")
+        src = self.table(rule["ct_orig_saddr_in"]) if rule.get("ct_orig_saddr_in") is not None else "any"
+        port = f" port {_ports(rule['ct_orig_dports'])}" if rule.get("ct_orig_dports") is not None else ""
+        parts.append(f"from {src} to self{port}")
+        if proto in ("icmp", "icmpv6"):
+            family = "ipv4" if proto == "icmp" else "ipv6"
+            types = [REQUEST_OF.get(name, name) for name in rule["icmp_types"] or ["echo-reply"]]
+            parts.append(f"{'icmp-type' if proto == 'icmp' else 'icmp6-type'} {_list([str(ICMP_TYPES[family][t]) for t in types])}")
+        if rule["action"] == "accept":
+            return [" ".join(["match in", *parts, f"tag {SERVED_TAG}", f"label {_text(rule['comment'], LABEL_MAX)}"])]
+        if proto is not None or any(rule.get(key) is not None for key in ("ct_orig_saddr_in", "ct_orig_dports")):
+            raise ValueError("pf renders only one denial of unserved replies: every new connection to the box that no served rule tagged")
+        head = "match in log on ! lo" if self.audit else "block in log quick on ! lo"
+        tail = f"! tagged {SERVED_TAG}" + (" tag WE_UNSERVED" if self.audit else "")
+        label = _text(f"audit: {rule['comment']}" if self.audit else rule["comment"], LABEL_MAX)
+        return [f"{head} {what} from any to self {kind} {tail} label {label}".replace("  ", " ") for what, kind in (
+            ("proto { tcp udp }", ""), ("inet proto icmp", "icmp-type 8"), ("inet6 proto icmp6", "icmp6-type 128"))]
+
+    def line(self, rule: Mapping, on: str | None = None, tagged: str | None = None, not_self: bool = False,
+             ir: Mapping | None = None) -> list[str]:
         """One IR rule as pf rules (one per family when only one family's table applies)."""
         action = rule["action"]
         if action == "ratelimit":
@@ -155,6 +211,10 @@ class _Renderer:
             parts.append(f"{keyword} {_list([str(ICMP_TYPES[family][name]) for name in rule['icmp_types']])}")
         if tagged is not None:
             parts.append(f"tagged {tagged}")
+        if ir is not None:
+            parts.extend(_owner_options(ir, rule))
+        elif rule.get("users") is not None or rule.get("groups") is not None:
+            raise ValueError("an edge rule cannot match local users or groups")
         if action == "accept":
             if self.meter is not None and proto == "tcp":
                 parts.append(f"keep state (max-src-conn-rate {conn_rate(self.meter)}, overload <{FLOOD_TABLE}> flush global)")
@@ -166,7 +226,8 @@ class _Renderer:
 
 
 def _unconditional(rule: Mapping) -> bool:
-    keys = ("saddr_in", "saddr_not_in", "daddr_in", "proto", "l4proto", "dports", "icmp_types", "hoplimit", "meter")
+    keys = ("saddr_in", "saddr_not_in", "daddr_in", "proto", "l4proto", "dports", "icmp_types", "hoplimit", "meter",
+            "ct_direction", "ct_orig_dports", "ct_orig_saddr_in", "users", "groups")
     return rule["family"] == "any" and all(rule.get(key) is None for key in keys)
 
 
@@ -214,9 +275,12 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
     rend.meter = None
     out = []
     for rule in ir["rules"]:
+        if rule.get("ct_direction") == "reply":
+            out.extend(rend.served(rule))
+            continue
         if rule["ct_state"] is not None:
             continue
-        out.extend(rend.line(rule))
+        out.extend(rend.line(rule, ir=ir))
         if _unconditional(rule) and rule.get("oif") is None and rule.get("oif_not") is None:
             return out
     out.extend(rend.line(_rule("deny", "default", "default deny")))

@@ -11,7 +11,30 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
 
-FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok"}
+FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok", "user", "group", "direction", "from_host"}
+
+
+def _owner(flow: Mapping, key: str, path: str) -> str | None:
+    value = flow.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise PolicyError(f"{path}.{key}", value, f"is not a local {key} name or number")
+    return str(value)
+
+
+def _address(value: object, path: str):
+    try:
+        return ipaddress.ip_address(str(value))
+    except ValueError:
+        raise PolicyError(path, value, "is not an IP address") from None
+
+
+def _first(addresses: list, version: int | None, path: str, what: str):
+    same = [a for a in addresses if version is None or a.version == version]
+    if not same:
+        raise PolicyError(path, None, f"is needed: {what} has no {'IPv' + str(version) + ' ' if version else ''}address in egress_addresses")
+    return same[0]
 
 
 def _crosses(edge_ir: Mapping, dst) -> bool:
@@ -23,7 +46,8 @@ def _crosses(edge_ir: Mapping, dst) -> bool:
     return True
 
 
-def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list | None = None, path: str = "egress_verify_flows") -> list[dict]:
+def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list | None = None, path: str = "egress_verify_flows",
+                 peers: Mapping | None = None) -> list[dict]:
     """Fill each flow's source and the verdict of every policy on its path.
 
     ``ir`` is the host's own policy (or None for a host without one); ``edges`` lists the
@@ -33,6 +57,15 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
     the destination's family (the probe then lets the kernel choose). A flow with
     ``inconclusive_ok: true`` passes verification when its outcome proves nothing (no route,
     no answer to a UDP datagram); it must still match the policy when it is conclusive.
+
+    A flow with ``user`` (and optionally ``group``) is sent by that local user's process. A
+    flow with ``direction: inbound`` is a connection opened to this host by the inventory host
+    ``from_host`` (``peers`` maps it to its ``addresses`` and its own ``policy`` or None):
+    ``dst`` is this host's address (default its first of the family of ``src``, or IPv4),
+    ``src`` the other host's (default its first in the family of ``dst``). It gets through if
+    the other host's policy lets it out and this host answers (it serves ``port`` to that
+    source); an edge does not judge a connection coming in, nor the replies of one. Such a
+    flow comes back with ``from_host``: the probe for it runs there.
     """
     own = []
     for i, addr in enumerate(addresses or []):
@@ -61,10 +94,17 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
         for key in flow:
             if key not in FLOW_KEYS:
                 raise PolicyError(f"{fpath}.{key}", flow[key], f"is not a known flow key ({', '.join(sorted(FLOW_KEYS))})")
-        try:
-            dst = ipaddress.ip_address(str(flow.get("dst")))
-        except ValueError:
-            raise PolicyError(f"{fpath}.dst", flow.get("dst"), "is not an IP address") from None
+        if flow.get("direction", "outbound") not in ("outbound", "inbound"):
+            raise PolicyError(f"{fpath}.direction", flow.get("direction"), "is not outbound or inbound")
+        if flow.get("direction") == "inbound":
+            out.append(_inbound(ir, flow, fpath, own, peers or {}))
+            continue
+        if "from_host" in flow:
+            raise PolicyError(f"{fpath}.from_host", flow["from_host"], "is for an inbound flow (direction: inbound)")
+        user, group = _owner(flow, "user", fpath), _owner(flow, "group", fpath)
+        if group is not None and user is None:
+            raise PolicyError(f"{fpath}.group", group, "needs user (the process that sends)")
+        dst = _address(flow.get("dst"), f"{fpath}.dst")
         proto = flow.get("proto", "tcp")
         if proto not in ("tcp", "udp"):
             raise PolicyError(f"{fpath}.proto", proto, "is not tcp or udp")
@@ -79,7 +119,7 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
             effective = str(same[0])
         else:
             effective = str(src)
-        packet = {"src": effective, "dst": str(dst), "proto": proto, "dport": flow.get("port")}
+        packet = {"src": effective, "dst": str(dst), "proto": proto, "dport": flow.get("port"), "user": user, "group": group}
         decisions = []
         if ir is not None:
             decisions.append(("", evaluate(ir, packet)))
@@ -99,5 +139,51 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
             "expect": "denied" if denied else "allowed",
             "reason": where + decision["reason"],
             "inconclusive_ok": inconclusive_ok,
+            **({"user": user, "group": group} if user is not None else {}),
         })
     return out
+
+
+def _inbound(ir: Mapping | None, flow: Mapping, fpath: str, own: list, peers: Mapping) -> dict:
+    """An inbound flow (see expect_flows): what the other host's policy and this host's say."""
+    peer = flow.get("from_host")
+    if not isinstance(peer, str) or peer not in peers:
+        raise PolicyError(f"{fpath}.from_host", peer, "must name the inventory host that opens the connection")
+    if ir is None:
+        raise PolicyError(fpath, flow, "is inbound, but this host has no egress_role (no policy of its own to answer by)")
+    for key in ("user", "group"):
+        if key in flow:
+            raise PolicyError(f"{fpath}.{key}", flow[key], "is for an outbound flow (an inbound one is sent by the other host)")
+    proto = flow.get("proto", "tcp")
+    if proto not in ("tcp", "udp"):
+        raise PolicyError(f"{fpath}.proto", proto, "is not tcp or udp")
+    inconclusive_ok = flow.get("inconclusive_ok", False)
+    if not isinstance(inconclusive_ok, bool):
+        raise PolicyError(f"{fpath}.inconclusive_ok", inconclusive_ok, "must be true or false")
+    theirs = [_address(a, f"{fpath}.from_host") for a in peers[peer].get("addresses") or []]
+    src = _address(flow["src"], f"{fpath}.src") if flow.get("src") is not None else None
+    dst = _address(flow["dst"], f"{fpath}.dst") if flow.get("dst") is not None else None
+    if dst is None:
+        dst = _first(own, src.version if src else 4, f"{fpath}.dst", "this host")
+    if src is None:
+        src = _first(theirs, dst.version, f"{fpath}.src", f"host {peer}")
+    if src.version != dst.version:
+        raise PolicyError(f"{fpath}.src", str(src), "is not of the same address family as dst")
+    packet = {"src": str(src), "dst": str(dst), "proto": proto, "dport": flow.get("port")}
+    decisions = []
+    if peers[peer].get("policy") is not None:
+        decisions.append((f"{peer}: ", evaluate(peers[peer]["policy"], packet)))
+    decisions.append(("", evaluate(ir, {**packet, "direction": "inbound"})))
+    denied = [(where, d) for where, d in decisions if d["verdict"] == "drop"]
+    where, decision = denied[0] if denied else decisions[-1]
+    return {
+        "name": str(flow.get("name") or f"{proto}/{flow.get('port')} in from {peer}"),
+        "dst": str(dst),
+        "port": int(flow["port"]),
+        "proto": proto,
+        "src": None if flow.get("src") is None else str(src),
+        "expect": "denied" if denied else "allowed",
+        "reason": where + decision["reason"],
+        "inconclusive_ok": inconclusive_ok,
+        "from_host": peer,
+    }

@@ -1,6 +1,7 @@
 """Accepted => loads: a name the compiler accepts for a platform loads in that platform's real
 tool. Generated names go into every place a name can stand (upstream, role, service,
-segment, group, host, table, log prefix, interfaces), are compiled for every platform, and
+segment, group, host, table, log prefix, interfaces, a local user or group of an allow
+entry), are compiled for every platform, and
 what was accepted is rendered and loaded: ``nft -c`` and ``ipset restore`` +
 ``iptables-restore --test`` in a scratch network namespace, the strict pf grammar, and the
 vendor modules' rendered -> parsed round trip for the device ACLs. A refusal must be the
@@ -9,6 +10,7 @@ compiler's own error (PolicyError), never a crash of a renderer or a tool."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 
@@ -22,6 +24,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils import pf_grammar, r
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS, compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import with_local_ids
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, disagreements, read_parsed, sample_flows
 
 HOST_PLATFORMS = ("nftables", "iptables", "pf")
@@ -53,8 +56,15 @@ def _host_variables(slot: str, name: str) -> tuple[dict, str, dict, dict]:
         variables["egress_roles"] = {"r": {"allow": [{"service": "https", "to": name}]}}
         variables["egress_role"] = "r"
     elif slot == "role":
-        variables["egress_roles"] = {name: {"allow": [{"service": "https", "to": "smtp_relays"}]}}
+        # A role that serves from a prefix: its set is named after the role.
+        variables["egress_roles"] = {name: {"allow": [{"service": "https", "to": "smtp_relays"}],
+                                            "serves": [{"service": "ssh", "from": ["198.51.100.0/24", "2001:db8:10::/64"]}]}}
         variables["egress_role"] = name
+    elif slot in ("user", "local_group"):
+        key = "users" if slot == "user" else "groups"
+        variables["egress_roles"] = {"r": {"allow": [{"service": "https", "to": "smtp_relays", key: [name]},
+                                                     {"service": "smtp", "to": "any", key: [name, 4242]}]}}
+        variables["egress_role"] = "r"
     elif slot == "service":
         variables["egress_services"] = {name: {"proto": "tcp", "ports": [444]}}
         variables["egress_roles"] = {"r": {"allow": [{"service": name, "to": "smtp_relays"}]}}
@@ -95,7 +105,17 @@ def _scratch(script: str, files: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def load(ir: dict, platform: str) -> None:
-    """Render ``ir`` for ``platform`` and load it in the real tool (or the pf grammar)."""
+    """Render ``ir`` for ``platform`` and load it in the real tool (or the pf grammar). Local
+    user and group names are first given numbers, as the roles do on the target; nft is also
+    given the names, which it must read and fail to find (they exist on no machine here)."""
+    named = [(kind, name) for kind, names in ir.get("local_ids", {}).items() for name in names]
+    if named and platform == "nftables":
+        result = _scratch("nft -c -f rules.nft", {"rules.nft": render_nftables.render(ir)})
+        problems = {line for line in result.stderr.splitlines() if "Error:" in line}
+        assert problems and all(re.search(r"Error: (User|Group) does not exist$", line) for line in problems), result.stderr
+    if named:
+        numbers = {kind: {name: 1000 + i for i, (k, name) in enumerate(named) if k == kind} for kind in ("users", "groups")}
+        ir = with_local_ids([ir], numbers, ir["target"])[0]
     if platform == "nftables":
         result = _scratch("nft -c -f rules.nft", {"rules.nft": render_nftables.render(ir)})
     elif platform == "iptables":
@@ -132,7 +152,7 @@ PROPERTY = settings(max_examples=int(os.environ.get("WARDEN_PROPERTY_EXAMPLES", 
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
-@pytest.mark.parametrize("slot", ["upstream", "role", "service", "group", "host", "table", "prefix"])
+@pytest.mark.parametrize("slot", ["upstream", "role", "service", "group", "host", "table", "prefix", "user", "local_group"])
 @PROPERTY
 @given(name=names())
 def test_a_host_policy_the_compiler_accepts_loads(slot, name):
@@ -141,7 +161,7 @@ def test_a_host_policy_the_compiler_accepts_loads(slot, name):
                    if platform in HOST_PLATFORMS else (_ for _ in ()).throw(PolicyError("egress_platform", platform, "is an edge")))
 
 
-@pytest.mark.parametrize("slot", ["inside", "outside", "segment", "upstream", "role", "table", "prefix"])
+@pytest.mark.parametrize("slot", ["inside", "outside", "segment", "upstream", "role", "table", "prefix", "user"])
 @PROPERTY
 @given(name=names())
 def test_an_edge_policy_the_compiler_accepts_loads(slot, name):
@@ -158,7 +178,7 @@ def test_an_edge_policy_the_compiler_accepts_loads(slot, name):
 @pytest.mark.parametrize("name", ["eth2\n", "eth2 ", "x\ny", "\n"])
 def test_a_trailing_newline_is_refused_everywhere(name):
     """Python's '$' matches before a final newline: every name check must be a full match."""
-    for slot in ("upstream", "role", "service", "group", "host", "table", "prefix"):
+    for slot in ("upstream", "role", "service", "group", "host", "table", "prefix", "user", "local_group"):
         variables, target, addresses, groups = _host_variables(slot, name)
         for platform in HOST_PLATFORMS:
             with pytest.raises(PolicyError):

@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The checks every inventory value goes through, and the site's services and upstreams
+(private to the collection).
+
+Pure Python: no Ansible imports. A bad value raises ``PolicyError`` naming the variable
+path and the value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import BUILTIN_UPSTREAMS, SERVICES
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+
+try:
+    import netaddr
+
+    HAS_NETADDR = True
+except ImportError:  # pragma: no cover - reported by the filter wrapper
+    HAS_NETADDR = False
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
+HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+PROTOCOLS = ("tcp", "udp", "icmp")
+SERVICE_KEYS = {"proto", "ports", "description"}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str = "one value or a list of them") -> list:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise PolicyError(path, value, f"must be {what}")
+    if not value and not allow_empty:
+        raise PolicyError(path, value, "must not be empty")
+    return list(value)
+
+
+def _mapping(value: object, path: str) -> Mapping:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise PolicyError(path, value, "must be a mapping")
+    return value
+
+
+def _check_keys(value: Mapping, allowed: set, path: str) -> None:
+    for key in value:
+        if key not in allowed:
+            raise PolicyError(f"{path}.{key}", value[key], f"is not a known key (expected one of: {', '.join(sorted(allowed))})")
+
+
+def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
+    """Every missing key is named: one as ``path.key``, several in one message."""
+    missing = [key for key in keys if key not in value]
+    if len(missing) == 1:
+        raise PolicyError(f"{path}.{missing[0]}", None, problem)
+    if missing:
+        raise PolicyError(path, dict(value), f"lacks the keys {', '.join(missing)}: each {problem}")
+
+
+def unknown(path: str, value: object, what: str, known, problem: str = "") -> PolicyError:
+    """The error for a name that is not defined: the closest known name first, then the list."""
+    known = sorted(known)
+    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
+    hint = f"did you mean {close[0]}? " if close else ""
+    listed = ", ".join(known[:40]) + (f", and {len(known) - 40} more" if len(known) > 40 else "")
+    return PolicyError(path, value, f"{problem or f'is not a known {what}'} ({hint}known {what}s: {listed})")
+
+
+def _name(value: object, path: str, what: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
+        raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
+    return value
+
+
+def parse_network(value: object, path: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An address or prefix; host bits must be clear."""
+    if isinstance(value, bool) or not isinstance(value, str) or not value or len(value) > 64:
+        raise PolicyError(path, value, "is not an IP address or prefix")
+    text = value.strip()
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        pass
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise PolicyError(path, value, "is not an IP address or prefix") from None
+    raise PolicyError(path, value, f"has host bits set (did you mean {loose}?)")
+
+
+def _is_address_like(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9A-Fa-f:.]+(/[0-9]+)?", value)) and any(c in value for c in ".:")
+
+
+def merge(networks: list) -> dict[str, list[str]]:
+    """Merge prefixes per family with netaddr; sorted, deterministic."""
+    out: dict[str, list[str]] = {}
+    for family, version in (("ipv4", 4), ("ipv6", 6)):
+        nets = [str(n) for n in networks if n.version == version]
+        if HAS_NETADDR:
+            merged = [str(n) for n in netaddr.cidr_merge(nets)]
+        else:  # pragma: no cover
+            merged = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(n) for n in nets)]
+        out[family] = merged
+    return out
+
+
+def _parse_date(value: object, path: str) -> datetime.date:
+    if isinstance(value, datetime.datetime):
+        return value.date()
+    if isinstance(value, datetime.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PolicyError(path, value, "is not a date (YYYY-MM-DD)")
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _ports(value: object, path: str) -> list[list[int]]:
+    ranges = []
+    for i, item in enumerate(_as_list(value, path)):
+        ipath = f"{path}[{i}]"
+        if isinstance(item, bool):
+            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
+        if isinstance(item, int):
+            low = high = item
+        elif isinstance(item, str) and re.fullmatch(r"[0-9]{1,5}(-[0-9]{1,5})?", item.strip()):
+            parts = item.strip().split("-")
+            low, high = int(parts[0]), int(parts[-1])
+        else:
+            raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
+        if not (1 <= low <= 65535 and 1 <= high <= 65535):
+            raise PolicyError(ipath, item, "is out of range (ports are 1-65535)")
+        if low > high:
+            raise PolicyError(ipath, item, "is an empty range (low port above high port)")
+        ranges.append([low, high])
+    ranges.sort()
+    merged: list[list[int]] = []
+    for low, high in ranges:
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], high)
+        else:
+            merged.append([low, high])
+    return merged
+
+
+def _service(name: str, spec: object, path: str) -> dict:
+    spec = _mapping(spec, path)
+    _check_keys(spec, SERVICE_KEYS, path)
+    if "proto" not in spec:
+        raise PolicyError(f"{path}.proto", None, "is required (tcp, udp, icmp, or a list of tcp/udp)")
+    protos = _as_list(spec["proto"], f"{path}.proto")
+    for i, proto in enumerate(protos):
+        if proto not in PROTOCOLS:
+            raise PolicyError(f"{path}.proto[{i}]" if len(protos) > 1 else f"{path}.proto", proto, f"is not a supported protocol ({', '.join(PROTOCOLS)})")
+    if len(set(protos)) != len(protos):
+        raise PolicyError(f"{path}.proto", spec["proto"], "lists a protocol twice")
+    if "icmp" in protos:
+        if len(protos) > 1:
+            raise PolicyError(f"{path}.proto", spec["proto"], "mixes icmp with port protocols; declare two services")
+        if spec.get("ports") not in (None, []):
+            raise PolicyError(f"{path}.ports", spec.get("ports"), "makes no sense for icmp (echo requests are allowed)")
+        return {"name": name, "protos": ["icmp"], "ports": None}
+    if "ports" not in spec:
+        raise PolicyError(f"{path}.ports", None, "is required for tcp/udp services")
+    return {"name": name, "protos": sorted(protos), "ports": _ports(spec["ports"], f"{path}.ports")}
+
+
+def _services(user: object) -> dict[str, dict]:
+    services = {name: _service(name, spec, f"built-in service {name}") for name, spec in SERVICES.items()}
+    for name, spec in _mapping(user, "egress_services").items():
+        _name(name, f"egress_services.{name}", "service")
+        services[name] = _service(name, spec, f"egress_services.{name}")
+    return services
+
+
+# --------------------------------------------------------------------------- upstreams
+
+
+class _Inventory:
+    """What the compiler may ask of the inventory: host addresses and group members."""
+
+    def __init__(self, addresses: Callable[[str], object] | Mapping | None, groups: Mapping | None) -> None:
+        self._addresses = addresses or {}
+        self.groups = groups or {}
+
+    def sources(self) -> tuple:
+        """The objects the answers come from (the site cache compares them by identity)."""
+        return (self._addresses, self.groups)
+
+    def has_host(self, name: str) -> bool:
+        if callable(self._addresses):
+            return self._addresses(name) is not None
+        return name in self._addresses
+
+    def addresses(self, name: str, path: str) -> list:
+        raw = self._addresses(name) if callable(self._addresses) else self._addresses.get(name)
+        if raw is None or raw == []:
+            raise PolicyError(path, name, "is an inventory host with no address: set egress_addresses (or ansible_host to an IP) for it")
+        nets = []
+        for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
+            net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
+            if net.num_addresses != 1:
+                raise PolicyError(f"hostvars[{name}].egress_addresses[{i}]", addr, "must be a single address, not a prefix")
+            nets.append(net)
+        return nets
+
+
+def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
+    if isinstance(entry, str) and entry.startswith("group:"):
+        group = entry[len("group:"):]
+        if not HOST_RE.fullmatch(group):
+            raise PolicyError(path, entry, "names an invalid group")
+        if group not in inventory.groups:
+            close = difflib.get_close_matches(group, sorted(inventory.groups), n=1)
+            hint = f" (did you mean group:{close[0]}?)" if close else ""
+            raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory{hint}")
+        members = list(inventory.groups[group])
+        if not members:
+            raise PolicyError(path, entry, f"names group '{group}', which has no hosts")
+        nets = []
+        for host in sorted(members):
+            nets.extend(inventory.addresses(host, path))
+        return nets
+    if isinstance(entry, str) and not _is_address_like(entry) and HOST_RE.fullmatch(entry):
+        if inventory.has_host(entry):
+            return inventory.addresses(entry, path)
+        raise PolicyError(path, entry, "is not an IP address or prefix, an inventory host, or group:NAME")
+    return [parse_network(entry, path)]
+
+
+def _upstreams(user: object, inventory: _Inventory) -> dict[str, dict]:
+    """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}."""
+    out = {name: merge([ipaddress.ip_network(p) for p in nets]) for name, nets in BUILTIN_UPSTREAMS.items()}
+    for name, value in _mapping(user, "egress_upstreams").items():
+        path = f"egress_upstreams.{name}"
+        _name(name, path, "upstream")
+        if name in BUILTIN_UPSTREAMS:
+            raise PolicyError(path, value, f"redefines the built-in upstream '{name}'")
+        entries = _as_list(value, path)
+        nets = []
+        for i, entry in enumerate(entries):
+            epath = f"{path}[{i}]" if not isinstance(value, str) else path
+            nets.extend(_upstream_entry(entry, epath, inventory))
+        out[name] = merge(nets)
+    return out

@@ -1,0 +1,311 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Roles: what a role lets a host send (``allow``, optionally only as named local users or
+groups) and what it serves (``serves``: the services whose replies may leave), as IR rules
+made once per site for each role (private to the collection).
+
+Pure Python: no Ansible imports. A bad value raises ``PolicyError`` naming the variable
+path and the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ROLES
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (
+    NAME_RE,
+    _as_list,
+    _check_keys,
+    _mapping,
+    _name,
+    _require,
+    _upstream_entry,
+    merge,
+    unknown,
+)
+
+FAMILIES = ("ipv4", "ipv6")
+ROLE_KEYS = {"allow", "serves", "description"}
+ALLOW_KEYS = {"service", "to", "users", "groups"}
+SERVES_KEYS = {"service", "from", "description"}
+OWNER_KINDS = ("users", "groups")
+# A local user or group name as useradd and groupadd take it (no trailing '$'), or a number.
+LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
+
+RULE_FIELDS = (
+    "family",           # any | ipv4 | ipv6
+    "iif",              # list of input interface names
+    "oif",              # list of output interface names
+    "oif_not",          # list: matches when the output interface is none of these
+    "ct_state",         # list of conntrack states
+    "saddr_in",         # set name: source in the set
+    "saddr_not_in",     # set name: source not in the set
+    "daddr_in",         # set name: destination in the set
+    "proto",            # tcp | udp | icmp | icmpv6
+    "l4proto",          # a raw IP protocol number (OSPF 89, EIGRP 88)
+    "dports",           # merged port ranges
+    "icmp_types",
+    "hoplimit",
+    "meter",            # {rate, burst}: per-source limit on new connections; matches when exceeded
+    "iif_not",          # list: matches when the input interface is none of these
+    "ct_direction",     # original (a connection this host opened) | reply (one opened from outside)
+    "ct_orig_dports",   # port ranges: the connection's original destination port (what the client asked for)
+    "ct_orig_saddr_in",  # set name: the connection's original source (the client) is in the set
+    "users",            # local users (names or uids): the sending socket's owner is one of them
+    "groups",           # local groups (names or gids): the sending socket's group is one of them
+)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _rule(action: str, origin: str, comment: str, **match) -> dict:
+    rule = {"action": action}
+    for field in RULE_FIELDS:
+        rule[field] = match.pop(field, "any" if field == "family" else None)
+    rule["origin"] = origin
+    rule["comment"] = comment
+    if match:  # pragma: no cover - programming error
+        raise TypeError(f"unknown match keys {sorted(match)}")
+    return rule
+
+
+def _rule_key(rule: Mapping) -> tuple:
+    """What makes two rules the same rule (their origin and comment aside)."""
+    return tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
+
+
+def _dedupe(rules: list[dict], keys: list | None = None) -> list[dict]:
+    """The rules without repeats, first kept; ``keys`` may give each rule's key ready-made."""
+    seen = set()
+    out = []
+    for rule, key in zip(rules, keys or map(_rule_key, rules)):
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(rule)
+    return out
+
+
+def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
+    """Rules for one service to one address set (``None``: any destination).
+
+    Set matches are per family, so a set gives one rule per family it has addresses in;
+    any destination gives one rule per protocol for both families. Echo requests are
+    ICMP or ICMPv6, so they are always per family.
+    """
+    if service["protos"] == ["icmp"]:
+        return [
+            _rule("accept", origin, comment, family=family, daddr_in=set_name,
+                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
+            for family in FAMILIES if set_name is None or addresses[family]
+        ]
+    if set_name is None:
+        return [_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
+    return [
+        _rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
+        for family in FAMILIES if addresses[family]
+        for proto in service["protos"]
+    ]
+
+
+def _serve_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
+    """Rules that let out the replies of connections opened from outside to one served
+    service (from the clients in one set; ``None``: from anywhere): the packet belongs to a
+    connection this host did not open (``ct_direction: reply``) whose original destination
+    port is the service's. For ICMP, the echo replies to echo requests."""
+    if service["protos"] == ["icmp"]:
+        return [
+            _rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name,
+                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-reply"])
+            for family in FAMILIES if set_name is None or addresses[family]
+        ]
+    if set_name is None:
+        return [_rule("accept", origin, comment, ct_direction="reply", proto=proto, ct_orig_dports=service["ports"]) for proto in service["protos"]]
+    return [
+        _rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name, proto=proto, ct_orig_dports=service["ports"])
+        for family in FAMILIES if addresses[family]
+        for proto in service["protos"]
+    ]
+
+
+def resolve_allow(site: Mapping, service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
+    """A service and an upstream named together (by a role or an exception): the service,
+    the destination set's name (``None`` for any destination) and its addresses."""
+    if service not in site["services"]:
+        raise unknown(spath, service, "service", site["services"])
+    if upstream not in site["upstreams"]:
+        raise unknown(upath, upstream, "upstream", site["upstreams"], "is not defined in egress_upstreams")
+    return site["services"][service], None if upstream == "any" else f"up_{upstream}", site["upstreams"][upstream]
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _role_defs(user: object) -> dict[str, tuple[dict, str]]:
+    roles = {name: (spec, f"built-in role {name}") for name, spec in ROLES.items()}
+    for name, spec in _mapping(user, "egress_roles").items():
+        path = f"egress_roles.{name}"
+        _name(name, path, "role")
+        roles[name] = (spec, path)
+    return roles
+
+
+def _owners(entry: Mapping, path: str) -> tuple[str, list[tuple]] | None:
+    """An allow entry's ``users`` or ``groups``: (kind, [(name or number, path), ...]), or None."""
+    given = [kind for kind in OWNER_KINDS if kind in entry]
+    if len(given) == 2:
+        raise PolicyError(path, {k: entry[k] for k in OWNER_KINDS},
+                          "names both users and groups: write one allow entry for the users and another for the groups")
+    if not given:
+        return None
+    kind = given[0]
+    raw = entry[kind]
+    what = "user" if kind == "users" else "group"
+    items = []
+    for j, value in enumerate(_as_list(raw, f"{path}.{kind}", what=f"a local {what} name or number, or a list of them")):
+        vpath = f"{path}.{kind}[{j}]" if isinstance(raw, (list, tuple)) else f"{path}.{kind}"
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= LOCAL_ID_MAX:
+                raise PolicyError(vpath, value, f"is not a {what} number (0-{LOCAL_ID_MAX})")
+        elif not isinstance(value, str) or not LOCAL_NAME_RE.fullmatch(value):
+            raise PolicyError(vpath, value, f"is not a local {what} name (a letter or '_', then letters, digits, '_.-', at most 32) "
+                                            f"or a {what} number")
+        if value in [v for v, dummy in items]:
+            raise PolicyError(vpath, value, f"is listed twice in {path}.{kind}")
+        items.append((value, vpath))
+    return kind, items
+
+
+def allow_entries(spec: object, path: str) -> list[dict]:
+    """A role's allow entries: index, services, upstreams (to), path and owners (see _owners)."""
+    spec = _mapping(spec, path)
+    _check_keys(spec, ROLE_KEYS, path)
+    if "allow" not in spec:
+        raise PolicyError(f"{path}.allow", None, "is required (use an empty list for a role that may send nothing)")
+    entries = []
+    for i, entry in enumerate(_as_list(spec["allow"], f"{path}.allow", allow_empty=True)):
+        epath = f"{path}.allow[{i}]"
+        entry = _mapping(entry, epath)
+        _check_keys(entry, ALLOW_KEYS, epath)
+        _require(entry, ("service", "to"), epath)
+        services = [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]
+        targets = [_name(t, f"{epath}.to", "upstream") for t in _as_list(entry["to"], f"{epath}.to")]
+        entries.append({"index": i, "services": services, "to": targets, "path": epath, "owners": _owners(entry, epath)})
+    return entries
+
+
+def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[str], str]]:
+    """(index, services, upstreams, path) of each allow entry; an edge, which sees addresses
+    only, asks ``owner_paths`` whether the role also names local users."""
+    return [(e["index"], e["services"], e["to"], e["path"]) for e in allow_entries(spec, path)]
+
+
+def owner_paths(spec: object, path: str) -> list[str]:
+    """The ``users``/``groups`` paths of a role's allow entries (what an edge cannot enforce)."""
+    return [f"{e['path']}.{e['owners'][0]}" for e in allow_entries(spec, path) if e["owners"]]
+
+
+def _serve_sources(site: Mapping, raw: object, path: str, role: str, index: int) -> tuple[str | None, dict, str]:
+    """An entry's ``from``: (set name or None for anywhere, its addresses, a label for comments).
+    Upstream names, prefixes, inventory hosts and group:NAME, as an exception's ``to``."""
+    entries = _as_list(raw, path)
+    named, nets = [], []
+    for j, entry in enumerate(entries):
+        epath = f"{path}[{j}]" if isinstance(raw, (list, tuple)) else path
+        if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site["upstreams"]:
+            named.append(entry)
+        else:
+            nets.extend(_upstream_entry(entry, epath, site["inventory"]))
+    label = ", ".join(str(e) for e in entries)
+    if len(label) > 60:
+        label = f"{len(entries)} sources"
+    if "any" in named:
+        return None, site["upstreams"]["any"], label
+    if len(named) == 1 and not nets:
+        return f"up_{named[0]}", site["upstreams"][named[0]], label
+    for name in named:
+        nets.extend(ipaddress.ip_network(p) for family in FAMILIES for p in site["upstreams"][name][family])
+    return f"serve_{role}_{index}", merge(nets), label
+
+
+def _serve_entries(site: Mapping, role: str, spec: Mapping, path: str) -> tuple[list[dict], dict, list[list[int]], list[str]]:
+    """A role's ``serves``: its rules, the sets they use, every TCP port range it serves and
+    the names of the services it serves."""
+    rules: list[dict] = []
+    sets: dict[str, dict] = {}
+    tcp: list[list[int]] = []
+    names: list[str] = []
+    for i, entry in enumerate(_as_list(spec["serves"], path, allow_empty=True)):
+        epath = f"{path}[{i}]"
+        entry = _mapping(entry, epath)
+        _check_keys(entry, SERVES_KEYS, epath)
+        _require(entry, ("service",), epath)
+        set_name, addresses, label = None, {}, ""
+        if "from" in entry:
+            set_name, addresses, label = _serve_sources(site, entry["from"], f"{epath}.from", role, i)
+            if set_name:
+                sets[set_name] = addresses
+        for svc in [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]:
+            if svc not in site["services"]:
+                raise unknown(f"{epath}.service", svc, "service", site["services"])
+            service = site["services"][svc]
+            names.append(svc)
+            if "tcp" in service["protos"]:
+                tcp.extend(service["ports"])
+            comment = f"role {role}: serves {svc}" + (f" from {label}" if label else "")
+            rules.extend(_serve_rules(service, set_name, addresses, f"role:{role}", comment))
+    return rules, sets, tcp, names
+
+
+def role_plan(site: Mapping, role: str) -> dict:
+    """What one role lets a host send and what it serves: its rules (with their keys), the
+    sets they use, which services it allows, the local users and groups it names, and its
+    ``serves`` rules (None when the role does not declare ``serves``). The same for every
+    host of the role, so it is made once per site (kept in the shared site) and copied out."""
+    plans = site["plans"]
+    if role not in plans:
+        rules: list[dict] = []
+        sets: dict[str, dict] = {}
+        spec, rpath = site["role_defs"][role]
+        services: list[str] = []
+        local: dict[str, dict] = {kind: {} for kind in OWNER_KINDS}
+        owned_icmp: list[str] = []
+        for entry in allow_entries(spec, rpath):
+            epath = entry["path"]
+            for svc in entry["services"]:
+                services.append(svc)
+                for upstream in entry["to"]:
+                    service, set_name, addrs = resolve_allow(site, svc, f"{epath}.service", upstream, f"{epath}.to")
+                    if set_name:
+                        sets[set_name] = addrs
+                    new = _service_rules(service, set_name, addrs, f"role:{role}", f"role {role}: {svc} to {upstream}")
+                    if entry["owners"]:
+                        kind, items = entry["owners"]
+                        for rule in new:
+                            rule[kind] = [value for value, dummy in items]
+                        if service["protos"] == ["icmp"]:
+                            owned_icmp.append(f"{epath}.{kind}")
+                    rules.extend(new)
+            if entry["owners"]:
+                kind, items = entry["owners"]
+                for value, vpath in items:
+                    if isinstance(value, str):
+                        local[kind].setdefault(value, vpath)
+        serves, serve_keys, serve_sets, tcp, names = None, None, {}, [], []
+        if "serves" in spec:
+            serves, serve_sets, tcp, names = _serve_entries(site, role, spec, f"{rpath}.serves")
+            serve_keys = [_rule_key(r) for r in serves]
+        plans[role] = {
+            "rules": rules, "keys": [_rule_key(r) for r in rules], "sets": sets, "services": services,
+            "local": local, "owned_icmp": owned_icmp,
+            "serves": serves, "serve_keys": serve_keys, "serve_sets": serve_sets, "served_tcp": tcp, "served_names": names,
+            "serves_path": f"{rpath}.serves",
+        }
+    return plans[role]
