@@ -345,3 +345,38 @@ def test_expect_flows_inbound_and_as_a_user():
                          ({"direction": "inbound", "from_host": "gw1", "port": 22, "user": "x"}, "is for an outbound")]:
         with pytest.raises(PolicyError, match=problem):
             expect_flows(ir, [bad], ADDRESSES["mail1"], peers=peers)
+
+
+# --------------------------------------------------------------------------- through the filters
+
+
+def test_the_filters_read_the_replies_switch_and_how_ansible_reaches_the_host():
+    from ansible.errors import AnsibleFilterError
+
+    from ansible_collections.warden.egress.plugins.filter.explain import explain
+    from ansible_collections.warden.egress.plugins.filter.local_ids import local_ids
+    from ansible_collections.warden.egress.plugins.filter.policy import policy
+
+    no_ssh = {"web_mail": {**WEB_MAIL, "serves": [{"service": "smtp"}]}}
+    hostvars = {host: {**site(egress_roles=no_ssh), "egress_role": "web_mail" if host == "mail1" else ROLES[host], "egress_addresses": addresses}
+                for host, addresses in ADDRESSES.items()}
+    with pytest.raises(AnsibleFilterError, match=r"host mail1: egress_roles.web_mail.serves: \['smtp'\] serves nothing on tcp/22"):
+        policy(hostvars, "mail1", GROUPS)
+    hostvars["mail1"]["ansible_port"] = 2200
+    with pytest.raises(AnsibleFilterError, match=r"serves nothing on tcp/2200"):
+        policy(hostvars, "mail1", GROUPS)
+    hostvars["mail1"]["ansible_connection"] = "containers.podman.podman"
+    ir = policy(hostvars, "mail1", GROUPS)
+    assert ir["replies"] == "served"
+    hostvars["mail1"]["egress_replies"] = "any"
+    assert policy(hostvars, "mail1", GROUPS)["replies"] == "any"
+    assert explain(ir, {"src": "203.0.113.9", "dst": HOST, "dport": 25, "direction": "inbound"})["verdict"] == "accept"
+    assert explain(ir, {"src": "203.0.113.9", "dst": HOST, "dport": 4444, "direction": "inbound"})["verdict"] == "drop"
+    assert explain(ir, {"src": HOST, "dst": "203.0.113.25", "dport": 25, "user": "postfix"})["verdict"] == "accept"
+    assert explain(ir, {"src": HOST, "dst": "203.0.113.25", "dport": 25, "user": "www-data"})["verdict"] == "drop"
+    with pytest.raises(AnsibleFilterError, match=r"flow.ct_state: 'new' is not for an inbound flow"):
+        explain(ir, {"src": "203.0.113.9", "dst": HOST, "dport": 25, "direction": "inbound", "ct_state": "new"})
+    found = local_ids([ir], "mail1", passwd=getent("passwd", {"postfix": ["x", "107", "114", "", "/", "/bin/false"]}))
+    assert found[0]["local_ids"]["users"]["postfix"]["id"] == 107
+    with pytest.raises(AnsibleFilterError, match=r"^warden.egress: host mail1: egress_roles.web_mail.allow\[0\].users\[0\]: 'postfix' is not a local user"):
+        local_ids([ir], "mail1", passwd=getent("passwd", {"postfix": None}))
