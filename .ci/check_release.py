@@ -86,6 +86,20 @@ def installed_version(name: str) -> Version | None:
     return None
 
 
+def doc_blocks(path: Path) -> dict:
+    """DOCUMENTATION, EXAMPLES and RETURN of a plugin, each parsed as YAML (ansible-doc refuses a plugin whose block does not parse)."""
+    import ast
+    blocks = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and getattr(node.targets[0], "id", "") in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+            name = node.targets[0].id
+            try:
+                blocks[name] = yaml.safe_load(node.value.value)
+            except yaml.YAMLError as exc:
+                fail(f"{path}: {name} is not valid YAML: {' '.join(str(exc).split())}")
+    return blocks
+
+
 def check_versions(top: Path, released: bool = False) -> None:
     """The checkout (released=False): galaxy.yml's version is the pending one, newer than every release.
     After the release step (released=True): it is the last release, and that release lists what it added."""
@@ -113,11 +127,8 @@ def check_versions(top: Path, released: bool = False) -> None:
     for path, name in items:
         text = path.read_text()
         if path.suffix == ".py":
-            m = re.search(r'^DOCUMENTATION\s*=\s*r?"""(.*?)"""', text, re.S | re.M)
-            try:
-                doc = yaml.safe_load(m.group(1)) if m else None
-            except yaml.YAMLError as exc:
-                fail(f"{path.relative_to(top)}: DOCUMENTATION is not valid YAML: {' '.join(str(exc).split())}")
+            blocks = doc_blocks(path)
+            doc = blocks.get("DOCUMENTATION")
             added = (doc or {}).get("version_added")
         else:
             added = ((yaml.safe_load(text)["argument_specs"].get("main") or {}).get("version_added"))
@@ -131,7 +142,7 @@ def check_versions(top: Path, released: bool = False) -> None:
             fail(f"{rel}: version_added {added} is after galaxy.yml's version {version}")
         if name not in listed.get(str(added), set()):
             fail(f"{rel}: version_added {added}, but the {added} release in changelogs/changelog.yaml does not list {name} as new "
-                 f"(new content takes the pending version, {version})")
+                 f"(new content takes the pending version, {version}; if ansible-doc warned above that it could not load it, that is why)")
     state = "released" if released else "pending"
     print(f"check_release: version {version} ({state}); releases {', '.join(map(str, releases))}; {len(items)} plugins and roles checked")
 

@@ -47,4 +47,4 @@ if [ -n "$missing" ]; then
   echo "ee: not installed here, checking apt can install them: $missing"
   apt-get install -s -qq $missing >/dev/null
 fi
-echo "ee: ok"
+echo "ee: ok ($SECONDS s)"

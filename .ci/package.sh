@@ -41,7 +41,7 @@ tarball=$out/warden-egress-$version.tar.gz
 python3 "$top/.ci/check_release.py" tarball "$tarball"
 
 echo "package: install it as a user would (no dependencies fetched)"
-"$venv/bin/ansible-galaxy" collection install --offline --no-deps -p "$out/collections" "$tarball" >/dev/null
+ANSIBLE_COLLECTIONS_PATH=$out/collections "$venv/bin/ansible-galaxy" collection install --offline --no-deps -p "$out/collections" "$tarball" >/dev/null
 python3 "$top/.ci/check_release.py" dependencies "$out/collections/ansible_collections/warden/egress" "$top"
 
 echo "package: galaxy-importer"
@@ -51,4 +51,4 @@ if grep -E "^(WARNING|ERROR)" "$out/importer.log"; then
   echo "package: galaxy-importer reported the lines above" >&2
   exit 1
 fi
-echo "package: $tarball passed galaxy-importer"
+echo "package: $tarball passed galaxy-importer ($SECONDS s)"

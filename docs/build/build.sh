@@ -56,4 +56,4 @@ export ANSIBLE_COLLECTIONS_PATH=$collections
 "$venv/bin/antsibull-docs" --config-file "$here/antsibull-docs.cfg" collection \
   --use-current --squash-hierarchy --fail-on-error --dest-dir "$src/collection" warden.egress
 "$venv/bin/sphinx-build" -q -b html -W --keep-going -c "$here" -d "$out/doctrees" "$src" "$out/html"
-echo "docs: $out/html/index.html"
+echo "docs: $out/html/index.html ($SECONDS s)"
