@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: iptables_apply
-short_description: Replace the collection's own iptables chains and ipsets atomically, only when they differ
+short_description: Replace the collection's own iptables chains and ipsets atomically, only when they differ, with an optional confirmed apply
 version_added: 0.2.0
 description:
   - Loads the files rendered by P(warden.egress.to_iptables#filter) for IPv4 and IPv6. The
@@ -33,6 +33,10 @@ description:
     sets are destroyed only then. If a file cannot be written, nothing is loaded; if a rename
     fails, the files already renamed and both families are put back as they were. The kernel
     and the boot files never disagree, and never mix two policies.
+  - With O(confirm_timeout), a confirmed apply. The host puts the previous chains and sets back by itself
+    unless a second call with O(confirm=true) arrives within that many seconds, and only a
+    confirmed load reaches the boot files and the record. The same contract as
+    P(warden.egress.pf_apply#module).
   - One apply at a time. The module holds a lock in O(state_dir) for the whole run, so a second
     run on the same host waits for the first (at most O(lock_timeout) seconds).
   - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700,
@@ -86,6 +90,37 @@ options:
     type: int
     default: 120
     version_added: 0.5.0
+  confirm_timeout:
+    description:
+      - Seconds the target waits for a second call with O(confirm=true) after a load that changed
+        its rules. Before the load it saves what it owns (also when that is nothing), and after it
+        arms a rollback that runs on the target without the controller. Unless confirmed in time,
+        that rollback puts back exactly what was saved, in one transaction per family (the sets first, then IPv4, then IPv6).
+      - The rollback is a transient systemd timer (C(systemd-run --on-active)) where systemd runs
+        the target and the module shares its network and mount namespaces; elsewhere (no systemd,
+        or under C(ip netns exec)) it is a detached process that holds a lock on its pid file.
+      - The boot files and the record of what was applied are written only on confirmation, so
+        a restart while a load waits brings the previous rules back.
+      - One load waits at a time. Another load (or a removal) waits, releasing the apply lock,
+        until the pending one is confirmed or rolled back, at most O(lock_timeout) seconds, then
+        fails changing nothing. A plan whose rollback is no longer armed (the target restarted)
+        is rolled back by the next run.
+      - C(0) loads without a confirmation step. Below 15 seconds the module warns (too little
+        time for a controller to reconnect and confirm).
+    type: int
+    default: 0
+    version_added: 0.5.0
+  confirm:
+    description:
+      - Confirm the load a previous call made with O(confirm_timeout). This stops its rollback and writes the
+        record and the boot files. Give it without the rules (and without O(state=absent)).
+      - Fails when no load waits ("nothing to confirm"), and when the rollback already ran or is
+        no longer armed ("too late", with what the target did and when). Warns when the
+        confirmation came after more than half of the window.
+      - In check mode it says whether there is a load to confirm, and changes nothing.
+    type: bool
+    default: false
+    version_added: 0.5.0
   state:
     description: C(present) loads the files; C(absent) removes the chains, jumps, sets, files and record.
     type: str
@@ -106,6 +141,24 @@ EXAMPLES = r"""
     ipv6: "{{ ruleset.ipv6 }}"
   vars:
     ruleset: "{{ egress_policy | warden.egress.to_iptables }}"
+
+- name: Load; the host puts the previous chains and sets back by itself unless confirmed within 60 seconds
+  warden.egress.iptables_apply:
+    ipset: "{{ ruleset.ipset }}"
+    ipv4: "{{ ruleset.ipv4 }}"
+    ipv6: "{{ ruleset.ipv6 }}"
+    confirm_timeout: 60
+  vars:
+    ruleset: "{{ egress_policy | warden.egress.to_iptables }}"
+  register: applied
+
+- name: Drop the connection, so that the next task needs a new one
+  ansible.builtin.meta: reset_connection
+
+- name: Confirm over the new connection (keeps the rules, writes the boot files, destroys the old sets)
+  warden.egress.iptables_apply:
+    confirm: true
+  when: applied.pending_confirmation
 
 - name: Remove the collection's chains, sets and boot files
   warden.egress.iptables_apply:
@@ -133,6 +186,41 @@ file_changed:
   returned: always
   type: bool
   sample: false
+pending_confirmation:
+  description: Whether the load waits for O(confirm=true).
+  returned: always
+  type: bool
+  sample: true
+rollback_by:
+  description: What puts the previous rules back unless the load is confirmed.
+  returned: when the load waits for confirmation
+  type: str
+  sample: systemd timer warden-egress-rollback-3f1d5c0e0b1e.timer
+rollback_at:
+  description: When the target puts the previous rules back unless the load is confirmed (the target's clock).
+  returned: when the load waits for confirmation
+  type: str
+  sample: "2026-12-02 11:02:00 +0000"
+confirmed_after:
+  description: Seconds between the load and its confirmation.
+  returned: when O(confirm=true) confirmed a load
+  type: float
+  sample: 2.4
+rolled_back:
+  description: Whether the target put the previous rules back (a late O(confirm=true) reports it).
+  returned: when O(confirm=true) came too late
+  type: bool
+  sample: true
+rolled_back_at:
+  description: When the target put the previous rules back.
+  returned: when O(confirm=true) came too late
+  type: str
+  sample: "2026-12-02 11:02:00 +0000"
+rollback_seconds:
+  description: Seconds between the load and the rollback.
+  returned: when O(confirm=true) came too late
+  type: float
+  sample: 10.1
 validated:
   description: How the files were checked before loading (C(scratch namespace and --test) or C(--test)).
   returned: when the rules were loaded
@@ -142,30 +230,16 @@ validated:
 
 import os
 import re
-import shlex
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_confirm as confirming
 from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
-
-FAMILIES = ("ipv4", "ipv6")
-TOOLS = {"ipv4": ("iptables-save", "iptables-restore"), "ipv6": ("ip6tables-save", "ip6tables-restore")}
-SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
-HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
-BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
-TARGETS = {"RETURN", "DROP", "LOG"}
-SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}"
-
-
-def _split(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError:
-        return []
-
+from ansible_collections.warden.egress.plugins.module_utils._iptables import (FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, split_words, body,
+                                                                             combined, destroy_sets, files_for, listing, restore, saved_body,
+                                                                             scratch_check, transaction)
 
 def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
     """Return a problem if a restore file reaches outside the collection's own chains."""
@@ -180,7 +254,7 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
                 " (to remove the chains, use state: absent)")
     declared = set()
     for number, line in body[1:-1]:
-        words = _split(line)
+        words = split_words(line)
         if not words:
             return f"line {number}: cannot be parsed: {line!r}"
         if line.startswith(":"):
@@ -201,7 +275,7 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
             if flag == "--match-set" and (value not in sets or not value.endswith(SET_SUFFIX[family])):
                 return f"line {number}: set {value!r} is not an {family} set created by the ipset file: {line!r}"
     for number, line in body[1:-1]:
-        words = _split(line)
+        words = split_words(line)
         for flag, value in zip(words, words[1:]):
             if flag in ("-A", "-j", "-g") and own.fullmatch(value) and value not in declared:
                 return f"line {number}: chain {value!r} is used but not declared"
@@ -224,166 +298,6 @@ def check_sets(text: str) -> tuple[str | None, set]:
         elif match.group(2) not in names:
             return f"line {number}: set {match.group(2)!r} is filled before it is created", names
     return None, names
-
-
-class Target:
-    """The target's tools, and what is loaded there now."""
-
-    def __init__(self, module: AnsibleModule, table: str) -> None:
-        self.module = module
-        self.table = table
-        self.own = re.compile(rf"{re.escape(table)}-[a-z0-9]+")
-        self.bins = {name: module.get_bin_path(name, required=True) for pair in TOOLS.values() for name in pair}
-        self.ipset = module.get_bin_path("ipset", required=True)
-
-    def run(self, args: list[str], data: str | None = None, check: bool = True) -> tuple[int, str, str]:
-        rc, out, err = self.module.run_command(args, data=data, binary_data=True)
-        if rc != 0 and check:
-            self.module.fail_json(msg=f"{' '.join(args)} failed: {err.strip() or out.strip()}")
-        return rc, out, err
-
-    def live(self, family: str) -> dict:
-        """The collection's chains, their rules in order, and the jumps to them."""
-        rc, out, dummy = self.run([self.bins[TOOLS[family][0]], "-t", "filter"], check=False)
-        chains, rules, jumps, sets = [], [], [], []
-        position = dict.fromkeys(BUILTINS, 0)
-        for line in out.splitlines() if rc == 0 else []:
-            words = _split(line)
-            if line.startswith(":") and words and self.own.fullmatch(words[0][1:]):
-                chains.append(words[0][1:])
-            elif len(words) > 1 and words[0] == "-A":
-                if words[1] in position:
-                    position[words[1]] += 1
-                    if any(flag in ("-j", "-g") and self.own.fullmatch(value) for flag, value in zip(words, words[1:])):
-                        jumps.append({"builtin": words[1], "position": position[words[1]], "line": line})
-                elif self.own.fullmatch(words[1]):
-                    rules.append(line)
-                    sets.extend(value for flag, value in zip(words, words[1:]) if flag == "--match-set")
-        return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets))}
-
-    def set_members(self, names: list[str]) -> list[str]:
-        existing = self.existing_sets()
-        lines = []
-        for name in sorted(set(names)):
-            if name not in existing:
-                lines.append(f"{name}: missing")
-                continue
-            rc, out, dummy = self.run([self.ipset, "save", name])
-            words = out.split("\n", 1)[0].split()
-            lines.append(f"{name}: {' '.join(words[2:5])}")
-            lines.extend(sorted(f"{name}: {line.split(' ', 2)[2]}" for line in out.splitlines() if line.startswith("add ")))
-        return lines
-
-    def existing_sets(self) -> set:
-        rc, out, dummy = self.run([self.ipset, "list", "-n"], check=False)
-        return set(out.split()) if rc == 0 else set()
-
-
-def listing(target: Target, lives: dict) -> str:
-    """What the record compares: chains, jumps with their positions, rules, set members."""
-    out = []
-    for family in FAMILIES:
-        live = lives[family]
-        out.append(f"## {family}")
-        out.extend(f":{chain}" for chain in live["chains"])
-        out.extend(f"{jump['builtin']}#{jump['position']} {jump['line']}" for jump in live["jumps"])
-        out.extend(live["rules"])
-    out.append("## sets")
-    out.extend(target.set_members([name for family in FAMILIES for name in lives[family]["sets"]]))
-    return "\n".join(out) + "\n"
-
-
-def transaction(wanted: list[str], live: dict) -> str:
-    """An iptables-restore --noflush file that turns what is loaded (``live``) into ``wanted``
-    (a restore file body in boot form): refill the wanted chains, keep or put each jump at the
-    top of its built-in chain, and remove chains and jumps that are no longer wanted."""
-    declared = [line.split()[0][1:] for line in wanted if line.startswith(":")]
-    inserts = [line for line in wanted if line.startswith("-I ")]
-    out = ["*filter"]
-    out.extend(line for line in wanted if line.startswith(":") or line.startswith("-A "))
-    hooked = set()
-    for line in inserts:
-        words = _split(line)
-        builtin, chain = words[1], words[-1]
-        hooked.add((builtin, chain))
-        mine = [jump for jump in live["jumps"] if jump["builtin"] == builtin and _split(jump["line"])[-1] == chain]
-        if len(mine) == 1 and mine[0]["position"] == 1 and _split(mine[0]["line"])[2:] == words[3:]:
-            continue
-        out.extend("-D" + jump["line"][2:] for jump in mine)
-        out.append(line)
-    for jump in live["jumps"]:
-        words = _split(jump["line"])
-        if (words[1], words[-1]) not in hooked:
-            out.append("-D" + jump["line"][2:])
-    obsolete = [chain for chain in live["chains"] if chain not in declared]
-    out.extend(f"-F {chain}" for chain in obsolete)
-    out.extend(f"-X {chain}" for chain in obsolete)
-    out.append("COMMIT")
-    return "\n".join(out) + "\n"
-
-
-def body(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#") and line.strip() not in ("*filter", "COMMIT")]
-
-
-def saved_body(live: dict) -> list[str]:
-    """What is loaded now, in boot form, to put back if the other family fails."""
-    lines = [f":{chain} - [0:0]" for chain in live["chains"]] + live["rules"]
-    for jump in live["jumps"]:
-        lines.append("-I " + jump["line"][3:].replace(" ", " 1 ", 1))
-    return lines
-
-
-def files_for(directory: str, table: str) -> dict:
-    return {
-        "ipset": os.path.join(directory, f"{table}.ipset"),
-        "ipv4": os.path.join(directory, f"{table}.rules.v4"),
-        "ipv6": os.path.join(directory, f"{table}.rules.v6"),
-    }
-
-
-def combined(texts: dict) -> str:
-    return "".join(f"### {key}\n{texts[key]}" for key in ("ipset", *FAMILIES))
-
-
-def scratch_check(target: Target, texts: dict) -> bool | str:
-    """Load everything into a fresh network namespace. True when it loaded, False when the
-    target cannot make a namespace, or the error text."""
-    unshare = target.module.get_bin_path("unshare")
-    if not unshare:
-        return False
-    rc, out, err = target.run([unshare, "--net", "true"], check=False)
-    if rc != 0:
-        return False
-    with tempfile.TemporaryDirectory(prefix="warden-egress-") as tmp:
-        paths = {}
-        for key, text in texts.items():
-            paths[key] = os.path.join(tmp, key)
-            with open(paths[key], "w", encoding="utf-8") as handle:
-                handle.write(text)
-        script = (
-            f"{shlex.quote(target.ipset)} -exist restore -file {shlex.quote(paths['ipset'])}"
-            f" && {shlex.quote(target.bins['iptables-restore'])} -w --noflush {shlex.quote(paths['ipv4'])}"
-            f" && {shlex.quote(target.bins['ip6tables-restore'])} -w --noflush {shlex.quote(paths['ipv6'])}"
-        )
-        rc, out, err = target.run([unshare, "--net", "/bin/sh", "-c", script], check=False)
-    return True if rc == 0 else (err.strip() or out.strip() or f"exit {rc}")
-
-
-def restore(target: Target, family: str, text: str, test: bool = False) -> tuple[int, str]:
-    args = [target.bins[TOOLS[family][1]], "-w", "--noflush"] + (["--test"] if test else [])
-    rc, out, err = target.run(args, data=text, check=False)
-    return rc, err.strip() or out.strip()
-
-
-def destroy_sets(target: Target, names) -> list[str]:
-    """Destroy sets; return the ones that could not be (still referenced elsewhere)."""
-    left = []
-    for name in sorted(names):
-        rc, dummy, dummy = target.run([target.ipset, "destroy", name], check=False)
-        if rc != 0:
-            left.append(name)
-    return left
 
 
 def absent(module: AnsibleModule, target: Target, params: dict, result: dict, record: dict | None, lives: dict) -> None:
@@ -424,21 +338,28 @@ def main() -> None:
             "directory": {"type": "path", "default": "/etc/warden_egress"},
             "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
             "lock_timeout": {"type": "int", "default": 120},
+            "confirm_timeout": {"type": "int", "default": 0},
+            "confirm": {"type": "bool", "default": False},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
-        required_if=[("state", "present", ["ipset", "ipv4", "ipv6"])],
         supports_check_mode=True,
     )
     params = module.params
     table = params["table"]
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,17}", table):
         module.fail_json(msg=f"table: {table!r} is not a usable owner name for iptables chains (letters, digits and '_', at most 18)")
-    if params["lock_timeout"] < 0:
-        module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")
-    result = {"changed": False, "ruleset_changed": False, "file_changed": False}
+    for name in ("lock_timeout", "confirm_timeout"):
+        if params[name] < 0:
+            module.fail_json(msg=f"{name}: {params[name]} must be 0 or more seconds")
+    given = [key for key in ("ipset", *FAMILIES) if params[key] is not None]
+    if params["confirm"] and (given or params["state"] != "present"):
+        module.fail_json(msg="confirm: true confirms the pending load; give it without ipset, ipv4, ipv6 and without state: absent")
+    if params["state"] == "present" and not params["confirm"] and len(given) < 3:
+        module.fail_json(msg="ipset, ipv4 and ipv6: all three are required to load the rules (or give confirm: true, or state: absent)")
+    result = {"changed": False, "ruleset_changed": False, "file_changed": False, "pending_confirmation": False}
     texts = {key: params[key] for key in ("ipset", *FAMILIES)}
     new_sets: set = set()
-    if params["state"] == "present":
+    if params["state"] == "present" and not params["confirm"]:
         problem, new_sets = check_sets(texts["ipset"])
         problem = f"ipset: {problem}" if problem else None
         for family in FAMILIES:
@@ -447,7 +368,12 @@ def main() -> None:
         if problem:
             module.fail_json(msg=f"refusing to load: {problem}", **result)
     target = Target(module, table)
-    lock.hold(module, params["state_dir"], params["lock_timeout"], result)
+    fd = lock.hold(module, params["state_dir"], params["lock_timeout"], result)
+    pending = confirming.Pending(module, params["state_dir"], f"iptables-{table}", f"iptables chains {table}-*")
+    if params["confirm"]:
+        confirming.confirm(module, pending, result, after=lambda plan: drop_sets(module, target, plan["confirm"]["destroy_sets"]))
+    if not module.check_mode:
+        confirming.settle(module, fd, params["state_dir"], params["lock_timeout"], result)
     record_path = os.path.join(params["state_dir"], f"iptables-{table}.json")
     record = state.read_record(record_path)
     lives = {family: target.live(family) for family in FAMILIES}
@@ -469,17 +395,32 @@ def main() -> None:
         files.finish(module, result, staged)
         module.exit_json(**result)
 
+    old_sets = ({name for family in FAMILIES for name in lives[family]["sets"]} | set((record or {}).get("sets", []))) - new_sets
+    waits = params["confirm_timeout"] > 0
+    saved_sets = {name: target.run([target.ipset, "save", name])[1] for name in sorted(
+        {name for family in FAMILIES for name in lives[family]["sets"]} & target.existing_sets())} if waits else {}
     created = load(module, target, texts, lives, new_sets, result)
     after = {family: target.live(family) for family in FAMILIES}
+    result["chains"] = {family: after[family]["chains"] for family in FAMILIES}
+    if waits:
+        restore = {"backend": "iptables", "bins": target.bins, "ipset": target.ipset, "own": target.own.pattern, "sets": saved_sets,
+                   "created": sorted(created), "saved": {family: {key: lives[family][key] for key in ("chains", "rules", "jumps")} for family in FAMILIES}}
+        boot = [{"path": path, "text": texts[key], "mode": 0o600 if key == "ipset" else 0o644} for key, path in paths.items()]
+        record_data = {"path": record_path, "content": content, "listing": listing(target, after), "extra": {"sets": sorted(new_sets)}}
+        pending.arm(params["confirm_timeout"], restore, {"boot": boot, "record": record_data, "destroy_sets": sorted(old_sets)}, result)
+        module.exit_json(**result)
     files.finish(module, result, staged,
                  write_record=lambda: state.write_record(record_path, content, listing(target, after), sets=sorted(new_sets)),
                  roll_back=lambda: put_back(target, lives, FAMILIES, created), undo_record=lambda: state.put_back_record(record_path, record))
-    result["chains"] = {family: after[family]["chains"] for family in FAMILIES}
-    old_sets = ({name for family in FAMILIES for name in lives[family]["sets"]} | set((record or {}).get("sets", []))) - new_sets
-    left = destroy_sets(target, old_sets & target.existing_sets())
+    drop_sets(module, target, old_sets)
+    module.exit_json(**result)
+
+
+def drop_sets(module: AnsibleModule, target: Target, names) -> None:
+    """Destroy the previous generation's sets once the new rules are in place for good."""
+    left = destroy_sets(target, set(names) & target.existing_sets())
     if left:
         module.warn(f"old ipsets still in use elsewhere, left in place: {', '.join(left)}")
-    module.exit_json(**result)
 
 
 def put_back(target: Target, lives: dict, families, created: set) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: nft_apply
-short_description: Replace one nftables table atomically, only when it differs
+short_description: Replace one nftables table atomically, only when it differs, with an optional confirmed apply
 version_added: 0.1.0
 description:
   - Loads a generated C(nft -f) file that declares exactly one table, in one transaction,
@@ -24,6 +24,10 @@ description:
     renamed into place after the load. If it cannot be written (a full disk, a directory at
     O(path)), nothing is loaded; if the rename fails, the previous table is loaded again. The
     kernel and the boot file never disagree, and the run fails with one line saying why.
+  - With O(confirm_timeout), a confirmed apply. The host puts the previous table back by itself
+    unless a second call with O(confirm=true) arrives within that many seconds, and only a
+    confirmed load reaches the boot file and the record. The same contract as
+    P(warden.egress.pf_apply#module).
   - One apply at a time. The module holds a lock in O(state_dir) for the whole run, so a second
     run on the same host waits for the first (at most O(lock_timeout) seconds).
   - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700, the
@@ -75,6 +79,37 @@ options:
     type: int
     default: 120
     version_added: 0.5.0
+  confirm_timeout:
+    description:
+      - Seconds the target waits for a second call with O(confirm=true) after a load that changed
+        its rules. Before the load it saves what it owns (also when that is nothing), and after it
+        arms a rollback that runs on the target without the controller. Unless confirmed in time,
+        that rollback puts back exactly what was saved, in one transaction.
+      - The rollback is a transient systemd timer (C(systemd-run --on-active)) where systemd runs
+        the target and the module shares its network and mount namespaces; elsewhere (no systemd,
+        or under C(ip netns exec)) it is a detached process that holds a lock on its pid file.
+      - The boot file and the record of what was applied are written only on confirmation, so
+        a restart while a load waits brings the previous rules back.
+      - One load waits at a time. Another load (or a removal) waits, releasing the apply lock,
+        until the pending one is confirmed or rolled back, at most O(lock_timeout) seconds, then
+        fails changing nothing. A plan whose rollback is no longer armed (the target restarted)
+        is rolled back by the next run.
+      - C(0) loads without a confirmation step. Below 15 seconds the module warns (too little
+        time for a controller to reconnect and confirm).
+    type: int
+    default: 0
+    version_added: 0.5.0
+  confirm:
+    description:
+      - Confirm the load a previous call made with O(confirm_timeout). This stops its rollback and writes the
+        record and the boot file. Give it without the rules (and without O(state=absent)).
+      - Fails when no load waits ("nothing to confirm"), and when the rollback already ran or is
+        no longer armed ("too late", with what the target did and when). Warns when the
+        confirmation came after more than half of the window.
+      - In check mode it says whether there is a load to confirm, and changes nothing.
+    type: bool
+    default: false
+    version_added: 0.5.0
   state:
     description: C(present) loads O(content); C(absent) deletes the table, its file and its record.
     type: str
@@ -90,6 +125,20 @@ EXAMPLES = r"""
 - name: Load the host's egress policy
   warden.egress.nft_apply:
     content: "{{ egress_policy | warden.egress.to_nftables }}"
+
+- name: Load; the host puts the previous table back by itself unless confirmed within 60 seconds
+  warden.egress.nft_apply:
+    content: "{{ egress_policy | warden.egress.to_nftables }}"
+    confirm_timeout: 60
+  register: applied
+
+- name: Drop the connection, so that the next task needs a new one
+  ansible.builtin.meta: reset_connection
+
+- name: Confirm over the new connection (keeps the table, writes the boot file)
+  warden.egress.nft_apply:
+    confirm: true
+  when: applied.pending_confirmation
 
 - name: Remove the collection's table and its boot file
   warden.egress.nft_apply:
@@ -117,6 +166,41 @@ file_changed:
   returned: always
   type: bool
   sample: false
+pending_confirmation:
+  description: Whether the load waits for O(confirm=true).
+  returned: always
+  type: bool
+  sample: true
+rollback_by:
+  description: What puts the previous rules back unless the load is confirmed.
+  returned: when the load waits for confirmation
+  type: str
+  sample: systemd timer warden-egress-rollback-3f1d5c0e0b1e.timer
+rollback_at:
+  description: When the target puts the previous rules back unless the load is confirmed (the target's clock).
+  returned: when the load waits for confirmation
+  type: str
+  sample: "2026-12-02 11:02:00 +0000"
+confirmed_after:
+  description: Seconds between the load and its confirmation.
+  returned: when O(confirm=true) confirmed a load
+  type: float
+  sample: 2.4
+rolled_back:
+  description: Whether the target put the previous rules back (a late O(confirm=true) reports it).
+  returned: when O(confirm=true) came too late
+  type: bool
+  sample: true
+rolled_back_at:
+  description: When the target put the previous rules back.
+  returned: when O(confirm=true) came too late
+  type: str
+  sample: "2026-12-02 11:02:00 +0000"
+rollback_seconds:
+  description: Seconds between the load and the rollback.
+  returned: when O(confirm=true) came too late
+  type: float
+  sample: 10.1
 """
 
 import os
@@ -124,8 +208,10 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_confirm as confirming
 from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
+from ansible_collections.warden.egress.plugins.module_utils import _apply_rollback as rollback
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
 
 STATEMENT = re.compile(r"^(?:(delete|flush|add|create)\s+)?(table|chain|set|map|rule|element|ruleset)\b\s*(\S*)\s*(\S*)")
@@ -219,30 +305,41 @@ def main() -> None:
             "path": {"type": "path", "default": "/etc/warden_egress/warden_egress.nft"},
             "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
             "lock_timeout": {"type": "int", "default": 120},
+            "confirm_timeout": {"type": "int", "default": 0},
+            "confirm": {"type": "bool", "default": False},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
         },
-        required_if=[("state", "present", ["content"])],
         supports_check_mode=True,
     )
     params = module.params
     family, table = params["family"], params["table"]
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", table):
         module.fail_json(msg=f"table: {table!r} is not a valid table name")
-    if params["lock_timeout"] < 0:
-        module.fail_json(msg=f"lock_timeout: {params['lock_timeout']} must be 0 or more seconds")
+    for name in ("lock_timeout", "confirm_timeout"):
+        if params[name] < 0:
+            module.fail_json(msg=f"{name}: {params[name]} must be 0 or more seconds")
+    if params["confirm"] and (params["content"] is not None or params["state"] != "present"):
+        module.fail_json(msg="confirm: true confirms the pending load; give it without content and without state: absent")
+    if params["state"] == "present" and not params["confirm"] and params["content"] is None:
+        module.fail_json(msg="content: required to load the table (or give confirm: true, or state: absent)")
     nft = module.get_bin_path("nft", required=True)
     record_path = os.path.join(params["state_dir"], f"{family}-{table}.json")
     keep_file = bool(params["path"])
-    result = {"changed": False, "table": f"{family} {table}", "ruleset_changed": False, "file_changed": False}
+    result = {"changed": False, "table": f"{family} {table}", "ruleset_changed": False, "file_changed": False, "pending_confirmation": False}
+    pending = confirming.Pending(module, params["state_dir"], f"{family}-{table}", f"table {family} {table}")
 
-    if params["state"] == "present":
+    if params["state"] == "present" and not params["confirm"]:
         problem = check_scope(params["content"], family, table)
         if problem:
             module.fail_json(msg=f"content: refusing to load: {problem}", **result)
         rc, out, err = run_nft(module, nft, ["-c", "-f"], params["content"])
         if rc != 0:
             module.fail_json(msg=f"content: nft -c rejected the ruleset, nothing was loaded: {err.strip()}", **result)
-    lock.hold(module, params["state_dir"], params["lock_timeout"], result)
+    fd = lock.hold(module, params["state_dir"], params["lock_timeout"], result)
+    if params["confirm"]:
+        confirming.confirm(module, pending, result)
+    if not module.check_mode:
+        confirming.settle(module, fd, params["state_dir"], params["lock_timeout"], result)
     before = read_table(module, nft, family, table)
     listing = None if before is None else stable_listing(before)
     record = state.read_record(record_path)
@@ -260,10 +357,17 @@ def main() -> None:
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)
 
+    waits = result["ruleset_changed"] and params["confirm_timeout"] > 0
     staged = files.stage_all(module, result, [(params["path"], content, 0o644)] if result["file_changed"] else [])
     if not result["ruleset_changed"]:
         files.finish(module, result, staged)
         module.exit_json(**result)
+    if waits:
+        restore = {"backend": "nftables", "nft": nft, "family": family, "table": table, "saved": listing}
+        rc, out, err = run_nft(module, nft, ["-c", "-f"], rollback.nftables_text(restore))
+        if rc != 0:
+            module.fail_json(msg=f"the table as loaded now would not load again, so a rollback could not put it back ({err.strip()});"
+                                 " nothing was loaded (load without confirm_timeout)", **result)
 
     rc, out, err = run_nft(module, nft, ["-f"], content)
     if rc != 0:
@@ -278,6 +382,11 @@ def main() -> None:
     loaded = list_table(module, nft, family, table)
     if loaded is None:
         module.fail_json(msg=f"table {family} {table} missing after load; {roll_back()}", **result)
+    if waits:
+        boot = [{"path": params["path"], "text": content, "mode": 0o644}] if keep_file else []
+        pending.arm(params["confirm_timeout"], restore, {"boot": boot, "record": {"path": record_path, "content": content, "listing": loaded, "extra": {}}},
+                    result)
+        module.exit_json(**result)
     files.finish(module, result, staged, write_record=lambda: state.write_record(record_path, content, loaded),
                  roll_back=roll_back, undo_record=lambda: state.put_back_record(record_path, record))
     module.exit_json(**result)

@@ -10,130 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import shutil
 import stat
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
 import pytest
-from netns import TOP, Pair, sh
-from sample import compile_for
-
-from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables, render_pf
-
-MODULES = ("nft_apply", "iptables_apply", "pf_apply")
-IPT_FILES = ("warden_egress.ipset", "warden_egress.rules.v4", "warden_egress.rules.v6")
-
-
-class Box:
-    """One backend in a place of its own, with its boot files under ``tmp/etc`` and its state
-    under ``tmp/state``."""
-
-    def __init__(self, module: str, tmp: str) -> None:
-        self.module, self.tmp = module, tmp
-        self.etc, self.state = os.path.join(tmp, "etc"), os.path.join(tmp, "state")
-        self.bin = os.path.join(tmp, "bin")
-        os.makedirs(self.bin)
-        self.env = {**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}"}
-        self.ns = None
-        self.pair = None
-
-    def args(self, host: str) -> dict:
-        policy = compile_for(host)
-        if self.module == "nft_apply":
-            return {"content": render_nftables.render(policy)}
-        if self.module == "iptables_apply":
-            files = render_iptables.render(policy)
-            return {key: files[key] for key in ("ipset", "ipv4", "ipv6")}
-        return {"content": render_pf.render(policy)}
-
-    def boot_args(self, etc: str | None = None) -> dict:
-        etc = etc or self.etc
-        if self.module == "iptables_apply":
-            return {"directory": etc}
-        return {"path": os.path.join(etc, "warden_egress.nft" if self.module == "nft_apply" else "warden_egress")}
-
-    def boot_files(self, etc: str | None = None) -> list[str]:
-        etc = etc or self.etc
-        if self.module == "iptables_apply":
-            return [os.path.join(etc, name) for name in IPT_FILES]
-        return [self.boot_args(etc)["path"]]
-
-    def kernel(self) -> str:
-        """Everything loaded, without counters."""
-        if self.module == "nft_apply":
-            return sh("nft", "-s", "list", "ruleset", ns=self.ns).stdout
-        if self.module == "iptables_apply":
-            saved = [line.split(" [", 1)[0] for tool in ("iptables-save", "ip6tables-save")
-                     for line in sh(tool, "-t", "filter", ns=self.ns).stdout.splitlines() if not line.startswith("#")]
-            return "\n".join(saved) + "\n" + sh("ipset", "save", ns=self.ns).stdout
-        store = os.path.join(self.tmp, "pf", "anchors")
-        return "".join(f"## {name}\n{read(os.path.join(store, name))}" for name in sorted(os.listdir(store))) if os.path.isdir(store) else ""
-
-    def real(self, tool: str) -> str:
-        """The tool the module would find without this box's own bin directory first."""
-        return shutil.which(tool, path=os.environ["PATH"]) if self.module != "pf_apply" else os.path.join(self.tmp, "pfbin", "pfctl")
-
-    def run(self, args: dict, check: bool = False, wrap: list | None = None, umask: int | None = None, **extra) -> dict:
-        """Run the module as Ansible runs it (a process reading its arguments file), inside
-        ``wrap`` (a command prefix) and under ``umask`` when given."""
-        args = {**self.boot_args(), "state_dir": self.state, **args, **extra}
-        handle, path = tempfile.mkstemp(dir=self.tmp, suffix=".json")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check}}, out)
-        command = (wrap or []) + (["ip", "netns", "exec", self.ns] if self.ns else [])
-        command += [sys.executable, os.path.join(TOP, "plugins", "modules", f"{self.module}.py"), path]
-        env = {**self.env, "PYTHONPATH": os.path.join(TOP, ".build", "collections")}
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
-                              preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
-        try:
-            return json.loads(done.stdout)
-        except ValueError:
-            raise AssertionError(f"no module result (rc {done.returncode}): {done.stdout!r} {done.stderr[-2000:]!r}") from None
-
-
-def read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-@pytest.fixture(params=MODULES)
-def box(request):
-    with tempfile.TemporaryDirectory() as tmp:
-        made = Box(request.param, tmp)
-        if request.param != "pf_apply":
-            with Pair() as pair:
-                made.pair, made.ns = pair, pair.host
-                yield made
-            return
-        pfbin = os.path.join(tmp, "pfbin")
-        os.makedirs(pfbin)
-        shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), pfbin)
-        shutil.copy(os.path.join(TOP, "plugins", "plugin_utils", "pf_grammar.py"), pfbin)
-        write_script(os.path.join(pfbin, "pfctl"), f'exec {sys.executable} {os.path.join(pfbin, "fake-pfctl.py")} "$@"')
-        made.env["PATH"] = f"{made.bin}:{pfbin}:{os.environ['PATH']}"
-        made.env["WARDEN_FAKE_PF_DIR"] = os.path.join(tmp, "pf")
-        yield made
-
-
-def write_script(path: str, body: str) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f"#!/bin/sh\n{body}\n")
-    os.chmod(path, os.stat(path).st_mode | stat.S_IEXEC)
-
-
-def snapshot(box: Box) -> tuple:
-    """The kernel, the boot files and the record: what must not change when a run fails."""
-    records = {name: read(os.path.join(box.state, name)) for name in sorted(os.listdir(box.state)) if name.endswith(".json")}
-    return box.kernel(), [read(path) for path in box.boot_files()], records
+from apply_box import Box, read, snapshot, write_script
 
 
 # A write error found before the load: the path is a directory, the directory is on a

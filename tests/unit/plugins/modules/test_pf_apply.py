@@ -1,7 +1,7 @@
 """pf_apply run as Ansible runs it, against the lab's stand-in for pfctl (lab/files/fake-pfctl.py,
 which reads every file with the strict pf grammar and records what would be loaded):
 validation before load, idempotence, drift, check mode, diff, other anchors untouched,
-the confirmed apply and its rollback, removal."""
+removal. The confirmed apply, the same for the three apply modules, is in test_confirm.py."""
 
 from __future__ import annotations
 
@@ -89,31 +89,6 @@ def test_drift_is_put_right_and_check_mode_changes_nothing(box):
     assert loaded(box) == content
 
 
-def test_unconfirmed_load_is_rolled_back_by_the_box(box):
-    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
-    run(box, content=old)
-    result = run(box, content=new, confirm_timeout=2)
-    assert result["pending_confirmation"] and loaded(box) == new
-    assert boot_file(box) == old  # only a confirmed load reaches the boot file
-    time.sleep(3.5)
-    assert loaded(box) == old
-    late = run(box, confirm=True)
-    assert late.get("failed") and "too late" in late["msg"]
-    assert not run(box, content=old, check=True)["changed"]  # the record is back with the rules
-    assert run(box, content=new)["ruleset_changed"]  # the next run loads it again
-
-
-def test_confirmed_load_stays_and_reaches_the_boot_file(box):
-    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
-    run(box, content=old)
-    assert run(box, content=new, confirm_timeout=3)["pending_confirmation"]
-    confirmed = run(box, confirm=True)
-    assert confirmed["changed"] and confirmed["file_changed"]
-    time.sleep(4)
-    assert loaded(box) == new and boot_file(box) == new
-    assert not run(box, content=new)["changed"]
-
-
 @pytest.mark.parametrize("empty", ["", "\n  \n", "# nothing\n", "table <trusted> persist { 198.51.100.0/25 }\n"])
 def test_an_empty_ruleset_is_refused_and_changes_nothing(box, empty):
     """An anchor with no rule filters nothing: refused (emptying it is state: absent)."""
@@ -136,26 +111,10 @@ def bystander():
 
 
 def leave_stale_pid_file(box, pid):
-    """What a restart during a confirmation window leaves: the pending files and a pid file
-    whose number now names some other process."""
+    """A pid file left over (a restart), whose number now names some other process."""
     state_dir = os.path.join(box[0], "state")
     with open(os.path.join(state_dir, "pf-warden_egress.rollback.pid"), "w", encoding="utf-8") as handle:
         handle.write(f"{pid}\n")
-
-
-def test_confirm_never_signals_a_process_that_is_not_the_rollback_job(box, bystander):
-    old, new = render(compile_for("mail1")), render(compile_for("dns1"))
-    run(box, content=old)
-    assert run(box, content=new, confirm_timeout=2)["pending_confirmation"]
-    time.sleep(3.5)  # the box rolls back; then say it restarted with a pid file left over
-    os.unlink(os.path.join(box[0], "state", "pf-warden_egress.rolled-back"))
-    leave_stale_pid_file(box, bystander.pid)
-    result = run(box, confirm=True)
-    time.sleep(0.2)
-    assert bystander.poll() is None, "the process named in the stale pid file was killed"
-    assert result.get("failed") and "no rollback job is running" in result["msg"] and "left alone" in result["msg"], result
-    assert loaded(box) == old and boot_file(box) == old
-    assert not os.path.exists(os.path.join(box[0], "state", "pf-warden_egress.rollback.pid"))
 
 
 def test_a_new_load_never_signals_a_process_that_is_not_the_rollback_job(box, bystander):

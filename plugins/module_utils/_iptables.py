@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to the collection: what iptables_apply reads from the kernel and how it changes it.
+
+The collection owns the filter-table chains named ``TABLE-*``, the jumps to them from the
+built-in chains and the ipsets their rules use. ``Target.live()`` reads those back from
+``iptables-save``; ``transaction()`` turns what is loaded into what is wanted in one
+``iptables-restore --noflush`` file per family.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tempfile
+
+FAMILIES = ("ipv4", "ipv6")
+TOOLS = {"ipv4": ("iptables-save", "iptables-restore"), "ipv6": ("ip6tables-save", "ip6tables-restore")}
+SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
+HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
+BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
+TARGETS = {"RETURN", "DROP", "LOG"}
+SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}"
+
+
+def split_words(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []
+
+
+class Target:
+    """The target's tools, and what is loaded there now."""
+
+    def __init__(self, module, table: str) -> None:
+        self.module = module
+        self.table = table
+        self.own = re.compile(rf"{re.escape(table)}-[a-z0-9]+")
+        self.bins = {name: module.get_bin_path(name, required=True) for pair in TOOLS.values() for name in pair}
+        self.ipset = module.get_bin_path("ipset", required=True)
+
+    def run(self, args: list[str], data: str | None = None, check: bool = True) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command(args, data=data, binary_data=True)
+        if rc != 0 and check:
+            self.module.fail_json(msg=f"{' '.join(args)} failed: {err.strip() or out.strip()}")
+        return rc, out, err
+
+    def live(self, family: str) -> dict:
+        """The collection's chains, their rules in order, and the jumps to them."""
+        rc, out, dummy = self.run([self.bins[TOOLS[family][0]], "-t", "filter"], check=False)
+        chains, rules, jumps, sets = [], [], [], []
+        position = dict.fromkeys(BUILTINS, 0)
+        for line in out.splitlines() if rc == 0 else []:
+            words = split_words(line)
+            if line.startswith(":") and words and self.own.fullmatch(words[0][1:]):
+                chains.append(words[0][1:])
+            elif len(words) > 1 and words[0] == "-A":
+                if words[1] in position:
+                    position[words[1]] += 1
+                    if any(flag in ("-j", "-g") and self.own.fullmatch(value) for flag, value in zip(words, words[1:])):
+                        jumps.append({"builtin": words[1], "position": position[words[1]], "line": line})
+                elif self.own.fullmatch(words[1]):
+                    rules.append(line)
+                    sets.extend(value for flag, value in zip(words, words[1:]) if flag == "--match-set")
+        return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets))}
+
+    def set_members(self, names: list[str]) -> list[str]:
+        existing = self.existing_sets()
+        lines = []
+        for name in sorted(set(names)):
+            if name not in existing:
+                lines.append(f"{name}: missing")
+                continue
+            rc, out, dummy = self.run([self.ipset, "save", name])
+            words = out.split("\n", 1)[0].split()
+            lines.append(f"{name}: {' '.join(words[2:5])}")
+            lines.extend(sorted(f"{name}: {line.split(' ', 2)[2]}" for line in out.splitlines() if line.startswith("add ")))
+        return lines
+
+    def existing_sets(self) -> set:
+        rc, out, dummy = self.run([self.ipset, "list", "-n"], check=False)
+        return set(out.split()) if rc == 0 else set()
+
+
+def listing(target: Target, lives: dict) -> str:
+    """What the record compares: chains, jumps with their positions, rules, set members."""
+    out = []
+    for family in FAMILIES:
+        live = lives[family]
+        out.append(f"## {family}")
+        out.extend(f":{chain}" for chain in live["chains"])
+        out.extend(f"{jump['builtin']}#{jump['position']} {jump['line']}" for jump in live["jumps"])
+        out.extend(live["rules"])
+    out.append("## sets")
+    out.extend(target.set_members([name for family in FAMILIES for name in lives[family]["sets"]]))
+    return "\n".join(out) + "\n"
+
+
+def transaction(wanted: list[str], live: dict) -> str:
+    """An iptables-restore --noflush file that turns what is loaded (``live``) into ``wanted``
+    (a restore file body in boot form): refill the wanted chains, keep or put each jump at the
+    top of its built-in chain, and remove chains and jumps that are no longer wanted."""
+    declared = [line.split()[0][1:] for line in wanted if line.startswith(":")]
+    inserts = [line for line in wanted if line.startswith("-I ")]
+    out = ["*filter"]
+    out.extend(line for line in wanted if line.startswith(":") or line.startswith("-A "))
+    hooked = set()
+    for line in inserts:
+        words = split_words(line)
+        builtin, chain = words[1], words[-1]
+        hooked.add((builtin, chain))
+        mine = [jump for jump in live["jumps"] if jump["builtin"] == builtin and split_words(jump["line"])[-1] == chain]
+        if len(mine) == 1 and mine[0]["position"] == 1 and split_words(mine[0]["line"])[2:] == words[3:]:
+            continue
+        out.extend("-D" + jump["line"][2:] for jump in mine)
+        out.append(line)
+    for jump in live["jumps"]:
+        words = split_words(jump["line"])
+        if (words[1], words[-1]) not in hooked:
+            out.append("-D" + jump["line"][2:])
+    obsolete = [chain for chain in live["chains"] if chain not in declared]
+    out.extend(f"-F {chain}" for chain in obsolete)
+    out.extend(f"-X {chain}" for chain in obsolete)
+    out.append("COMMIT")
+    return "\n".join(out) + "\n"
+
+
+def body(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#") and line.strip() not in ("*filter", "COMMIT")]
+
+
+def saved_body(live: dict) -> list[str]:
+    """What is loaded now, in boot form, to put back if the other family fails."""
+    lines = [f":{chain} - [0:0]" for chain in live["chains"]] + live["rules"]
+    for jump in live["jumps"]:
+        lines.append("-I " + jump["line"][3:].replace(" ", " 1 ", 1))
+    return lines
+
+
+def files_for(directory: str, table: str) -> dict:
+    return {
+        "ipset": os.path.join(directory, f"{table}.ipset"),
+        "ipv4": os.path.join(directory, f"{table}.rules.v4"),
+        "ipv6": os.path.join(directory, f"{table}.rules.v6"),
+    }
+
+
+def combined(texts: dict) -> str:
+    return "".join(f"### {key}\n{texts[key]}" for key in ("ipset", *FAMILIES))
+
+
+def scratch_check(target: Target, texts: dict) -> bool | str:
+    """Load everything into a fresh network namespace. True when it loaded, False when the
+    target cannot make a namespace, or the error text."""
+    unshare = target.module.get_bin_path("unshare")
+    if not unshare:
+        return False
+    rc, out, err = target.run([unshare, "--net", "true"], check=False)
+    if rc != 0:
+        return False
+    with tempfile.TemporaryDirectory(prefix="warden-egress-") as tmp:
+        paths = {}
+        for key, text in texts.items():
+            paths[key] = os.path.join(tmp, key)
+            with open(paths[key], "w", encoding="utf-8") as handle:
+                handle.write(text)
+        script = (
+            f"{shlex.quote(target.ipset)} -exist restore -file {shlex.quote(paths['ipset'])}"
+            f" && {shlex.quote(target.bins['iptables-restore'])} -w --noflush {shlex.quote(paths['ipv4'])}"
+            f" && {shlex.quote(target.bins['ip6tables-restore'])} -w --noflush {shlex.quote(paths['ipv6'])}"
+        )
+        rc, out, err = target.run([unshare, "--net", "/bin/sh", "-c", script], check=False)
+    return True if rc == 0 else (err.strip() or out.strip() or f"exit {rc}")
+
+
+def restore(target: Target, family: str, text: str, test: bool = False) -> tuple[int, str]:
+    args = [target.bins[TOOLS[family][1]], "-w", "--noflush"] + (["--test"] if test else [])
+    rc, out, err = target.run(args, data=text, check=False)
+    return rc, err.strip() or out.strip()
+
+
+def destroy_sets(target: Target, names) -> list[str]:
+    """Destroy sets; return the ones that could not be (still referenced elsewhere)."""
+    left = []
+    for name in sorted(names):
+        rc, dummy, dummy = target.run([target.ipset, "destroy", name], check=False)
+        if rc != 0:
+            left.append(name)
+    return left
