@@ -26,8 +26,32 @@ def _networks(sets: Mapping) -> list:
     return [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in sets.get(family, [])]
 
 
-def _inside(address, networks: list) -> bool:
+def _inside(address, networks) -> bool:
+    if isinstance(networks, PrefixIndex):
+        return bool(networks.lookup(address))
     return any(address.version == net.version and address in net for net in networks)
+
+
+class PrefixIndex:
+    """Which labelled networks hold an address: one dict look-up per prefix length in use,
+    however many networks there are."""
+
+    def __init__(self) -> None:
+        self._by_length: dict[tuple[int, int], dict[int, list]] = {}
+
+    def add(self, net, label: object = True) -> None:
+        self._by_length.setdefault((net.version, net.prefixlen), {}).setdefault(int(net.network_address), []).append((label, net))
+
+    def lookup(self, address) -> list[tuple]:
+        """``(label, network)`` of every network holding ``address``."""
+        found = []
+        value = int(address)
+        for (version, length), table in self._by_length.items():
+            if version != address.version:
+                continue
+            bits = address.max_prefixlen - length
+            found.extend(table.get(value >> bits << bits, ()))
+        return found
 
 
 def _address_list(addresses: Callable | Mapping, host: str) -> list[str]:
@@ -90,6 +114,24 @@ class Site:
                 never.append(ipaddress.ip_network(prefix))
         self.never_leave = never
         self.designated = self._designated()
+        self.designated_text = {kind: ", ".join(sorted({str(n) for n in nets})) or "none designated" for kind, nets in self.designated.items()}
+        # parsed once: a site's upstreams can hold thousands of prefixes
+        self.upstream_index = PrefixIndex()
+        self.upstream_size: dict[str, int] = {}
+        for name, sets in self.upstreams.items():
+            if name != "any":
+                for net in _networks(sets):
+                    self.upstream_index.add(net, name)
+                    self.upstream_size[name] = self.upstream_size.get(name, 0) + net.num_addresses
+        self.never_index = PrefixIndex()
+        for net in never:
+            self.never_index.add(net)
+        self.designated_index = {kind: PrefixIndex() for kind in self.designated}
+        for kind, nets in self.designated.items():
+            for net in nets:
+                self.designated_index[kind].add(net)
+        self._upstreams_of: dict[str, list[str]] = {}
+        self.mailers = self.mail_roles()
 
     @staticmethod
     def _roles(raw: object) -> list[str]:
@@ -151,15 +193,15 @@ class Site:
 
     def upstreams_of(self, address: str) -> list[str]:
         """Every upstream (but ``any``) that holds ``address``, narrowest first."""
+        if address in self._upstreams_of:
+            return self._upstreams_of[address]
         addr = ipaddress.ip_address(address)
-        found = []
-        for name, sets in self.upstreams.items():
-            if name == "any":
-                continue
-            nets = [n for n in _networks(sets) if n.version == addr.version and addr in n]
-            if nets:
-                found.append((-max(n.prefixlen for n in nets), sum(n.num_addresses for n in _networks(sets)), name))
-        return [name for *_, name in sorted(found)]
+        longest: dict[str, int] = {}
+        for name, net in self.upstream_index.lookup(addr):
+            longest[name] = max(longest.get(name, 0), net.prefixlen)
+        found = sorted((-length, self.upstream_size[name], name) for name, length in longest.items())
+        self._upstreams_of[address] = [name for *_, name in found]
+        return self._upstreams_of[address]
 
     # ------------------------------------------------------------------ classification
 
@@ -175,18 +217,18 @@ class Site:
             if not hit:
                 continue
             if name == "smtp":
-                if source["roles"] and set(source["roles"]) & self.mail_roles():
+                if source["roles"] and set(source["roles"]) & self.mailers:
                     continue
                 out.append({"class": "smtp", "why": f"SMTP (port {port}) from {source['name']}, whose roles ({', '.join(source['roles']) or 'none'}) "
                                                     f"do not send mail"})
             else:
                 out.append({"class": name, "why": f"{spec['description']} (port {port}/{proto})"})
-        if _inside(dst, self.never_leave):
+        if _inside(dst, self.never_index):
             out.append({"class": "never_leave", "why": f"{dst} is a special-purpose, private, multicast or never-leave destination"})
         for kind, services in DESIGNATED.items():
-            if service in services and not _inside(dst, self.designated[kind]):
+            if service in services and not _inside(dst, self.designated_index[kind]):
                 if kind == "smtp" and any(f["class"] == "smtp" for f in out):
                     continue
-                where = ", ".join(sorted({str(n) for n in self.designated[kind]})) or "none designated"
-                out.append({"class": f"undesignated_{kind}", "why": f"{service} to {dst}, not one of the site's {kind.upper()} servers ({where})"})
+                out.append({"class": f"undesignated_{kind}",
+                            "why": f"{service} to {dst}, not one of the site's {kind.upper()} servers ({self.designated_text[kind]})"})
         return out

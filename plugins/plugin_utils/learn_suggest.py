@@ -159,6 +159,22 @@ def apply_change(host_vars: Mapping[str, Mapping], change: Mapping, today: datet
     (``egress_edge`` only on the hosts that have one).
     ``fill_blanks`` fills an exception's empty reason/owner/expiry (for the replay only)."""
     out = {}
+    shared: dict[tuple, object] = {}  # one merged object per original: the compiler parses a site once per distinct object
+
+    def once(name: str, original: object, build):
+        key = (name, id(original))
+        if key not in shared:
+            shared[key] = (original, build())
+        return shared[key][1]
+
+    added = []
+    for exc in change.get("egress_exceptions") or []:
+        exc = dict(exc)
+        if fill_blanks:
+            exc["reason"] = exc["reason"] or REPLAY_PLACEHOLDER["reason"]
+            exc["owner"] = exc["owner"] or REPLAY_PLACEHOLDER["owner"]
+            exc["expires"] = exc["expires"] or (today + datetime.timedelta(days=REPLAY_PLACEHOLDER["days"])).isoformat()
+        added.append(exc)
     for host, variables in host_vars.items():
         merged = dict(variables)
         for name, value in change.items():
@@ -166,17 +182,11 @@ def apply_change(host_vars: Mapping[str, Mapping], change: Mapping, today: datet
                 merged[name] = value  # e.g. egress_mode: enforce, on every host
         for name in ("egress_upstreams", "egress_services", "egress_roles"):
             if change.get(name):
-                merged[name] = {**(variables.get(name) or {}), **change[name]}
-        if change.get("egress_exceptions"):
-            added = []
-            for exc in change["egress_exceptions"]:
-                exc = dict(exc)
-                if fill_blanks:
-                    exc["reason"] = exc["reason"] or REPLAY_PLACEHOLDER["reason"]
-                    exc["owner"] = exc["owner"] or REPLAY_PLACEHOLDER["owner"]
-                    exc["expires"] = exc["expires"] or (today + datetime.timedelta(days=REPLAY_PLACEHOLDER["days"])).isoformat()
-                added.append(exc)
-            merged["egress_exceptions"] = list(variables.get("egress_exceptions") or []) + added
+                original = variables.get(name)
+                merged[name] = once(name, original, lambda name=name, original=original: {**(original or {}), **change[name]})
+        if added:
+            original = variables.get("egress_exceptions")
+            merged["egress_exceptions"] = once("egress_exceptions", original, lambda original=original: list(original or []) + added)
         out[host] = merged
     return out
 
