@@ -33,7 +33,7 @@ if ansible-playbook -i lab/inventory -i lab/routers.yml playbooks/site.yml --lim
   echo "== the same edge on routers: IOS, EOS and Junos ACLs, read back and checked against the policy ($report/acl/) =="
   grep -E '^ip(v6)? access-list' "$acl" | head -n 1
   grep -E '^ [0-9]+ ' "$acl" | head -n 2
-  grep -E -A 1 '^ [0-9]+ remark role mail_server' "$acl"
+  grep -E -A 1 '^ [0-9]+ remark role web_mail' "$acl"
   sed -n '/^ipv6 access-list/q;p' "$acl" | tail -n 2
   echo " ... ($(grep -cE '^ [0-9]+ (permit|deny)' "$acl") IPv4 and $(grep -cE '^ sequence [0-9]+ (permit|deny)' "$acl") IPv6 entries; $(tr -d '\r' <"$report/acl/edge-ios.interfaces.txt" | grep -c ' out$') ACLs bound out on GigabitEthernet0/1)"
 else
