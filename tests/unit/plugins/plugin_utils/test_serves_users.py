@@ -278,7 +278,8 @@ def test_nftables_writes_one_rule_per_served_range_and_the_owner_match():
     assert 'meta skuid "postfix" accept' in text
     assert 'log prefix "warden-egress unserved: "' in text
     # no anonymous set of original ports (nft 1.0.6 cannot read its own listing of one back)
-    ranged = web_mail({"web_mail": {**WEB_MAIL, "serves": [{"service": "x"}, {"service": "ssh"}]}}, egress_services={"x": {"proto": "udp", "ports": [53, "60000-60010"]}})
+    ranged = web_mail({"web_mail": {**WEB_MAIL, "serves": [{"service": "x"}, {"service": "ssh"}]}},
+                      egress_services={"x": {"proto": "udp", "ports": [53, "60000-60010"]}})
     text = render_nftables.render(ranged)
     assert "meta l4proto udp ct original proto-dst 53 accept" in text and "meta l4proto udp ct original proto-dst 60000-60010 accept" in text
     assert not re.search(r"proto-dst \{", text)
@@ -290,7 +291,8 @@ def test_iptables_writes_conntrack_direction_and_owner():
     assert "-m conntrack --ctstate ESTABLISHED,RELATED --ctdir ORIGINAL" in v4
     assert "-p tcp -m conntrack --ctorigdstport 25 -m conntrack --ctdir REPLY -m comment" in v4
     assert re.search(r"--ctorigdstport 22 -m conntrack --ctdir REPLY -m set --match-set w\w{6}-serve_web_mail_1\.4 dst", v4)
-    assert "-m conntrack --ctdir REPLY -m comment --comment \"baseline: replies of connections to a service this host does not serve\" -g warden_egress-unserved" in v4
+    assert ('-m conntrack --ctdir REPLY -m comment --comment "baseline: replies of connections to a service this host does not serve"'
+            " -g warden_egress-unserved") in v4
     assert "-m owner --uid-owner postfix" in v4 and "-m owner --uid-owner postfix" in files["ipv6"]
 
 
