@@ -47,7 +47,6 @@ def alert_timeout(log: Mapping) -> int:
     return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
 
 
-
 def owners(ir: Mapping, rule: Mapping, kind: str) -> list | None:
     """A rule's ``users`` or ``groups`` as the ruleset writes them: numbers, with each name
     replaced by its number when the IR has it (``local_ids``, looked up on the target), or

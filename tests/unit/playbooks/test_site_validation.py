@@ -72,7 +72,8 @@ def test_expiring_and_expired_exceptions_are_reported_before_any_host_is_touched
         {"hosts": ["mail1"], "service": "https", "to": ["203.0.113.80"], "reason": "portal", "owner": "finance-it", "expires": "2020-01-01"},
         {"hosts": ["mail1"], "service": "https", "to": ["203.0.113.81"], "reason": "vendor", "owner": "ops-team", "expires": soon},
     ]
-    output = (lambda r: r.stdout + r.stderr)(run_site(tmp_path, {**site(), "egress_exceptions": exceptions}))
+    result = run_site(tmp_path, {**site(), "egress_exceptions": exceptions})
+    output = result.stdout + result.stderr
     expired = output.find("egress_exceptions[0] (https for mail1) on mail1 expired on 2020-01-01 and is not applied; owner finance-it")
     expiring = output.find(f"egress_exceptions[1] (https for mail1) on mail1 expires on {soon}, in 3 days; owner ops-team")
     hosts_play = output.find("Egress policy on Linux hosts")

@@ -98,7 +98,8 @@ def test_a_wide_port_range_warns_naming_the_service_and_who_allows_it():
     ({"egress_roles": {"r": {"allow": [{"service": "smtp", "to": "smtp_relay"}]}}, "egress_role": "r"},
      r"egress_roles\.r\.allow\[0\]\.to: 'smtp_relay' is not defined in egress_upstreams \(did you mean smtp_relays\?"),
     ({"egress_upstreams": {"internal_resolvers": "group:dns_resolver"}},
-     r"egress_upstreams\.internal_resolvers: 'group:dns_resolver' names group 'dns_resolver', which is not in the inventory \(did you mean group:dns_resolvers\?\)"),
+     r"egress_upstreams\.internal_resolvers: 'group:dns_resolver' names group 'dns_resolver', which is not in the inventory "
+     r"\(did you mean group:dns_resolvers\?\)"),
     ({"egress_role": {"mail_server": True}}, r"egress_role: \{'mail_server': True\} must be a role name or a list of role names"),
     ({"egress_exceptions": [{"hosts": ["mail1"], "service": "https", "to": ["203.0.113.80"], "expires": "2099-01-01"}]},
      r"egress_exceptions\[0\]: .* lacks the keys reason, owner: each is required"),
