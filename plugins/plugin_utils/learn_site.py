@@ -100,7 +100,7 @@ class Site:
         for host in host_vars:
             for addr in _address_list(addresses, host):
                 try:
-                    self.by_address.setdefault(ipaddress.ip_address(addr.split("/")[0]), host)
+                    self.by_address.setdefault(ipaddress.ip_address(addr.split("/", maxsplit=1)[0]), host)
                 except ValueError:
                     continue
         self.segments: dict[str, dict] = {}
@@ -200,7 +200,7 @@ class Site:
         for name, net in self.upstream_index.lookup(addr):
             longest[name] = max(longest.get(name, 0), net.prefixlen)
         found = sorted((-length, self.upstream_size[name], name) for name, length in longest.items())
-        self._upstreams_of[address] = [name for *_, name in found]
+        self._upstreams_of[address] = [found_name for *dummy, found_name in found]
         return self._upstreams_of[address]
 
     # ------------------------------------------------------------------ classification

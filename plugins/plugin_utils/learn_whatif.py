@@ -50,7 +50,7 @@ def draw(host: str, kind: str, ir: Mapping, own: Iterable[str] = ()) -> list[dic
     out = []
     own_by_family = {}
     for addr in own:
-        parsed = ipaddress.ip_address(str(addr).split("/")[0])
+        parsed = ipaddress.ip_address(str(addr).split("/", maxsplit=1)[0])
         own_by_family.setdefault(f"ipv{parsed.version}", str(parsed))
     trusted = "trusted" if "trusted" in ir["sets"] else None
     for index, rule in enumerate(ir["rules"]):
@@ -151,7 +151,7 @@ def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
     out = []
     for host, variables in host_vars.items():
         raw = addresses(host) if callable(addresses) else addresses.get(host)
-        own = [ipaddress.ip_address(str(a).split("/")[0]) for a in ([raw] if isinstance(raw, str) else raw or [])]
+        own = [ipaddress.ip_address(str(a).split("/", maxsplit=1)[0]) for a in ([raw] if isinstance(raw, str) else raw or [])]
         for i, flow in enumerate(variables.get("egress_verify_flows") or []):
             if not isinstance(flow, Mapping) or "dst" not in flow:
                 continue
