@@ -11,7 +11,7 @@ version_added: 0.5.0
 short_description: Write the target's user and group numbers into its host policy
 description:
   - A role's C(allow) entries may name local C(users) or C(groups). Names resolve on the
-    target: look each one up there with M(ansible.builtin.getent) (C(fail_key=false)) and
+    target. Look each one up there with M(ansible.builtin.getent) (C(fail_key=false)) and
     pass the registered results here; the numbers are written into the policies'
     C(local_ids), and the rendered rules carry them.
   - A name the target does not know fails with the variable path of the allow entry that
