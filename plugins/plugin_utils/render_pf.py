@@ -144,7 +144,9 @@ class _Renderer:
             raise ValueError("pf renders only one denial of unserved replies: every new connection to the box that no served rule tagged")
         head = "match in log on ! lo" if self.audit else "block in log quick on ! lo"
         tail = f"! tagged {SERVED_TAG}" + (" tag WE_UNSERVED" if self.audit else "")
-        label = _text(f"audit: {rule['comment']}" if self.audit else rule["comment"], LABEL_MAX)
+        # pf refuses the connection itself: say so (the IR's comment speaks of its replies).
+        comment = "baseline: connections to what this host does not serve"
+        label = _text(f"audit: {comment}" if self.audit else comment, LABEL_MAX)
         return [f"{head} {what} from any to self {kind} {tail} label {label}".replace("  ", " ") for what, kind in (
             ("proto { tcp udp }", ""), ("inet proto icmp", "icmp-type 8"), ("inet6 proto icmp6", "icmp6-type 128"))]
 
