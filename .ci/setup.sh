@@ -3,13 +3,14 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 need_apt=()
-for cmd in podman runc debootstrap nft iptables ipset unshare rsync ip; do
+# (shellcheck is needed so that ansible-test sanity runs its shellcheck test.)
+for cmd in podman runc debootstrap nft iptables ipset unshare rsync ip shellcheck; do
   command -v "$cmd" >/dev/null || need_apt+=("$cmd")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    podman runc debootstrap nftables iptables ipset util-linux rsync iproute2 netcat-openbsd >/dev/null
+    podman runc debootstrap nftables iptables ipset util-linux rsync iproute2 netcat-openbsd shellcheck >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$top/requirements-test.txt"
 bash "$top/.ci/collection-link.sh"
