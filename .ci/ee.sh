@@ -45,6 +45,7 @@ echo "ee: the system requirements (Debian profile)"
 missing=$("$venv/bin/bindep" -b -f "$out/bindep.txt" || true)
 if [ -n "$missing" ]; then
   echo "ee: not installed here, checking apt can install them: $missing"
-  apt-get install -s -qq $missing >/dev/null
+  read -r -d "" -a packages <<<"$missing" || true
+  apt-get install -s -qq "${packages[@]}" >/dev/null
 fi
 echo "ee: ok ($SECONDS s)"

@@ -34,4 +34,4 @@ print(re.search(r"pip='([0-9.]+)'", text).group(1))
 PY
 )
 mkdir -p ~/.ansible/test/cache
-cp "$top/.ci/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+cp "$top/.ci/get_pip_offline.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"

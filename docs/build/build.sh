@@ -32,7 +32,7 @@ order = [p for p in dict.fromkeys(listed) if p in pages] + [p for p in pages if 
 print("\n".join(f"   docs/{p}" for p in order))
 PY
 )
-roles=$(cd "$src" && ls -d roles/*/README.md | sed 's/\.md$//; s/^/   /')
+roles=$(cd "$src" && printf '%s\n' roles/*/README.md | sed 's/\.md$//; s/^/   /')
 python3 - "$here/index.rst.in" "$src/index.rst" "$guide" "$roles" <<'PY'
 import sys
 text = open(sys.argv[1]).read().replace("@GUIDE@", sys.argv[3]).replace("@ROLES@", sys.argv[4])
