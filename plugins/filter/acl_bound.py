@@ -8,21 +8,23 @@ DOCUMENTATION = r"""
 name: acl_bound
 author: warden.egress contributors (@warden-egress)
 version_added: 0.5.0
-short_description: The ACLs bound out on one interface of a router or switch
+short_description: The ACLs bound on the interfaces of a router or switch
 description:
-  - Takes what a C(*_acl_interfaces) module returned with C(state=gathered) and returns the
-    names of the ACLs bound C(out) on one interface, per address family (C(ipv4), C(ipv6));
-    a family with no ACL bound out is absent.
+  - Takes what a C(*_acl_interfaces) module returned with C(state=gathered), or the text of
+    an EOS C(show running-config), and returns the names of the ACLs bound C(out) on
+    O(interface), per address family (C(ipv4), C(ipv6)); a family with no ACL bound out is
+    absent.
+  - Without O(interface), returns every binding in the shape C(*_acl_interfaces) gathers.
+  - EOS text is read here because C(arista.eos.eos_acl_interfaces) reads only binding lines
+    that start a line, and EOS indents them under their interface.
 options:
   _input:
-    description: The C(gathered) value of the module's result.
-    type: list
-    elements: dict
+    description: The C(gathered) value of the module's result, or EOS C(show running-config) text.
+    type: raw
     required: true
   interface:
     description: The interface, as the device names it.
     type: str
-    required: true
 """
 
 EXAMPLES = r"""
@@ -33,19 +35,21 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The ACL name bound out, per family.
-  type: dict
+  description: The ACL name bound out, per family (with O(interface)); else every binding.
+  type: raw
 """
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import bound_out
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import bound_out, eos_bindings
 
 
-def acl_bound(gathered, interface):
+def acl_bound(gathered, interface=None):
+    if isinstance(gathered, str):
+        gathered = eos_bindings(gathered)
     if not isinstance(gathered, list) or not all(isinstance(item, dict) for item in gathered):
         raise AnsibleFilterError(f"warden.egress.acl_bound: input is not the gathered list of an *_acl_interfaces module: {str(gathered)[:200]!r}")
-    return bound_out(gathered, interface)
+    return gathered if interface is None else bound_out(gathered, interface)
 
 
 class FilterModule:

@@ -18,7 +18,7 @@ description:
     namespace, wraps the filters in C(<configuration>) and writes each address as the
     C(<name>) of its entry.
   - With O(load=true), the result is instead what the role loads in one change. C(ios) the
-    text for C(cisco.ios.ios_config) (the ACL lines, then the binding lines of O(bindings)).
+    C(src) text for C(cisco.ios.ios_config) (the ACL lines, then the binding lines of O(bindings)).
     C(eos) the command list of one configuration session for C(arista.eos.eos_command),
     ending with a commit, with O(timer) a C(commit timer). C(junos) the XML for
     C(junipernetworks.junos.junos_config) with both filters (the C(inet6) one with

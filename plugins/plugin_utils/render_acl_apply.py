@@ -77,6 +77,34 @@ def _bound(bound_on_device: list) -> list:
     return out
 
 
+def eos_bindings(running_config: str) -> list:
+    """The interface ACL bindings in EOS ``show running-config`` text, in the shape the
+    ``*_acl_interfaces`` modules gather. (arista.eos.eos_acl_interfaces reads only
+    ``ip access-group`` lines that start a line, and EOS indents them under their interface,
+    so its gathered state would show no binding at all.) Only lines inside an ``interface``
+    section count: an ``ip access-group`` of another section is not an interface's."""
+    out, current = [], None
+    for line in str(running_config).splitlines():
+        text = line.strip()
+        if not text or text.startswith("!"):
+            continue
+        if not line[0].isspace():
+            found = re.fullmatch(r"interface (\S+)", text)
+            current = {"name": found.group(1), "access_groups": []} if found else None
+            if current is not None:
+                out.append(current)
+            continue
+        found = re.fullmatch(r"(ip|ipv6) access-group (\S+) (in|out)", text) if current is not None else None
+        if found:
+            afi = "ipv4" if found.group(1) == "ip" else "ipv6"
+            group = next((g for g in current["access_groups"] if g["afi"] == afi), None)
+            if group is None:
+                group = {"afi": afi, "acls": []}
+                current["access_groups"].append(group)
+            group["acls"].append({"name": found.group(2), "direction": found.group(3)})
+    return out
+
+
 def bound_out(bound_on_device: list, interface: str) -> dict:
     """The ACL names bound ``out`` on ``interface``, per family, from what
     ``*_acl_interfaces`` gathered."""

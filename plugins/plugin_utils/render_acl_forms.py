@@ -7,8 +7,8 @@ Two kinds of form:
 
 * the form the device *lists* its configuration in, which is also what the module's
   ``state: parsed`` reads (``ios_device_form``, ``junos_running_config``);
-* the form the role *loads* in one change, under the device's own safety net: the IOS text
-  for ``cisco.ios.ios_config`` (sent after ``configure terminal revert timer``), the EOS
+* the form the role *loads* in one change, under the device's own safety net: the IOS
+  ``src`` for ``cisco.ios.ios_config`` (sent after ``configure terminal revert timer``), the EOS
   configuration session with its commit timer for ``arista.eos.eos_command``, and the Junos
   XML for ``junipernetworks.junos.junos_config`` (a ``commit confirmed``).
 
@@ -56,18 +56,28 @@ def _lines(rendered) -> list:
     return [str(line) for line in rendered]
 
 
+def _no_template(text: str, what: str) -> str:
+    """The vendor's config action plugins template a ``src`` file before they send it: a
+    Jinja delimiter in it would change what reaches the device, so it is refused."""
+    found = re.search(r"\{\{|\{%|\{#", text)
+    if found:
+        raise ValueError(f"the {what} holds {found.group(0)!r}, which the module would read as a template")
+    return text
+
+
 def ios_load(acls, bindings=None) -> str:
-    """The text ``cisco.ios.ios_config`` sends (``match: none``) in one configuration change:
-    the new generation's ACLs as ``cisco.ios.ios_acls`` rendered them, then the interface
-    lines ``cisco.ios.ios_acl_interfaces`` rendered, where each ``ip access-group NAME out``
-    (``ipv6 traffic-filter NAME out``) replaces the ACL bound in that direction in one
-    command. No line removes a binding: the interface is never left without an ACL."""
+    """The ``src`` ``cisco.ios.ios_config`` sends (``match: none``) in one configuration
+    change: the new generation's ACLs as ``cisco.ios.ios_acls`` rendered them, then the
+    interface lines ``cisco.ios.ios_acl_interfaces`` rendered, where each ``ip access-group
+    NAME out`` (``ipv6 traffic-filter NAME out``) replaces the ACL bound in that direction in
+    one command. No line removes a binding: the interface is never left without an ACL.
+    (A ``src`` file, because ``ios_config`` given ``lines`` sends them all once per line.)"""
     acl_lines, bind_lines = _lines(acls), _lines(bindings)
     if not any(line.startswith("ip access-list ") for line in acl_lines) or not any(line.startswith("ipv6 access-list ") for line in acl_lines):
         raise ValueError("the rendered IOS configuration lacks the IPv4 or the IPv6 access list")
     if any(line.split()[:1] == ["no"] for line in bind_lines):
         raise ValueError(f"the rendered IOS bindings remove a binding: {bind_lines}")
-    return "\n".join(acl_lines + bind_lines)
+    return _no_template("\n".join(acl_lines + bind_lines) + "\n", "IOS load")
 
 
 def eos_session(session: str, acls, bindings=None, timer: str | None = None, replace: list | None = None) -> list:
@@ -138,4 +148,4 @@ def junos_load(rendered: str, bindings: str | None = None) -> str:
             raise ValueError("the rendered Junos bindings are not an interfaces output-list")
     load = f"<configuration><firewall><family>{families[1]}{families[0]}</family></firewall>{bound}</configuration>"
     xml.dom.minidom.parseString(load)  # well formed, or an error here rather than on the device
-    return load
+    return _no_template(load, "Junos load")

@@ -1,4 +1,4 @@
-"""network_acl on Junos, apply mode: the IPv6 filter handed to junos_config is written on the
+"""network_acl on Junos, apply mode: the filters handed to junos_config are written on the
 controller in a private directory (made by mkdtemp: a random name, mode 0700), never at a path another user
 of the controller could predict and plant first, and that directory is gone afterwards,
 also when the device cannot be reached.
@@ -62,13 +62,13 @@ def test_inet6_filter_goes_through_a_private_directory_that_is_removed(tmp_path,
     result, seen = run_apply(tmp_path, check)
 
     # The run got as far as the device, and no further.
-    assert seen["failed_task"] == "Replace the collection's IPv4 filter, and only that (junipernetworks.junos.junos_acls)", result.stdout[-3000:]
-    # The IPv6 filter was written, as it is loaded, in a directory of its own under the
+    assert seen["failed_task"] == "Read the router's commit list (junipernetworks.junos.junos_command; read only)", result.stdout[-3000:]
+    # The filters were written, as they are loaded, in a directory of its own under the
     # controller's temporary directory ...
     scratch, written = seen["scratch"]["path"], seen["written"]
     assert os.path.dirname(scratch) == str(controller_tmp)
     assert os.path.basename(scratch).startswith("warden-egress-") and os.path.basename(scratch) != "warden-egress-"
-    assert written["dest"] == os.path.join(scratch, "inet6.xml")
+    assert written["dest"] == os.path.join(scratch, "filters.xml")
     assert written["mode"] == "0600"
     assert written["checksum"] == seen["expected_sha1"]
     assert written["size"] > 100

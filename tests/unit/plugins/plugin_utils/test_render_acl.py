@@ -38,11 +38,11 @@ def ir_for(name, **overrides):
     return edge_ir(edge={**EDGE, **CASES[name]}, **overrides)
 
 
-def roundtrip(platform: str, render=None, parse=None, bind=None) -> dict:
+def roundtrip(platform: str, render=None, parse=None, bind=None, parse_bind=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cases_file, out_file = os.path.join(tmp, "cases.json"), os.path.join(tmp, "out.json")
         with open(cases_file, "w", encoding="utf-8") as handle:
-            json.dump({"render": render or {}, "parse": parse or {}, "bind": bind or {}}, handle)
+            json.dump({"render": render or {}, "parse": parse or {}, "bind": bind or {}, "parse_bind": parse_bind or {}}, handle)
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_DEPRECATION_WARNINGS": "false",
                "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}
         result = subprocess.run(

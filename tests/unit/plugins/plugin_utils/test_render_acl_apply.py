@@ -17,7 +17,8 @@ from test_render_acl import roundtrip
 from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, disagreements, read_parsed, sample_flows
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, name_generation, pending, plan
+from ansible_collections.warden.egress.plugins.filter.acl_bound import acl_bound
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, eos_bindings, name_generation, pending, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import eos_session, ios_device_form, ios_load, junos_load
 
 G2, G3 = acl_names(2), acl_names(3)
@@ -226,7 +227,7 @@ def steps(platform: str) -> dict:
     acls, bound = first["rendered"]["g3"], first["bound"]["g3"]
     out = {"ir": ir, "acls": acls, "bound": bound, "plain": first["rendered"]["plain"]}
     if platform == "ios":
-        out["load"] = ios_load(acls, bound).split("\n")
+        out["load"] = ios_load(acls, bound).splitlines()
         text = "\n".join(ios_device_form(out["load"][:len(acls)]))
     else:
         out["load"] = eos_session("warden-egress-20260302100211", acls, bound, "00:05:00")
@@ -282,6 +283,8 @@ def test_composing_a_load_refuses_what_would_open_the_interface():
         ios_load(acls, ["interface eth1", "no ip access-group WARDEN-EGRESS-V4-2 out", "ip access-group WARDEN-EGRESS-V4-3 out"])
     with pytest.raises(ValueError, match="lacks the IPv4 or the IPv6 access list"):
         ios_load([line for line in acls if not line.startswith("ipv6 ")], [])
+    with pytest.raises(ValueError, match="holds '{{', which the module would read as a template"):
+        ios_load(list(acls) + ["10 remark {{ lookup('pipe', 'id') }}"], [])
     with pytest.raises(ValueError, match="session name"):
         eos_session("bad name; reload", ["ip access-list X"])
     with pytest.raises(ValueError, match="HH:MM:SS"):
@@ -303,3 +306,41 @@ def test_junos_loads_both_filters_and_their_binding_in_one_commit():
     assert "<protocol>" not in inet6 and "<next-header>" in inet6
     with pytest.raises(ValueError, match="not an interfaces output-list"):
         junos_load(trip["rendered"]["plain"], "<nc:interfaces/>")
+
+
+# ----------------------------------------------------------------------------- EOS bindings
+
+EOS_RUNNING = """! Command: show running-config
+hostname sw1
+!
+interface Ethernet1
+   description inside
+   ip access-group MGMT-IN in
+!
+interface Ethernet2
+   description outside
+   ip access-group WARDEN-EGRESS-V4-3 out
+   ipv6 access-group WARDEN-EGRESS-V6-3 out
+!
+ip access-list WARDEN-EGRESS-V4-3
+   10 permit tcp 198.51.100.0/25 any established
+!
+system control-plane
+   ip access-group CP-IN in
+!
+end
+"""
+
+
+def test_eos_bindings_are_read_from_the_indented_running_config():
+    """arista.eos.eos_acl_interfaces (state parsed, the parser its gathered state uses) finds
+    no binding in EOS's own, indented, running configuration; the collection reads them
+    itself, only inside interface sections."""
+    vendor = roundtrip("eos", parse_bind={"running": EOS_RUNNING})["parsed_bound"]["running"]
+    assert not any(interface.get("access_groups") for interface in vendor), vendor
+    ours = eos_bindings(EOS_RUNNING)
+    assert ours == [binding("Ethernet1", {"ipv4": "MGMT-IN"}, "in"), binding("Ethernet2", G3)]
+    assert acl_bound(EOS_RUNNING, "Ethernet2") == G3 and acl_bound(EOS_RUNNING, "Ethernet1") == {}
+    assert acl_bound([binding("Ethernet2", G2)], "Ethernet2") == G2
+    with pytest.raises(AnsibleFilterError, match="acl_bound: input is not the gathered list"):
+        acl_bound({"Ethernet2": G2}, "Ethernet2")
