@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Release checks run by .ci/package.sh: versions, the tarball's contents, dependencies."""
 from __future__ import annotations
 

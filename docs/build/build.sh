@@ -39,17 +39,49 @@ text = open(sys.argv[1]).read().replace("@GUIDE@", sys.argv[3]).replace("@ROLES@
 open(sys.argv[2], "w").write(text)
 PY
 
-# The intersphinx inventory of the Ansible labels the plugin pages use.
+# The intersphinx inventory of Ansible's documentation that the pages refer to: its labels
+# listed in ansible-docs-labels.txt, and the plugin pages of ansible.builtin and of the other
+# collections installed beside this one (each at collections/NS/NAME/PLUGIN_TYPE.html there).
 export WARDEN_DOCS_ANSIBLE_INV=$out/ansible_devel.inv
 python3 - "$here/ansible-docs-labels.txt" "$WARDEN_DOCS_ANSIBLE_INV" <<'PY'
-import sys, zlib
+import importlib, os, pathlib, sys, zlib
+import ansible.plugins
+import ansible.modules
 lines = []
 for line in open(sys.argv[1]):
     if line.strip() and not line.startswith("#"):
         label, uri, title = line.split(None, 2)
         lines.append(f"{label} std:label -1 {uri} {title.strip()}\n")
+TYPES = {"modules": "module", "filter": "filter", "test": "test", "lookup": "lookup", "connection": "connection",
+         "callback": "callback", "become": "become", "inventory": "inventory", "vars": "vars", "cliconf": "cliconf",
+         "netconf": "netconf", "httpapi": "httpapi"}
+
+
+def add(collection, name, ptype):
+    ns, coll = collection.split(".")
+    label = f"ansible_collections.{collection}.{name}_{ptype}"
+    lines.append(f"{label} std:label -1 collections/{ns}/{coll}/{name}_{ptype}.html {collection}.{name} {ptype}\n")
+
+
+builtin_dirs = {"modules": pathlib.Path(ansible.modules.__path__[0])}
+builtin_dirs.update({d: pathlib.Path(ansible.plugins.__path__[0]) / d for d in TYPES if d != "modules"})
+for d, path in builtin_dirs.items():
+    for f in sorted(path.glob("*.py")) + sorted(path.glob("*.yml")):
+        if not f.stem.startswith("_"):
+            add("ansible.builtin", f.stem, TYPES[d])
+for collection in ("ansible.utils", "ansible.netcommon", "cisco.ios", "arista.eos", "junipernetworks.junos", "ansible.posix"):
+    try:
+        mod = importlib.import_module(f"ansible_collections.{collection}")
+    except ImportError:
+        continue
+    base = pathlib.Path(list(mod.__path__)[0]) / "plugins"
+    for d, ptype in TYPES.items():
+        for f in sorted((base / d).glob("*.py")) if (base / d).is_dir() else []:
+            if not f.stem.startswith("_"):
+                add(collection, f.stem, ptype)
 header = "# Sphinx inventory version 2\n# Project: Ansible\n# Version: devel\n# The remainder of this file is compressed using zlib.\n"
 open(sys.argv[2], "wb").write(header.encode() + zlib.compress("".join(lines).encode()))
+print(f"docs: {len(lines)} labels of Ansible's documentation in the intersphinx inventory")
 PY
 
 export ANSIBLE_COLLECTIONS_PATH=$collections
