@@ -24,15 +24,15 @@ cat "$report/egress-report.txt"
 ansible-playbook lab/render-pf.yml -e "report_dir=$report/pf" >/dev/null
 echo
 echo "== the same site on pf: the gateway's anchor (all boxes: $report/pf/*.pf) =="
-grep -v '^table ' "$report/pf/gw1.pf" | grep -E '^(#|match|block|pass)' | head -n 14
+grep -v '^table ' "$report/pf/gw1.pf" | grep -E '^(#|match|block|pass)' | sed -n '1,14p'  # sed reads to the end: head would end the pipe early (SIGPIPE under pipefail)
 echo "... ($(grep -cE '^(match|block|pass)' "$report/pf/gw1.pf") rules, $(grep -c '^table ' "$report/pf/gw1.pf") tables)"
 if ansible-playbook -i lab/inventory -i lab/routers.yml playbooks/site.yml --limit routers \
     -e "network_acl_render_dir=$report/acl" >"$report/acl-render.log" 2>&1; then
   acl="$report/acl/edge-ios.acls.txt"
   echo
   echo "== the same edge on routers: IOS, EOS and Junos ACLs, read back and checked against the policy ($report/acl/) =="
-  grep -E '^ip(v6)? access-list' "$acl" | head -n 1
-  grep -E '^ [0-9]+ ' "$acl" | head -n 2
+  grep -E '^ip(v6)? access-list' "$acl" | sed -n '1p'
+  grep -E '^ [0-9]+ ' "$acl" | sed -n '1,2p'
   grep -E -A 1 '^ [0-9]+ remark role web_mail' "$acl"
   sed -n '/^ipv6 access-list/q;p' "$acl" | tail -n 2
   echo " ... ($(grep -cE '^ [0-9]+ (permit|deny)' "$acl") IPv4 and $(grep -cE '^ sequence [0-9]+ (permit|deny)' "$acl") IPv6 entries; $(tr -d '\r' <"$report/acl/edge-ios.interfaces.txt" | grep -c ' out$') ACLs bound out on GigabitEthernet0/1)"
