@@ -38,7 +38,7 @@ sanity:
 
 # The other ansible-core versions meta/runtime.yml claims (2.20 and later on Python 3.12),
 # each in its own venv: the version-dependent sanity tests and a unit subset.
-CORE_VERSIONS ?= 2.17 2.18 2.20/3.12
+CORE_VERSIONS ?= 2.17 2.18 2.20/3.12 2.21/3.12
 core-matrix:
 	bash .ci/core-matrix.sh $(CORE_VERSIONS)
 
@@ -59,6 +59,7 @@ molecule:
 	molecule test -s iptables
 	molecule test -s pf
 	molecule test -s network
+	molecule test -s lockout
 
 lab-destroy:
 	ansible-playbook lab/destroy.yml

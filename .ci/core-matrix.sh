@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# The older ansible-core versions meta/runtime.yml claims, besides the one `make unit` and
+# The other ansible-core versions meta/runtime.yml claims, besides the one `make unit` and
 # `make sanity` run with (that of the ansible package), each in its own venv: the
 # ansible-test sanity tests that depend on the core version (the documentation schema,
 # imports, compile, runtime metadata; style is held by `make sanity`), and a unit subset
-# that goes through ansible-core (every filter, and site.yml's validation play run by that
-# version's ansible-playbook).
-# Usage: .ci/core-matrix.sh [VERSION...]   (default: CORE_VERSIONS or "2.17 2.18");
+# that goes through ansible-core (every filter, site.yml's validation play and the action
+# group run by that version's ansible-playbook).
+# Usage: .ci/core-matrix.sh [VERSION[/PYTHON]...]   (default: CORE_VERSIONS or "2.17 2.18");
 # SANITY_TESTS and UNIT_TESTS override the subsets.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 versions=${*:-${CORE_VERSIONS:-2.17 2.18}}
-unit_tests=${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py}
+unit_tests=${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py tests/unit/meta/test_action_group.py}
 sanity_tests=""
 for t in ${SANITY_TESTS:-action-plugin-docs ansible-doc compile import runtime-metadata validate-modules}; do
   sanity_tests+=" --test $t"

@@ -42,7 +42,7 @@ def test_group_defaults_reach_the_module(tmp_path, module):
     result = run_play(tmp_path, module, "group/warden.egress.apply")
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
-    assert "lock_timeout" in output and "not-a-number" in output, output
+    assert "argument 'lock_timeout'" in output and "convert to int" in output, output
     assert not (tmp_path / "state").exists()
 
 
