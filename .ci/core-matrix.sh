@@ -10,10 +10,11 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 versions=${*:-${CORE_VERSIONS:-2.17 2.18}}
-unit_tests=${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py tests/unit/meta/test_action_group.py}
-sanity_tests=""
-for t in ${SANITY_TESTS:-action-plugin-docs ansible-doc compile import runtime-metadata validate-modules}; do
-  sanity_tests+=" --test $t"
+read -r -a unit_tests <<<"${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py tests/unit/meta/test_action_group.py}"
+sanity_tests=()
+read -r -a names <<<"${SANITY_TESTS:-action-plugin-docs ansible-doc compile import runtime-metadata validate-modules}"
+for t in "${names[@]}"; do
+  sanity_tests+=(--test "$t")
 done
 site=$(python3 -c 'import ansible_collections.ansible.utils as m, os; print(os.path.dirname(os.path.dirname(list(m.__path__)[0])))')
 # The collections the tests use, from the ansible package (their requires_ansible is >=2.16).
@@ -33,18 +34,20 @@ for spec in $versions; do
   if [ "$spec" != "$v" ]; then
     pyv=${spec#*/}
     py=""
-    for candidate in $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$pyv".*/bin/"python$pyv" 2>/dev/null | sort -rV) $(command -v "python$pyv" || true); do
+    mapfile -t candidates < <(find "${PYENV_ROOT:-$HOME/.pyenv}/versions" -maxdepth 3 -path "*/versions/$pyv.*/bin/python$pyv" 2>/dev/null | sort -rV
+                              command -v "python$pyv" || true)
+    for candidate in "${candidates[@]}"; do
       if "$candidate" -c pass 2>/dev/null; then py=$candidate; break; fi
     done
     [ -n "$py" ] || { echo "core-matrix: no Python $pyv here for ansible-core $v" >&2; exit 1; }
   fi
   pyver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
   venv=$top/.build/venv-core-$v
-  reqs="ansible-core==$v.* -r $top/.ci/requirements-core-matrix.txt"
-  want=$(echo "$reqs $pyver" | cat - "$top/.ci/requirements-core-matrix.txt" | sha256sum | cut -d' ' -f1)
+  reqs=("ansible-core==$v.*" -r "$top/.ci/requirements-core-matrix.txt")
+  want=$(echo "${reqs[*]} $pyver" | cat - "$top/.ci/requirements-core-matrix.txt" | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
     rm -rf "$venv" && "$py" -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check $reqs
+    "$venv/bin/pip" install -q --disable-pip-version-check "${reqs[@]}"
     echo "$want" > "$venv/.requirements.sha256"
   fi
   core=$("$venv/bin/python" -c 'from ansible.release import __version__; print(__version__)')
@@ -56,12 +59,12 @@ print(re.search(r"pip='([0-9.]+)'", text).group(1))
 PY
 )
   mkdir -p ~/.ansible/test/cache
-  cp "$top/.ci/get_pip_offline.py" ~/.ansible/test/cache/get_pip_${pip_version//./_}.py
+  cp "$top/.ci/get_pip_offline.py" ~/.ansible/test/cache/"get_pip_${pip_version//./_}.py"
   echo "core-matrix: ansible-core $core on Python $pyver (venv ready in $((SECONDS - start)) s)"
 
   # Unit tests of the controller code.
   (cd "$top" && PATH=$venv/bin:$PATH PYTHONPATH=$colls ANSIBLE_COLLECTIONS_PATH=$top/.build/collections:$colls \
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider $unit_tests)
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider "${unit_tests[@]}")
   echo "core-matrix: ansible-core $core unit tests done ($((SECONDS - start)) s)"
 
   # Sanity, on a copy outside the checkout as in `make sanity`.
@@ -70,7 +73,7 @@ PY
   rm -rf "$root" && mkdir -p "$dir" "$root/ansible_collections/ansible"
   (cd "$top" && git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$dir/")
   rsync -a "$site/ansible/utils/" "$root/ansible_collections/ansible/utils/"
-  (cd "$dir" && PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --python "$pyver" --requirements --color no $sanity_tests)
+  (cd "$dir" && PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --python "$pyver" --requirements --color no "${sanity_tests[@]}")
   rm -rf "$root"
   echo "core-matrix: ansible-core $core sanity and unit tests passed in $((SECONDS - start)) s"
 done

@@ -46,6 +46,6 @@ missing=$("$venv/bin/bindep" -b -f "$out/bindep.txt" || true)
 if [ -n "$missing" ]; then
   echo "ee: not installed here, checking apt can install them: $missing"
   read -r -d "" -a packages <<<"$missing" || true
-  apt-get install -s -qq "${packages[@]}" >/dev/null
+  apt-get install -s -qq "${packages[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -s -qq "${packages[@]}" >/dev/null; }
 fi
 echo "ee: ok ($SECONDS s)"
