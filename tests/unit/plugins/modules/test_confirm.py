@@ -83,8 +83,8 @@ def test_an_unconfirmed_load_is_put_back_exactly_by_the_target(box):
     kernel, boot_files, records = snapshot(box)
     assert "role dns_resolver" in kernel
     assert (boot_files, records) == before[1:]  # only a confirmation writes the boot files and the record
-    note = wait_for_rollback(box, 5)
-    assert note["ok"] and 2 <= note["seconds"] < 3.5, note
+    note = wait_for_rollback(box, 8)
+    assert note["ok"] and 2 <= note["seconds"] < 5, note
     assert snapshot(box) == before
     late = box.run({}, confirm=True)
     assert late.get("failed") and late["msg"].startswith("too late: the host put the previous") and late["rolled_back"], late
@@ -97,19 +97,20 @@ def test_nothing_loaded_before_is_put_back_as_nothing(box):
     before = snapshot(box)
     assert box.run(box.args("dns1"), confirm_timeout=1)["pending_confirmation"]
     assert "role dns_resolver" in box.kernel()
-    wait_for_rollback(box, 4)
+    wait_for_rollback(box, 8)
     assert snapshot(box) == before
     assert [read(path) for path in box.boot_files()] == [None] * len(box.boot_files())
 
 
 def test_a_confirmed_load_stays_and_reaches_the_boot_files(box):
     box.run(box.args("mail1"))
-    assert box.run(box.args("dns1"), confirm_timeout=2)["pending_confirmation"]
-    time.sleep(1.2)
+    loaded = time.monotonic()
+    assert box.run(box.args("dns1"), confirm_timeout=6)["pending_confirmation"]
+    time.sleep(3.2)
     confirmed = box.run({}, confirm=True)
     assert confirmed["changed"] and confirmed["file_changed"] and not confirmed["pending_confirmation"], confirmed
-    assert 1.2 <= confirmed["confirmed_after"] < 2 and "more than half of its 2 s window" in json.dumps(confirmed["warnings"]), confirmed
-    time.sleep(3)
+    assert confirmed["confirmed_after"] >= 3.2 and "more than half of its 6 s window" in json.dumps(confirmed["warnings"]), confirmed
+    time.sleep(max(0.0, loaded + 7 - time.monotonic()))  # past the window: nothing is put back
     kernel, boot_files, records = snapshot(box)
     assert "role dns_resolver" in kernel and "role mail_server" not in kernel
     assert "role dns_resolver" in "".join(boot_files) and "role mail_server" not in "".join(boot_files)
@@ -237,7 +238,7 @@ def test_a_boot_file_that_cannot_be_written_on_confirmation_leaves_the_rollback_
     os.makedirs(target)
     result = box.run({}, confirm=True)
     assert result.get("failed") and "is a directory" in result["msg"] and "not confirmed: the host puts the previous rules back at" in result["msg"], result
-    wait_for_rollback(box, 4)
+    wait_for_rollback(box, 8)
     os.rmdir(target)
     assert snapshot(box)[0] == before[0]
 
@@ -289,6 +290,6 @@ def test_iptables_jump_goes_back_to_its_place_and_the_old_sets_keep_their_member
         before = snapshot(made)
         assert made.run(made.args("dns1"), confirm_timeout=1)["pending_confirmation"]
         assert sh("iptables", "-S", "OUTPUT", ns=pair.host).stdout.splitlines()[1].endswith("-j warden_egress-output")
-        wait_for_rollback(made, 4)
+        wait_for_rollback(made, 8)
         assert snapshot(made) == before
         assert sh("iptables", "-S", "OUTPUT", ns=pair.host).stdout.splitlines()[2].endswith("-j warden_egress-output")
