@@ -73,7 +73,7 @@ def test_expiring_and_expired_exceptions_are_reported_before_any_host_is_touched
         {"hosts": ["mail1"], "service": "https", "to": ["203.0.113.81"], "reason": "vendor", "owner": "ops-team", "expires": soon},
     ]
     result = run_site(tmp_path, {**site(), "egress_exceptions": exceptions})
-    output = result.stdout + result.stderr
+    output = " ".join((result.stdout + result.stderr).split())  # the yaml result format folds long lines
     expired = output.find("egress_exceptions[0] (https for mail1) on mail1 expired on 2020-01-01 and is not applied; owner finance-it")
     expiring = output.find(f"egress_exceptions[1] (https for mail1) on mail1 expires on {soon}, in 3 days; owner ops-team")
     hosts_play = output.find("Egress policy on Linux hosts")
