@@ -42,7 +42,7 @@ for spec in $versions; do
     [ -n "$py" ] || { echo "core-matrix: no Python $pyv here for ansible-core $v" >&2; exit 1; }
   fi
   pyver=$("$py" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
-  venv=$top/.build/venv-core-$v
+  venv=${WARDEN_EGRESS_VENVS:-$HOME/.cache/warden-egress}/venv-core-$v   # shared by the clones on this machine
   reqs=("ansible-core==$v.*" -r "$top/.ci/requirements-core-matrix.txt")
   want=$(echo "${reqs[*]} $pyver" | cat - "$top/.ci/requirements-core-matrix.txt" | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then

@@ -15,8 +15,9 @@ fi
 python3 -m pip install -q --disable-pip-version-check -r "$top/requirements-test.txt"
 bash "$top/.ci/collection-link.sh"
 # Release tools (galaxy-importer, antsibull-changelog, antsibull-docs, ansible-builder) in their
-# own venv, made again only when their requirements change.
-venv=$top/.build/venv-release
+# own venv, kept outside the checkout so that every clone on this machine shares it, and made
+# again only when their requirements change; .build/venv-release points to it.
+venv=${WARDEN_EGRESS_VENVS:-$HOME/.cache/warden-egress}/venv-release
 want=$(cat "$top/.ci/requirements-release.txt" "$top/docs/build/requirements.txt" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   rm -rf "$venv"
@@ -24,6 +25,9 @@ if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$top/.ci/requirements-release.txt"
   echo "$want" > "$venv/.requirements.sha256"
 fi
+mkdir -p "$top/.build"
+rm -rf "$top/.build/venv-release"
+ln -s "$venv" "$top/.build/venv-release"
 bash "$top/lab/build-image.sh"
 # ansible-test bootstraps pip in its venvs from a script on a host these machines cannot
 # reach; put the offline stand-in where ansible-test looks for its cached copy.
