@@ -237,9 +237,11 @@ from ansible_collections.warden.egress.plugins.module_utils import _apply_confir
 from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
-from ansible_collections.warden.egress.plugins.module_utils._iptables import (FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, split_words, body,
-                                                                             combined, destroy_sets, files_for, listing, restore, saved_body,
-                                                                             scratch_check, transaction)
+from ansible_collections.warden.egress.plugins.module_utils._iptables import (
+    FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, body, combined, destroy_sets, files_for, listing, restore, saved_body,
+    scratch_check, split_words, transaction,
+)
+
 
 def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
     """Return a problem if a restore file reaches outside the collection's own chains."""

@@ -148,7 +148,7 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
             listed = ", ".join(f"{family} {name!r}" for family, name in sorted(foreign.items()))
             raise ValueError(f"egress_edge.outside: '{outside}' has another ACL bound out ({listed}); binding the collection's ACLs would unbind it. "
                              "Remove that binding, or set network_acl_bind: false and bind the collection's ACLs yourself")
-    generations = {parsed[1] for name in [n for _, n in present] + [b[2] for b in bound] for parsed in [name_generation(name)] if parsed}
+    generations = {parsed[1] for name in [n for dummy, n in present] + [b[2] for b in bound] for parsed in [name_generation(name)] if parsed}
     if bind:
         live = {family: name_generation(current.get(family)) for family in FAMILIES}
         same = all(live[f] is not None and live[f][0] == f for f in FAMILIES) and live["ipv4"][1] == live["ipv6"][1]
@@ -162,14 +162,14 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
         generation, names = None, acl_names()
         load = not _holds(present, names, device_config(ir, platform, names), platform)
     keep = set(names.values())
-    still_bound = {name for interface, _, name, direction in bound if not (bind and interface == outside and direction == "out")}
+    still_bound = {name for interface, dummy, name, direction in bound if not (bind and interface == outside and direction == "out")}
     delete, kept = [], []
     for family, name in sorted(present):
         if name in keep:
             continue
         if name in still_bound:
             kept.append({"afi": family, "name": name})
-            places = ", ".join(f"{i} {d}" for i, _, n, d in bound if n == name)
+            places = ", ".join(f"{i} {d}" for i, dummy, n, d in bound if n == name)
             warnings.append(f"{name} is not deleted: it is still bound ({places})")
         else:
             delete.append({"afi": family, "name": name})

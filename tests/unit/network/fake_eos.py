@@ -133,7 +133,7 @@ class EOSDevice(Device):
             afi, name = ("ipv4" if found.group(2) == "ip" else "ipv6"), found.group(3)
             if found.group(1):
                 if name in acls:
-                    users = [f"{i} {d}" for i, groups in bound.items() for (_, d), n in groups.items() if n == name]
+                    users = [f"{i} {d}" for i, groups in bound.items() for (dummy, d), n in groups.items() if n == name]
                     del acls[name]
                     self.event(f"deleted {name}" + (f" WHILE BOUND ({', '.join(users)})" if users else ""))
                 return ("config", None), ""

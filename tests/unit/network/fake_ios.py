@@ -118,7 +118,8 @@ class Device:
         if command == "show archive":
             if not self.archive:
                 return "Archive feature not enabled"
-            return "The maximum archive configurations allowed is 10.\nThe next archive file will be named flash:archive-2\n Archive #  Name\n   1  flash:archive-1 <- Most Recent"
+            return ("The maximum archive configurations allowed is 10.\nThe next archive file will be named flash:archive-2\n"
+                    " Archive #  Name\n   1  flash:archive-1 <- Most Recent")
         if command == "show archive config rollback timer":
             if self.pending is None:
                 return "%No Rollback Confirmed Change pending"
@@ -145,7 +146,7 @@ class Device:
             if found.group(1):
                 if name not in self.acls:
                     return ("config",), ""
-                users = [f"{i} {d}" for i, groups in self.bound.items() for (_, d), n in groups.items() if n == name]
+                users = [f"{i} {d}" for i, groups in self.bound.items() for (dummy, d), n in groups.items() if n == name]
                 del self.acls[name]
                 self.event(f"deleted {name}" + (f" WHILE BOUND ({', '.join(users)})" if users else ""))
                 return ("config",), ""
@@ -238,7 +239,7 @@ class Device:
     def _accept(self, listener, key) -> None:
         while True:
             try:
-                sock, _ = listener.accept()
+                sock, dummy = listener.accept()
             except OSError:
                 return
             with self.lock:

@@ -76,7 +76,7 @@ def sent(device) -> list:
 
 def faults(device) -> list:
     bad = ("-> None", "WHILE BOUND", "(no such ACL)", "SIMULATOR ERROR", "WHILE A CHANGE WAITS")
-    return [what for _, what in device.events if any(mark in what for mark in bad)]
+    return [what for dummy, what in device.events if any(mark in what for mark in bad)]
 
 
 def test_one_session_with_a_commit_timer_confirmed_over_a_new_connection(tmp_path, switch):

@@ -79,7 +79,7 @@ def faults(device: Device) -> list:
     """Events that must never happen: the outside interface left without an ACL, an ACL
     deleted while bound, a binding to an ACL that does not exist, a simulator fault."""
     bad = ("-> None", "WHILE BOUND", "(no such ACL)", "SIMULATOR ERROR", "WHILE A CHANGE WAITS")
-    return [what for _, what in device.events if any(mark in what for mark in bad)]
+    return [what for dummy, what in device.events if any(mark in what for mark in bad)]
 
 
 def session_with(device: Device, command: str) -> list:
@@ -129,7 +129,7 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     assert state["bound"][INSIDE] == before["bound"][INSIDE] and state["acls"]["MGMT-IN"] == before["acls"]["MGMT-IN"]
     assert set(state["acls"]) == {"MGMT-IN", GEN[1]["ipv4"], GEN[1]["ipv6"]}
     assert device.pending is None and faults(device) == []
-    assert "confirmed" in [what for _, what in device.events]
+    assert "confirmed" in [what for dummy, what in device.events]
 
     # Second apply, same policy: the live generation holds it; nothing is configured.
     device.sessions.clear()
