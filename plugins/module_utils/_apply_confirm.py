@@ -160,7 +160,7 @@ class Pending:
             problem = f"{describe(plan)} is not running"
         if problem is not None:
             if started or tools:
-                self._stop(plan)
+                self.stop(plan)
             note = rollback.roll_back(plan, "the rollback could not be armed")
             state.remove(self.plan_path)
             self.module.fail_json(msg=f"could not arm the rollback ({problem}); {note['message']}", **result)
@@ -170,7 +170,7 @@ class Pending:
                              " and confirm (a new SSH connection, privilege escalation, probe flows); a slow confirmation rolls back a good policy")
 
     def _start_systemd(self, plan: dict, tools: tuple) -> str | None:
-        self._stop(plan)
+        self.stop(plan)
         run, dummy = tools
         argv = [run, f"--unit={self.unit}", f"--description=warden.egress: put back the previous {self.label} unless confirmed",
                 f"--on-active={plan['timeout']}", "--timer-property=AccuracySec=100ms", "--timer-property=RemainAfterElapse=no",
@@ -195,7 +195,7 @@ class Pending:
             os.close(fd)
         return None
 
-    def _stop(self, plan: dict) -> bool:
+    def stop(self, plan: dict) -> bool:
         """Stop the plan's rollback (waiting or running: the caller holds the apply lock, so a
         running one has done nothing yet). True when it is stopped."""
         runner = plan["runner"]
@@ -233,7 +233,7 @@ class Pending:
     def roll_back_now(self, plan: dict, why: str) -> dict:
         """Put back what the plan saved, now (the caller holds the apply lock), stop its
         rollback and leave the note for a late confirmation."""
-        self._stop(plan)
+        self.stop(plan)
         note = rollback.roll_back(plan, why)
         rollback.write_json(self.marker, note)
         return note
@@ -313,7 +313,7 @@ def confirm(module, pending: Pending, result: dict, after=None) -> None:
         staged = [files.stage(module, item["path"], item["text"], item["mode"]) for item in boot]
     except files.WriteError as exc:
         module.fail_json(msg=f"{exc}; not confirmed: the host puts the previous rules back at {stamp(plan['rollback_at'])}", **result)
-    if not pending._stop(plan):
+    if not pending.stop(plan):
         module.fail_json(msg=f"could not stop the rollback ({describe(plan)}); not confirmed", **result)
     record = wanted["record"]
     previous = state.read_record(record["path"])

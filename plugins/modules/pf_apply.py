@@ -93,7 +93,6 @@ options:
         time for a controller to reconnect and confirm).
     type: int
     default: 0
-    version_added: 0.5.0
   confirm:
     description:
       - Confirm the load a previous call made with O(confirm_timeout). This stops its rollback and writes the
@@ -104,7 +103,6 @@ options:
       - In check mode it says whether there is a load to confirm, and changes nothing.
     type: bool
     default: false
-    version_added: 0.5.0
   state:
     description: C(present) loads O(content); C(absent) flushes the anchor and removes its file and record.
     type: str
