@@ -15,8 +15,12 @@ setup:            ## install what the lab and the tests need (Debian packages, P
 demo: setup       ## build the lab, apply playbooks/site.yml, verify with traffic, print the flow table
 	bash lab/demo.sh
 
+TEST_STAGES := unit lint sanity core-matrix release-check molecule
 test: setup       ## unit tests, ansible-lint, ansible-test sanity, the other ansible-core versions, the release checks, Molecule
-	$(MAKE) unit lint sanity core-matrix release-check molecule
+	@for stage in $(TEST_STAGES); do \
+	  start=$$SECONDS; $(MAKE) $$stage || exit $$?; \
+	  echo "make test: $$stage passed in $$((SECONDS - start)) s"; \
+	done
 
 unit:
 	bash .ci/collection-link.sh
@@ -53,13 +57,13 @@ docs: package     ## the docs site from the tarball (antsibull-docs + Sphinx -W)
 ee: package       ## ansible-builder create and introspect; the EE's Python and system requirements install here
 	bash .ci/ee.sh
 
+MOLECULE_SCENARIOS := linux iptables pf network lockout
 molecule:
 	bash .ci/collection-link.sh
-	molecule test -s linux
-	molecule test -s iptables
-	molecule test -s pf
-	molecule test -s network
-	molecule test -s lockout
+	@for scenario in $(MOLECULE_SCENARIOS); do \
+	  start=$$SECONDS; molecule test -s $$scenario || exit $$?; \
+	  echo "make molecule: $$scenario passed in $$((SECONDS - start)) s"; \
+	done
 
 lab-destroy:
 	ansible-playbook lab/destroy.yml
