@@ -76,8 +76,7 @@ from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_valid
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import inventory_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import learned_flows, verify_flows, what_if, whatif_markdown
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import compare, whatif_markdown
 
 
 def learn_whatif(hostvars, hosts, groups, change, flows=None):
@@ -88,13 +87,12 @@ def learn_whatif(hostvars, hosts, groups, change, flows=None):
         raise AnsibleFilterError(f"warden.egress.learn_whatif: {errors}")
     host_vars, addresses = inventory_inputs(hostvars, params["hosts"])
     today = datetime.date.today()
-    side = "current"
     try:
-        before = list(compile_site(host_vars, addresses, params["groups"], today=today))
-        side = "proposed"
-        after = list(compile_site(apply_change(host_vars, params["change"], today), addresses, params["groups"], today=today))
-        result = what_if(before, after, learned_flows(params["flows"]) + verify_flows(host_vars, addresses), addresses=addresses)
+        result = compare({"host_vars": host_vars, "addresses": addresses, "groups": params["groups"]},
+                         {"host_vars": apply_change(host_vars, params["change"], today), "addresses": addresses, "groups": params["groups"]},
+                         params["flows"], today=today)
     except PolicyError as exc:
+        side = getattr(exc, "side", "proposed")
         raise AnsibleFilterError(f"warden.egress.learn_whatif: {side} site, {getattr(exc, 'label', '')} {getattr(exc, 'host', '')}: {exc}") from None
     result["markdown"] = whatif_markdown(result)
     return result

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
 
 INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
 NO_POLICY = {"verdict": "accept", "denied": False, "origin": "none", "reason": "no policy of this kind on the host"}
@@ -117,20 +118,21 @@ def _key(flow: Mapping) -> tuple:
     return (flow["host"], flow["kind"], tuple(sorted((k, str(v)) for k, v in flow["packet"].items())))
 
 
-def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), addresses=None) -> dict:
+def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), addresses=None, after_addresses=None) -> dict:
     """Judge every flow under both sites; return those whose verdict (or denial) differs.
 
     ``before`` and ``after`` are compiled sites (see ``policies_by_kind``). ``flows`` are
     ``{host, kind (host|edge), packet, origin}``; flows drawn from both sides' rules are added
-    (a host's from its own ``addresses``, a lookup or mapping of host -> addresses, when given).
+    (a host's from its own ``addresses``, a lookup or mapping of host -> addresses, when given;
+    the after side's from ``after_addresses`` when that side has its own inventory).
     """
     sides = (policies_by_kind(before), policies_by_kind(after))
     judged: dict[tuple, dict] = {}
     given = list(flows)
-    for side in sides:
+    for side, own in zip(sides, (addresses, addresses if after_addresses is None else after_addresses)):
         for host in sorted(side):
             for kind, ir in sorted(side[host].items()):
-                given.extend(draw(host, kind, ir, _own(addresses, host)))
+                given.extend(draw(host, kind, ir, _own(own, host)))
     for flow in given:
         judged.setdefault(_key(flow), flow)
     changed = []
@@ -185,20 +187,81 @@ def _word(decision: Mapping) -> str:
     return "denied (audit: logged, let through)" if decision["verdict"] == "accept" else "denied"
 
 
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _flow_text(packet: Mapping) -> str:
+    what = f"{packet.get('src')} → {packet.get('dst')} {packet.get('proto', 'tcp')}{'/' + packet['dport'] if packet.get('dport') else ''}"
+    if packet.get("direction") == "inbound":
+        what += " (answer to inbound)"
+    return what
+
+
 def whatif_markdown(result: Mapping) -> str:
-    """The what-if answer as a short Markdown page for a code review."""
-    lines = ["# What-if: flows whose verdict changes", "",
-             f"{len(result['changed'])} of {result['flows']} flows judged change verdict.", ""]
+    """The what-if answer as a short Markdown page for a code review (with a role column when
+    ``annotate`` has named each flow's role, and the inventories compared when given)."""
+    lines = ["# What-if: flows whose verdict changes", ""]
+    for label, key in (("Current", "current"), ("Proposed", "proposed")):
+        if result.get("compared", {}).get(key):
+            lines.append(f"{label}: {result['compared'][key]}  ")
+    if result.get("compared"):
+        lines.append("")
+    lines += [f"{len(result['changed'])} of {result['flows']} flows judged change verdict.", ""]
     for label, key in (("Policies added", "policies_added"), ("Policies removed", "policies_removed")):
         if result[key]:
             lines += [f"{label}: {', '.join(result[key])}", ""]
+    roles = any("role" in c for c in result["changed"])
     if result["changed"]:
-        lines += ["| host | policy | flow | before | after |", "|---|---|---|---|---|"]
+        lines += ["| host | role | policy | flow | before | after |", "|---|---|---|---|---|---|"] if roles else \
+            ["| host | policy | flow | before | after |", "|---|---|---|---|---|"]
         for c in result["changed"]:
-            p = c["packet"]
-            what = f"{p.get('src')} → {p.get('dst')} {p.get('proto', 'tcp')}{'/' + p['dport'] if p.get('dport') else ''}"
-            if p.get("direction") == "inbound":
-                what += " (answer to inbound)"
-            lines.append(f"| {c['host']} | {c['kind']} | {what} | {_word(c['before'])}: {c['before']['reason']} | "
-                         f"{_word(c['after'])}: {c['after']['reason']} |")
+            cells = [c["host"]] + ([c.get("role", "")] if roles else []) + [
+                c["kind"], _flow_text(c["packet"]), f"{_word(c['before'])}: {c['before']['reason']}", f"{_word(c['after'])}: {c['after']['reason']}"]
+            lines.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _role(variables: Mapping | None, kind: str) -> str:
+    if variables is None:
+        return "not in the inventory"
+    if kind == "edge":
+        return "edge" if variables.get("egress_edge") is not None else "no edge"
+    role = variables.get("egress_role")
+    if role is None:
+        return "no role"
+    return ", ".join(str(r) for r in role) if isinstance(role, (list, tuple)) else str(role)
+
+
+def annotate(result: dict, before_vars: Mapping[str, Mapping], after_vars: Mapping[str, Mapping]) -> dict:
+    """Name each changed flow's role on each side (``client → mail_server`` when it changed)."""
+    for c in result["changed"]:
+        was, now = _role(before_vars.get(c["host"]), c["kind"]), _role(after_vars.get(c["host"]), c["kind"])
+        c["role"] = was if was == now else f"{was} → {now}"
+    return result
+
+
+def summary(result: Mapping) -> list[str]:
+    """One line for the run's output, then one per changed flow."""
+    count = len(result["changed"])
+    lines = [f"{count} flow{' differs' if count == 1 else 's differ'} (of {result['flows']} judged)"]
+    for c in result["changed"]:
+        who = f"{c['host']} ({c['role']})" if "role" in c else c["host"]
+        lines.append(f"{who} {c['kind']} policy: {_flow_text(c['packet'])}: before {_word(c['before'])} ({c['before']['reason']}); "
+                     f"after {_word(c['after'])} ({c['after']['reason']})")
+    return lines
+
+
+def compare(current: Mapping, proposed: Mapping, learned: Iterable[Mapping] = (), today=None) -> dict:
+    """Compile two sites and judge every flow under both. Each side is ``{host_vars, addresses,
+    groups}`` as ``compile_site`` takes them; ``learned`` are learned flows. A bad value raises
+    the compiler's ``PolicyError`` with ``.side`` set to ``current`` or ``proposed``."""
+    compiled = []
+    for name, side in (("current", current), ("proposed", proposed)):
+        try:
+            compiled.append(list(compile_site(side["host_vars"], side["addresses"], side["groups"], today=today)))
+        except PolicyError as exc:
+            exc.side = name
+            raise
+    flows = learned_flows(learned) + verify_flows(current["host_vars"], current["addresses"]) + verify_flows(proposed["host_vars"], proposed["addresses"])
+    return what_if(compiled[0], compiled[1], flows, addresses=current["addresses"], after_addresses=proposed["addresses"])
