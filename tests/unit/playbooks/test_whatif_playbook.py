@@ -24,6 +24,10 @@ def playbook(tmp_path, current: str, *extra: str) -> tuple[subprocess.CompletedP
 def test_the_playbook_compares_two_inventory_paths(tmp_path):
     current = write(tmp_path / "current", inventory())
     proposed = write(tmp_path / "proposed", inventory(app_allow="ssh", ws1_role="mail_server"))
+    result, output = playbook(tmp_path, current, "-e", f"proposed={proposed}", "--check")
+    assert result.returncode == 0, output[-4000:]
+    assert "4 flows differ (of " in output and "(check mode: not written)" in output
+    assert not (tmp_path / "current" / "whatif.md").exists()
     result, output = playbook(tmp_path, current, "-e", f"proposed={proposed}")
     assert result.returncode == 0, output[-4000:]
     assert "4 flows differ (of " in output
