@@ -145,3 +145,10 @@ def test_the_failing_side_prefixes_the_compilers_error(two, tmp_path):
     with pytest.raises(InputError) as err:
         compare_inventories({"proposed": proposed}, [bad])
     assert str(err.value).startswith(f"current inventory ({bad}) does not compile: warden.egress: host ")
+
+
+def test_a_template_that_does_not_render_names_the_side_host_and_variable(two, tmp_path):
+    current, _ = two
+    bad = write(tmp_path / "undefined", inventory(egress_mode="{{ no_such_variable }}"))
+    with pytest.raises(InputError, match=r"\Aproposed .*undefined/hosts\.yml: host app1: egress_mode: .*no_such_variable"):
+        compare_inventories({"proposed": bad}, [current])
