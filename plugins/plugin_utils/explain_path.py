@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One flow judged by every policy on its path through the site (private to the collection).
+
+The path of a flow from ``src``: the source host's own policy, when ``src`` is the address of
+an inventory host with an egress_role, then the edge policy of every gateway whose inside
+prefixes hold ``src`` (whatever platform enforces it). The site is compiled and the source
+mapped to its host or segment by ``learn_site.Site``, as the learn role maps a logged flow;
+each policy's verdict and deciding rule come from the oracle (``evaluate``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Callable, Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
+
+PROTOS = ("tcp", "udp", "icmp")
+
+
+def parse_flow(src: object, dst: object, port: object = None, proto: object = None) -> dict:
+    """The flow as the command line gives it (``-e src=... -e dst=... -e port=... -e proto=...``),
+    checked; a bad value raises ``PolicyError`` naming the variable."""
+    addresses = {}
+    for name, value in (("src", src), ("dst", dst)):
+        if value is None or value == "":
+            raise PolicyError(name, value, f"is required: give the {'source' if name == 'src' else 'destination'} address of the flow with -e {name}=ADDRESS")
+        try:
+            addresses[name] = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            raise PolicyError(name, value, "is not an IP address") from None
+    if addresses["src"].version != addresses["dst"].version:
+        raise PolicyError("dst", dst, f"is not of the address family of src ({src})")
+    proto = "tcp" if proto is None or proto == "" else proto
+    if proto not in PROTOS:
+        raise PolicyError("proto", proto, f"is not one of {', '.join(PROTOS)}")
+    flow = {"src": str(addresses["src"]), "dst": str(addresses["dst"]), "proto": proto}
+    if proto == "icmp":
+        if port is not None and port != "":
+            raise PolicyError("port", port, "is not for proto icmp (an echo request has no port)")
+        return flow
+    number = None
+    if isinstance(port, int) and not isinstance(port, bool):
+        number = port
+    elif isinstance(port, str) and port.strip().isdigit():
+        number = int(port.strip())
+    if port is None or port == "":
+        raise PolicyError("port", port, f"is required for proto {proto}: give the destination port with -e port=NUMBER")
+    if number is None or not 1 <= number <= 65535:
+        raise PolicyError("port", port, "is not a port (1-65535)")
+    flow["dport"] = number
+    return flow
+
+
+def _holds(edge: Mapping, address) -> bool:
+    """Whether one of an edge's inside prefixes holds ``address``."""
+    return any(address in net for entry in edge["inside"] for net in map(ipaddress.ip_network, entry["prefixes"])
+               if net.version == address.version)
+
+
+def path_of(site: Site, flow: Mapping) -> tuple[dict, list[tuple[str, dict]]]:
+    """Who sends ``flow`` (``{kind, name, roles}``) and the policies on its path, as
+    ``(host, IR)`` in the order the flow meets them."""
+    src = ipaddress.ip_address(flow["src"])
+    host = site.by_address.get(src)
+    source = site.source({"src": flow["src"], "iif": None, "reporter": None})
+    if source["kind"] == "unknown" and host is not None:
+        source = {"kind": "host", "name": host, "roles": []}
+    if source["kind"] == "unknown":
+        raise PolicyError("src", flow["src"], "is the address of no inventory host (egress_addresses or ansible_host) "
+                                              "and in no egress_segments prefix")
+    path = []
+    if host is not None and "host" in site.policies.get(host, {}):
+        path.append((host, site.policies[host]["host"]))
+    for gateway, irs in site.policies.items():
+        if "edge" in irs and gateway != host and _holds(irs["edge"]["edge"], src):
+            path.append((gateway, irs["edge"]))
+    if not path:
+        where = f"host {host}" if host is not None else f"segment {source['name']}"
+        raise PolicyError("src", flow["src"], f"({where}) crosses no policy: no egress_role of its own and no gateway "
+                                              "(egress_edge) whose inside prefixes hold it")
+    return source, path
+
+
+def _rule(decision: Mapping) -> str:
+    if decision["rule_index"] is None:
+        return f"by the {decision['reason']}"
+    return f"by rule {decision['rule_index']} ({decision['origin']}): {decision['reason']}"
+
+
+def _verdict(decision: Mapping) -> str:
+    if not decision["denied"]:
+        return "ALLOWED"
+    return "DENIED" if decision["verdict"] == "drop" else "DENIED (audit mode: let out and logged)"
+
+
+def explain_path(site: Site, flow: Mapping) -> dict:
+    """Every policy's decision on ``flow`` (from ``parse_flow``), the overall verdict and
+    readable lines, one per policy and one for the whole path."""
+    source, path = path_of(site, flow)
+    policies = []
+    for host, ir in path:
+        decision = evaluate(ir, flow)
+        policies.append({"host": host, "kind": ir["kind"], "platform": ir["platform"], "mode": ir["mode"], **decision})
+    what = f"{flow['proto']}/{flow['dport']}" if "dport" in flow else flow["proto"]
+    roles = f", role {', '.join(source['roles'])}" if source["roles"] else ""
+    lines = [f"flow {what} from {flow['src']} ({source['kind']} {source['name']}{roles}) to {flow['dst']}"]
+    for p in policies:
+        where = f", in {p['iif']} out {p['oif']}" if p["kind"] == "edge" else ""
+        lines.append(f"{p['host']}: {p['kind']} policy ({p['platform']}{where}): {_verdict(p)} {_rule(p)}")
+    dropped = [p for p in policies if p["verdict"] == "drop"]
+    audited = [p for p in policies if p["denied"] and p["verdict"] == "accept"]
+    if dropped:
+        verdict = "denied"
+        overall = f"overall: DENIED by the {dropped[0]['kind']} policy of {dropped[0]['host']}"
+    elif audited:
+        verdict = "allowed"
+        overall = (f"overall: ALLOWED on the wire, but the {audited[0]['kind']} policy of {audited[0]['host']} "
+                   "denies it in audit mode (it is logged)")
+    else:
+        verdict = "allowed"
+        overall = f"overall: ALLOWED by every policy on the path ({len(policies)})"
+    lines.append(overall)
+    return {"flow": dict(flow), "source": source, "policies": policies, "verdict": verdict, "lines": lines}
+
+
+def explain_site(host_vars: Mapping[str, Mapping], addresses: Callable | Mapping, groups: Mapping, flow: Mapping,
+                 today: datetime.date | None = None) -> dict:
+    """``explain_path`` on the site ``host_vars`` describes (what ``compile_site`` takes). A bad
+    inventory value raises ``PolicyError`` with ``.host`` and ``.label``, as the site compile."""
+    return explain_path(Site(host_vars, addresses, groups, today=today), flow)
