@@ -13,14 +13,17 @@ import time
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, host_addresses
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import Progress, compile_site, targets
 
 READ = POLICY_VARIABLES + ("egress_addresses", "ansible_host")
 STALE_SECONDS = 86400
+
+display = Display()
 
 
 class ActionModule(ActionBase):
@@ -45,12 +48,15 @@ class ActionModule(ActionBase):
         _remove_stale(base)
         run_dir = tempfile.mkdtemp(prefix="site-", dir=base)
         count, warnings = 0, {}
+        progress = Progress(len(targets(variables)), display.display)
+        progress.begin(time.monotonic() - started)
         try:
             for host, irs in compile_site(variables, host_addresses(variables), groups):
                 path = os.path.join(run_dir, f"{host}.json")
                 with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as handle:
                     handle.write(json.dumps(irs, separators=(",", ":")))
                 count += 1
+                progress.step(count)
                 found = [w for ir in irs for w in ir["warnings"]]
                 if found:
                     warnings[host] = found

@@ -13,6 +13,7 @@ them once (``compiler._shared_site``) and builds each role's rules once (``role_
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Callable, Iterator, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import SHARED_VARIABLES, compile_policy
@@ -33,6 +34,39 @@ class Canonical:
                 return known
         self._seen[name].append(value)
         return value
+
+
+# A site of more targets than this says how far its compile is (smaller ones take a second or two).
+PROGRESS_MIN_TARGETS = 1000
+# A progress line every this many targets, or when this many seconds have passed since the last.
+PROGRESS_EVERY = 1000
+PROGRESS_SECONDS = 5.0
+
+
+class Progress:
+    """How far a long compile is, as a count: ``step(done)`` after each target calls ``say``
+    with a line every ``every`` targets, or when ``seconds`` have passed since the last line,
+    and at the end; nothing at all for a site of ``minimum`` targets or fewer."""
+
+    def __init__(self, total: int, say: Callable[[str], object], clock: Callable[[], float] = time.monotonic,
+                 minimum: int = PROGRESS_MIN_TARGETS, every: int = PROGRESS_EVERY, seconds: float = PROGRESS_SECONDS) -> None:
+        self.total, self.say, self.clock = total, say, clock
+        self.active = total > minimum
+        self.every, self.seconds = every, seconds
+        self.started = self.last = clock()
+
+    def begin(self, reading: float) -> None:
+        """Say how many targets there are to compile, and how long reading their variables took."""
+        if self.active:
+            self.say(f"warden.egress: compiling {self.total} hosts (their variables read in {reading:.0f} s)")
+
+    def step(self, done: int) -> None:
+        if not self.active:
+            return
+        now = self.clock()
+        if done >= self.total or done % self.every == 0 or now - self.last >= self.seconds:
+            self.last = now
+            self.say(f"warden.egress: compiled {done}/{self.total} hosts ({now - self.started:.0f} s)")
 
 
 def targets(host_vars: Mapping[str, Mapping]) -> list[str]:
