@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import AUDIT_PREFIX_EXTRA
 from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (  # noqa: F401  # pylint: disable=unused-import
     HAS_NETADDR,
     HOST_RE,
@@ -54,6 +55,10 @@ IR_SCHEMA = 1
 TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 IPTABLES_TABLE_MAX = 18
 IPTABLES_PREFIX_MAX = 17
+# iptables' LOG prefix holds 29 characters; in audit mode a line starts "PREFIX audit[host]: "
+# (render_audit.py), which leaves 15 for the prefix.
+IPTABLES_LOG_PREFIX_MAX = 29
+IPTABLES_AUDIT_PREFIX_MAX = IPTABLES_LOG_PREFIX_MAX - AUDIT_PREFIX_EXTRA
 PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
 RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
 RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -258,6 +263,9 @@ def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) 
             raise PolicyError("egress_log.rate", log["rate"], f"is faster than egress_platform iptables can limit (at most {IPTABLES_RATE_MAX}/second)")
         if len(log["prefix"]) > IPTABLES_PREFIX_MAX:
             raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables (at most {IPTABLES_PREFIX_MAX} characters)")
+        if mode == "audit" and log["denied"] and len(log["prefix"]) > IPTABLES_AUDIT_PREFIX_MAX:
+            raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables in egress_mode audit (at most"
+                              f" {IPTABLES_AUDIT_PREFIX_MAX} characters: each audit line starts '{log['prefix']} audit[host]: ', at most {IPTABLES_LOG_PREFIX_MAX})")
     alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
     for i, name in enumerate(alert):
         if name not in ALERT_CLASSES:

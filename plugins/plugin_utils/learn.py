@@ -3,19 +3,22 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reading the collection's own kernel log lines back into flows (private to the collection).
 
-Today's renderers log a would-be-denied packet (audit mode), a denied one (enforce mode)
-and an alert-class one with the kernel's LOG format, after the prefix
-``<egress_log.prefix> <word>: `` (``word`` is ``audit``, ``deny`` or ``alert``):
+The renderers log a would-be-denied flow (audit mode), a denied packet (enforce mode) and
+an alert-class one with the kernel's LOG format, after the prefix
+``<egress_log.prefix> <word>: `` (``word`` is ``audit``, ``deny`` or ``alert``). In audit mode
+the word carries a tag that says which policy decided, ``host`` (the host's own output
+policy) or ``edge`` (a gateway's forward path), and a line on the host's own path carries
+the local user and group ids where the kernel knows them (nftables ``log flags skuid``,
+iptables ``--log-uid``):
 
-    warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 ... PROTO=TCP SPT=40000 DPT=443 ...
+    warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 ... PROTO=TCP SPT=40000 DPT=443 ... UID=1000 GID=1000
+
+Each flow is logged once, then not again for an hour while it lasts (render_audit.py), so a
+flow's ``count`` is the number of lines, not of packets. Lines without a tag (written before
+the tag existed, or in enforce mode) read as before, with ``decided_by`` None.
 
 nftables' ``log`` and iptables' ``LOG`` target write the same fields. A line may carry
 journald's or syslog's own prefix in front (``2026-12-02T10:00:01+0000 mail1 kernel: [ 12.3] ``).
-
-The parser is ready for a richer record: a tag in brackets after the word
-(``warden-egress audit[host:mail1]: ...``) is kept as ``decided_by``, and ``UID=``/``GID=``
-(nftables ``log flags skuid``, iptables ``--log-uid``) as the local owner, so a renderer that
-starts writing them needs no change here.
 """
 
 from __future__ import annotations

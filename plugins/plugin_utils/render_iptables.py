@@ -38,6 +38,15 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     policies,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
+    AUDIT_ENTRIES,
+    AUDIT_ONCE,
+    AUDIT_ONCE_RATE,
+    AUDIT_PORT_PROTOS,
+    audit_once,
+    audit_prefix,
+    audit_tag,
+)
 
 HOOKS = {"output": "OUTPUT", "forward": "FORWARD"}
 FAMILIES = ("ipv4", "ipv6")
@@ -63,6 +72,10 @@ ICMP_TYPES = {
 }
 JUMP_COMMENT = "warden.egress"
 IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
+# Audit mode: hashlimit keys on addresses and ports but not on the protocol, so each
+# protocol with ports, and ICMP, has its own table (named with the letter given here); any
+# other protocol is keyed on the addresses alone, in one more table ("x").
+AUDIT_LETTERS = {"tcp": "t", "udp": "u", "udplite": "l", "sctp": "s"}
 
 
 def _text(value: str) -> str:
@@ -119,6 +132,10 @@ class _Renderer:
         self.table = first["table"]
         self.chains = chain_names(self.table)
         self.audit = first["mode"] == "audit"
+        self.once = audit_once(irs)
+        # In audit mode each policy's would-be denials go to its own audit chain (-audithost,
+        # -auditedge), which logs each flow once; otherwise to the shared deny chain.
+        self.deny = {ir["hook"]: f"{self.table}-audit{audit_tag(ir)}" if self.once else self.chains["deny"] for ir in irs}
         self.log = first["log"]
         self.sets = merge_sets(irs)
         # Address sets used by rules, and interface-list sets (hash:net,iface).
@@ -210,7 +227,10 @@ class _Renderer:
                     f" --hashlimit-mode srcip --hashlimit-name w{GEN_PLACEHOLDER}{SUFFIX[family]}"
                 )
             tail.append(f"-m comment --comment {_text(rule['comment'])}")
-            tail.append("-j RETURN" if rule["action"] == "accept" else f"-g {self.chains[rule['action']]}")
+            if rule["action"] == "accept":
+                tail.append("-j RETURN")
+            else:
+                tail.append(f"-g {self.deny[ir['hook']] if rule['action'] == 'deny' else self.chains[rule['action']]}")
             log = self.alert_log(rule, family) if rule["action"] == "alert" and self.log["denied"] else None
             for variant in variants:
                 if log is not None:
@@ -243,6 +263,27 @@ class _Renderer:
         if len(prefix) > LOG_PREFIX_MAX:
             raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LOG_PREFIX_MAX})")
         return prefix
+
+    def audit_chain(self, ir: Mapping, family: str) -> list[str]:
+        """Audit mode: log the first packet of each would-be-denied flow of one policy, with
+        the policy's tag (and, on the host's own output path, the local user id), then not
+        again for AUDIT_ONCE: a hashlimit of one packet per AUDIT_ONCE per flow. Every packet
+        returns: audit mode only logs."""
+        tag = audit_tag(ir)
+        chain = self.deny[ir["hook"]]
+        log = f"-j LOG --log-prefix \"{audit_prefix(self.log, tag, LOG_PREFIX_MAX)}\"" + (" --log-uid" if tag == "host" else "")
+        icmp = IPT_PROTO["icmp" if family == "ipv4" else "icmpv6"]
+        lines = []
+        for proto, letter, mode in [*((p, AUDIT_LETTERS[p], "srcip,dstip,dstport") for p in AUDIT_PORT_PROTOS),
+                                    (icmp, "i", "srcip,dstip"), (None, "x", "srcip,dstip")]:
+            match = f" -p {proto}" if proto else ""
+            lines.append(
+                f"-A {chain}{match} -m hashlimit --hashlimit-upto {AUDIT_ONCE_RATE} --hashlimit-burst 1 --hashlimit-mode {mode}"
+                f" --hashlimit-name w{GEN_PLACEHOLDER}a{tag[0]}{SUFFIX[family]}{letter} --hashlimit-htable-max {AUDIT_ENTRIES}"
+                f" --hashlimit-htable-expire {AUDIT_ONCE * 1000} -m comment --comment \"audit: first packet of a flow\" {log}"
+            )
+            lines.append(f"-A {chain}{match} -m comment --comment \"audit mode: log only\" -j RETURN")
+        return lines
 
     def verdict_chain(self, name: str) -> list[str]:
         """Log (under one limit) and drop, or return in audit mode. Alerts are logged before
@@ -295,12 +336,17 @@ def render(policy) -> dict:
     ]
     body: dict = {family: [] for family in FAMILIES}
     used = {rule["action"] for ir in irs for rule in ir["rules"]} | {"deny"}
-    own_chains = [rend.chains[name] for name in VERDICT_CHAINS if name in used] + [rend.chains[ir["hook"]] for ir in irs]
+    if rend.once:
+        used.discard("deny")
+    audit_chains = [rend.deny[ir["hook"]] for ir in irs] if rend.once else []
+    own_chains = [rend.chains[name] for name in VERDICT_CHAINS if name in used] + audit_chains + [rend.chains[ir["hook"]] for ir in irs]
     for family in FAMILIES:
         body[family].extend(f":{chain} - [0:0]" for chain in own_chains)
         for name in VERDICT_CHAINS:
             if name in used:
                 body[family].extend(rend.verdict_chain(name))
+        for ir in irs if rend.once else []:
+            body[family].extend(rend.audit_chain(ir, family))
     for ir in irs:
         chain = rend.chains[ir["hook"]]
         for rule in ir["rules"]:
@@ -308,7 +354,7 @@ def render(policy) -> dict:
             for family in FAMILIES:
                 body[family].extend(lines[family])
         for family in FAMILIES:
-            body[family].append(f"-A {chain} -m comment --comment \"default deny\" -g {rend.chains['deny']}")
+            body[family].append(f"-A {chain} -m comment --comment \"default deny\" -g {rend.deny[ir['hook']]}")
             body[family].append(f"-I {HOOKS[ir['hook']]} 1 -m comment --comment \"{JUMP_COMMENT}\" -j {chain}")
     files = {family: "\n".join([*header, "*filter", *body[family], "COMMIT"]) + "\n" for family in FAMILIES}
     files["ipset"] = _ipset_file(rend.ipsets, header)

@@ -13,6 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
+    AUDIT_ENTRIES,
+    AUDIT_ONCE,
+    AUDIT_PORT_PROTOS,
+    audit_once,
+    audit_prefix,
+    audit_tag,
+)
 from ansible_collections.warden.egress.plugins.plugin_utils.render_common import (
     LOG_BURST,
     SAFE_TEXT,
@@ -29,6 +37,17 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
+LOG_PREFIX_MAX = 127
+# Audit mode's flow sets: (name, key type, key expression) per family, with and without a port.
+AUDIT_SETS = {
+    family: [
+        (f"audit_seen{SUFFIX[family][1]}", f"{SET_TYPES[family]} . {SET_TYPES[family]} . inet_proto . inet_service",
+         f"{ADDR_KW[family]} saddr . {ADDR_KW[family]} daddr . meta l4proto . th dport"),
+        (f"audit_seen_other{SUFFIX[family][1]}", f"{SET_TYPES[family]} . {SET_TYPES[family]} . inet_proto",
+         f"{ADDR_KW[family]} saddr . {ADDR_KW[family]} daddr . meta l4proto"),
+    ]
+    for family in ("ipv4", "ipv6")
+}
 
 
 def _text(value: str) -> str:
@@ -79,7 +98,7 @@ def _alert_log_lines(ir: Mapping, rule: Mapping, log: Mapping) -> list[str]:
     return lines
 
 
-def _rule_lines(ir: Mapping, rule: Mapping) -> list[str]:
+def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
     """One IR rule -> one nft rule per family it needs (set matches are per family), and per
     original destination port range (nft 1.0.6 lists an anonymous set of ``ct original
     proto-dst`` values as '[invalid type]', which it cannot read back)."""
@@ -95,7 +114,7 @@ def _rule_lines(ir: Mapping, rule: Mapping) -> list[str]:
             parts.append(
                 f"update @meter_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate over {meter['rate']} burst {int(meter['burst'])} packets }}"
             )
-        verdict = "accept" if rule["action"] == "accept" else f"goto {rule['action']}"
+        verdict = "accept" if rule["action"] == "accept" else f"goto {deny if rule['action'] == 'deny' else rule['action']}"
         parts.append(verdict)
         parts.append(f"comment {_text(rule['comment'])}")
         lines.append(" ".join(parts))
@@ -165,6 +184,26 @@ def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
     return lines
 
 
+def _audit_chain(ir: Mapping, log: Mapping) -> list[str]:
+    """Audit mode: the chain a would-be-denied flow of one policy goes to. A flow that is in
+    its set was logged less than AUDIT_ONCE ago and is let through; any other is added to the
+    set, counted and logged with the policy's tag (and, on the host's own output path, the
+    local user id), and let through. ``th dport`` means something for AUDIT_PORT_PROTOS
+    only; any other protocol is keyed on the addresses and the protocol."""
+    tag = audit_tag(ir)
+    prefix = f'"{audit_prefix(log, tag, LOG_PREFIX_MAX)}"'
+    flags = " flags skuid" if tag == "host" else ""
+    ports = "{ " + ", ".join(AUDIT_PORT_PROTOS) + " }"
+    lines = [f"\tchain audit_{tag} {{"]
+    for family in ("ipv4", "ipv6"):
+        for (name, dummy, key), match in zip(AUDIT_SETS[family], (f"meta l4proto {ports}", f"meta l4proto != {ports}")):
+            lines.append(f"\t\t{match} {key} @{name} accept comment \"audit: logged within the hour\"")
+            lines.append(f"\t\t{match} add @{name} {{ {key} }} counter log prefix {prefix}{flags} accept comment \"audit: first packet of a flow\"")
+    lines.append("\t\taccept comment \"audit mode: log only\"")
+    lines.append("\t}")
+    return lines
+
+
 def render(policy) -> str:
     """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
     sharing one table: a gateway's own host policy and its edge policy."""
@@ -205,21 +244,38 @@ def render(policy) -> str:
             out.append("\t\tflags dynamic,timeout")
             out.append(f"\t\ttimeout {alert_timeout(first['log'])}s")
             out.append("\t}")
+    once = audit_once(irs)
+    if once:
+        for family in ("ipv4", "ipv6"):
+            for name, key_type, dummy in AUDIT_SETS[family]:
+                out.append(f"\tset {name} {{")
+                out.append(f"\t\ttype {key_type}")
+                out.append("\t\tflags dynamic,timeout")
+                out.append(f"\t\ttimeout {AUDIT_ONCE}s")
+                out.append(f"\t\tsize {AUDIT_ENTRIES}")
+                out.append("\t}")
+    # In audit mode each policy's would-be denials go to its own audit chain instead.
     used = {rule["action"] for rule in rules} | {"deny"}
+    if once:
+        used.discard("deny")
     for name in VERDICT_CHAINS:
         if name in used:
             out.append("")
             out.extend(_verdict_chain(name, first["log"], audit))
+    for ir in irs if once else []:
+        out.append("")
+        out.extend(_audit_chain(ir, first["log"]))
     for ir in irs:
+        deny = f"audit_{audit_tag(ir)}" if once else "deny"
         out.append("")
         out.append(f"\tchain {ir['hook']} {{")
         out.append(f"\t\ttype filter hook {ir['hook']} priority filter; policy {'accept' if audit else 'drop'};")
         for rule in ir["rules"]:
             if rule["action"] == "alert" and first["log"]["denied"]:
                 out.extend(f"\t\t{line}" for line in _alert_log_lines(ir, rule, first["log"]))
-            for line in _rule_lines(ir, rule):
+            for line in _rule_lines(ir, rule, deny):
                 out.append(f"\t\t{line}")
-        out.append("\t\tgoto deny comment \"default deny\"")
+        out.append(f"\t\tgoto {deny} comment \"default deny\"")
         out.append("\t}")
     out.append("}")
     return "\n".join(out) + "\n"

@@ -1,7 +1,8 @@
 """Accepted => loads: a name the compiler accepts for a platform loads in that platform's real
 tool. Generated names go into every place a name can stand (upstream, role, service,
 segment, group, host, table, log prefix, interfaces, a local user or group of an allow
-entry), are compiled for every platform, and
+entry), are compiled for every platform in enforce and in audit mode (whose log lines carry
+a longer prefix, and whose rules remember flows), and
 what was accepted is rendered and loaded: ``nft -c`` and ``ipset restore`` +
 ``iptables-restore --test`` in a scratch network namespace, the strict pf grammar, and the
 vendor modules' rendered -> parsed round trip for the device ACLs. A refusal must be the
@@ -21,7 +22,7 @@ from sample import ADDRESSES, EDGE, GROUPS, ROLES, site
 
 from ansible_collections.warden.egress.plugins.modules.iptables_apply import check_rules, check_sets
 from ansible_collections.warden.egress.plugins.plugin_utils import pf_grammar, render_iptables, render_nftables, render_pf
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS, compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS, MODES, compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import with_local_ids
@@ -155,16 +156,17 @@ PROPERTY = settings(max_examples=int(os.environ.get("WARDEN_PROPERTY_EXAMPLES", 
 
 @pytest.mark.parametrize("slot", ["upstream", "role", "service", "group", "host", "table", "prefix", "user", "local_group"])
 @PROPERTY
-@given(name=names())
-def test_a_host_policy_the_compiler_accepts_loads(slot, name):
+@given(name=names(), mode=st.sampled_from(MODES))
+def test_a_host_policy_the_compiler_accepts_loads(slot, name, mode):
     variables, target, addresses, groups = _host_variables(slot, name)
+    variables["egress_mode"] = mode
     accepted_loads(lambda platform: compile_policy({**variables, "egress_platform": platform}, target, addresses, groups), HOST_PLATFORMS)
 
 
 @pytest.mark.parametrize("slot", ["inside", "outside", "segment", "upstream", "role", "table", "prefix", "user"])
 @PROPERTY
-@given(name=names())
-def test_an_edge_policy_the_compiler_accepts_loads(slot, name):
+@given(name=names(), mode=st.sampled_from(MODES))
+def test_an_edge_policy_the_compiler_accepts_loads(slot, name, mode):
     if slot in ("inside", "outside", "segment"):
         variables, roles = {**site(), **_edge_variables(slot, name)}, dict(ROLES)
     else:
@@ -172,6 +174,7 @@ def test_an_edge_policy_the_compiler_accepts_loads(slot, name):
         variables = {**host_vars, **_edge_variables("", "")}
         roles = {**ROLES, "mail1": host_vars["egress_role"]}
     variables.pop("egress_role", None)
+    variables["egress_mode"] = mode
     accepted_loads(lambda platform: compile_edge({**variables, "egress_platform": platform}, "gw1", ADDRESSES, GROUPS, roles))
 
 
@@ -244,12 +247,13 @@ def rates(draw) -> str:
 
 
 @PROPERTY
-@given(log_rate=rates(), limit_rate=rates(), burst=st.one_of(st.sampled_from([1, 5, 200, 10000, 100000]), st.integers(1, 100000)))
-def test_rates_the_compiler_accepts_load(log_rate, limit_rate, burst):
+@given(log_rate=rates(), limit_rate=rates(), burst=st.one_of(st.sampled_from([1, 5, 200, 10000, 100000]), st.integers(1, 100000)),
+       mode=st.sampled_from(MODES))
+def test_rates_the_compiler_accepts_load(log_rate, limit_rate, burst, mode):
     """Log rates and the per-source connection limit: what is accepted loads (iptables' limit
     and hashlimit have narrower ranges than nftables)."""
-    variables = {**site(egress_log={"rate": log_rate}), **_edge_variables("", "")}
+    variables = {**site(egress_log={"rate": log_rate}, egress_mode=mode), **_edge_variables("", "")}
     variables["egress_edge"] = {**variables["egress_edge"], "conn_limit": {"rate": limit_rate, "burst": burst}}
     accepted_loads(lambda platform: compile_edge({**variables, "egress_platform": platform}, "gw1", ADDRESSES, GROUPS, ROLES))
-    host_variables = {**site(egress_log={"rate": log_rate}), "egress_role": "mail_server"}
+    host_variables = {**site(egress_log={"rate": log_rate}, egress_mode=mode), "egress_role": "mail_server"}
     accepted_loads(lambda platform: compile_policy({**host_variables, "egress_platform": platform}, "mail1", ADDRESSES, GROUPS), HOST_PLATFORMS)

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The audit record the Linux renderers share (private to the collection).
+
+In audit mode a would-be-denied flow is logged once, and not again for ``AUDIT_ONCE``
+seconds (a flow still sending then is logged again, so a long-lived flow shows up once an
+hour); the kernel remembers at most ``AUDIT_ENTRIES`` flows per table. A flow is keyed on its
+source and destination addresses, its protocol and, for ``AUDIT_PORT_PROTOS``, its
+destination port. Each line says which policy decided, as a tag after the word:
+``<prefix> audit[host]: `` (the host's own output policy) or ``<prefix> audit[edge]: `` (a
+gateway's forward path). See docs/learn.md, "The audit record".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+AUDIT_ONCE = 3600
+# The same as a rate (one line per flow per AUDIT_ONCE), for iptables' hashlimit.
+AUDIT_ONCE_RATE = "1/hour"
+AUDIT_ENTRIES = 65536
+AUDIT_PORT_PROTOS = ("tcp", "udp", "udplite", "sctp")
+AUDIT_TAGS = ("host", "edge")
+# The log prefix an audit line may start with (the compiler's PREFIX_RE): nothing a ruleset
+# would read as anything but text.
+LOG_PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
+# What the tag adds to egress_log.prefix (the longest tag).
+AUDIT_PREFIX_EXTRA = max(len(f" audit[{tag}]: ") for tag in AUDIT_TAGS)
+
+
+def audit_once(irs: list) -> bool:
+    """Whether the policies of one table log their would-be denials once per flow: audit
+    mode with denied flows logged (otherwise the deny chain is rendered as before)."""
+    return irs[0]["mode"] == "audit" and bool(irs[0]["log"]["denied"])
+
+
+def audit_tag(ir: Mapping) -> str:
+    """Which policy an IR is, as the audit line names it."""
+    if ir["kind"] not in AUDIT_TAGS:
+        raise ValueError(f"refusing to render an audit line for policy kind {ir['kind']!r}")
+    return ir["kind"]
+
+
+def audit_prefix(log: Mapping, tag: str, limit: int) -> str:
+    """``<prefix> audit[<tag>]: `` (safe to put in quotes as it is), refused when it is longer
+    than the tool's ``limit``."""
+    if tag not in AUDIT_TAGS:
+        raise ValueError(f"refusing to render an audit line for policy kind {tag!r}")
+    if not isinstance(log["prefix"], str) or not LOG_PREFIX.fullmatch(log["prefix"]):
+        raise ValueError(f"refusing to render unsafe log prefix {log['prefix']!r}")
+    prefix = f"{log['prefix']} audit[{tag}]: "
+    if len(prefix) > limit:
+        raise ValueError(f"egress_log.prefix: {log['prefix']!r} is too long for an audit line (log prefix {prefix!r} exceeds {limit})")
+    return prefix

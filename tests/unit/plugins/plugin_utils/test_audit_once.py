@@ -1,0 +1,221 @@
+"""Audit mode logs each would-be-denied flow once, with the policy that decided (host or
+edge). Real packets from a host namespace and through a gateway namespace, on nftables and
+iptables; what was logged is read from the kernel's own counters on the rules that write
+the lines and from the flows the kernel remembers, not from the kernel log (lines logged in
+a network namespace other than the first one may never reach it)."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import json
+import re
+
+import pytest
+from netns import BACKENDS, HOST_V4, Pair, Routed, sh
+from sample import compile_for, edge_ir
+
+from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.learn import parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render as render_iptables
+from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render as render_nftables
+
+DST4, DST6 = "203.0.113.9", "2001:db8:5100::9"
+IDENTS = itertools.count(1)
+CLIENT = "198.51.100.14"  # ws1, role client, behind the gateway
+# ICMP echo requests (each with an identifier of its own, never used before in the
+# namespace, so that each is a new connection to the kernel, not a repeat it lets through as
+# established) and packets of an experimental
+# protocol (253): flows without ports, keyed on the addresses and the protocol.
+RAW = (
+    "import socket, struct, sys\n"
+    "dst, proto, count, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])\n"
+    "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)\n"
+    "for ident in range(base, base + count):\n"
+    "    s.sendto(struct.pack('!BBHHH', 8, 0, 0xffff - 0x0800 - ident, ident, 0) if proto == 1 else b'warden', (dst, 0))\n"
+)
+
+
+def flows(src: str | None = None) -> list[dict]:
+    """The same TCP flow five times, the same port over UDP twice (another flow: the
+    protocol is part of the key), another TCP port once, and one IPv6 flow three times."""
+    out = [{"dst": DST4, "port": 8443, "proto": "tcp"}] * 5 + [{"dst": DST4, "port": 8443, "proto": "udp"}] * 2
+    out += [{"dst": DST4, "port": 8444, "proto": "tcp"}] + ([] if src else [{"dst": DST6, "port": 8443, "proto": "tcp"}] * 3)
+    return [dict(f, src=src) if src else dict(f) for f in out]
+
+
+def send(topology, ns: str, src: str | None) -> None:
+    for result in topology.probe(flows(src), timeout=3, workers=1) if src is None else Pair.probe(topology, flows(src), 3, 1, ns=ns):
+        assert result["passed"], result  # audit mode lets everything through
+    for proto, count in ((1, 3), (253, 2)):
+        sh("python3", "-c", RAW, DST4, str(proto), str(count), str(next(IDENTS) * 16), ns=ns)
+
+
+def nft_audit(topology, ns: str, tag: str) -> tuple[dict, dict]:
+    """Packets counted by the rules that write audit lines, per set they add to; and the
+    flows in each set."""
+    chain = json.loads(sh("nft", "-j", "list", "chain", "inet", "warden_egress", f"audit_{tag}", ns=ns).stdout)
+    logged: dict = {}
+    for item in chain["nftables"]:
+        exprs = item.get("rule", {}).get("expr", [])
+        prefix = [e["log"]["prefix"] for e in exprs if "log" in e]
+        if prefix:
+            assert prefix == [f"warden-egress audit[{tag}]: "]
+            name = next(e["set"]["set"] for e in exprs if "set" in e).lstrip("@")
+            logged[name] = sum(e["counter"]["packets"] for e in exprs if "counter" in e)
+    seen: dict = {}
+    for name in logged:
+        listing = json.loads(sh("nft", "-j", "list", "set", "inet", "warden_egress", name, ns=ns).stdout)
+        elements = [e for item in listing["nftables"] for e in item.get("set", {}).get("elem", [])]
+        seen[name] = sorted((tuple(part if isinstance(part, (str, int)) else json.dumps(part) for part in
+                                  (e["elem"]["val"] if "elem" in e else e)["concat"]) for e in elements), key=str)
+    return logged, seen
+
+
+def ipt_audit(ns: str, tag: str) -> tuple[dict, dict]:
+    """Packets counted per family and protocol: by the LOG rules, and by the rules after
+    them that let every packet through."""
+    logged: dict = {}
+    passed: dict = {}
+    for family, tool in (("ipv4", "iptables-save"), ("ipv6", "ip6tables-save")):
+        for line in sh(tool, "-c", "-t", "filter", ns=ns).stdout.splitlines():
+            match = re.match(rf"^\[(\d+):\d+\] -A warden_egress-audit{tag} (?:-p (\S+) )?", line)
+            if not match:
+                continue
+            key = (family, match.group(2) or "any")
+            target = logged if "-j LOG" in line else passed
+            target[key] = target.get(key, 0) + int(match.group(1))
+            if "-j LOG" in line:
+                assert f'--log-prefix "warden-egress audit[{tag}]: "' in line and ("--log-uid" in line) == (tag == "host"), line
+    return logged, passed
+
+
+def expected_nft(src: str, v6: bool) -> dict:
+    seen = {
+        "audit_seen4": sorted([(src, DST4, "tcp", 8443), (src, DST4, "tcp", 8444), (src, DST4, "udp", 8443)], key=str),
+        "audit_seen_other4": sorted([(src, DST4, "icmp"), (src, DST4, 253)], key=str),
+        "audit_seen6": [],
+        "audit_seen_other6": None,  # IPv6 neighbour traffic of the namespace itself may land here
+    }
+    if v6:
+        seen["audit_seen6"] = [(str(ipaddress.ip_address("2001:db8:10::11")), DST6, "tcp", 8443)]
+    return seen
+
+
+@pytest.fixture(scope="module")
+def pair():
+    with Pair() as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def routed():
+    with Routed([CLIENT], []) as topology:
+        yield topology
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_host_logs_each_flow_once_not_each_packet(pair, backend):
+    """mail1 in audit mode: 13 would-be-denied packets in 6 flows (5 IPv4, 1 IPv6) are all
+    let through, and exactly 6 audit lines are written, tagged host."""
+    pair.load(compile_for("mail1", egress_mode="audit", egress_platform=backend), backend)
+    try:
+        send(pair, pair.host, None)
+        if backend == "nftables":
+            logged, seen = nft_audit(pair, pair.host, "host")
+        else:
+            logged, passed = ipt_audit(pair.host, "host")
+    finally:
+        pair.unload()
+    if backend == "nftables":
+        want = expected_nft(HOST_V4, v6=True)
+        for name, flows_seen in want.items():
+            if flows_seen is not None:
+                assert seen[name] == flows_seen, (name, seen[name])
+                assert logged[name] == len(flows_seen), logged
+    else:
+        v4 = {key: count for key, count in logged.items() if key[0] == "ipv4"}
+        assert v4 == {("ipv4", "tcp"): 2, ("ipv4", "udp"): 1, ("ipv4", "udplite"): 0, ("ipv4", "sctp"): 0,
+                      ("ipv4", "icmp"): 1, ("ipv4", "any"): 1}, logged
+        assert logged[("ipv6", "tcp")] == 1, logged
+        # Every packet went through: 6 TCP, 2 UDP, 3 ICMP, 2 of protocol 253.
+        assert (passed[("ipv4", "tcp")], passed[("ipv4", "udp")], passed[("ipv4", "icmp")], passed[("ipv4", "any")]) == (6, 2, 3, 2), passed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gateway_logs_each_forwarded_flow_once_tagged_edge(routed, backend):
+    """The edge in audit mode: a client behind the gateway sends the same flows; one line per
+    flow, tagged edge, and nothing in the host's chain."""
+    routed.load([compile_for("proxy1", egress_mode="audit", egress_platform=backend),
+                 edge_ir(egress_mode="audit", egress_platform=backend)], backend)
+    try:
+        send(routed, routed.client, CLIENT)
+        if backend == "nftables":
+            logged, seen = nft_audit(routed, routed.gw, "edge")
+            host_logged, dummy = nft_audit(routed, routed.gw, "host")
+        else:
+            logged, dummy = ipt_audit(routed.gw, "edge")
+            host_logged, dummy = ipt_audit(routed.gw, "host")
+    finally:
+        routed.unload()
+    if backend == "nftables":
+        want = expected_nft(CLIENT, v6=False)
+        for name in ("audit_seen4", "audit_seen_other4"):
+            assert seen[name] == want[name], (name, seen[name])
+            assert logged[name] == len(want[name]), logged
+        assert host_logged["audit_seen4"] == 0, host_logged
+    else:
+        v4 = {key[1]: count for key, count in logged.items() if key[0] == "ipv4" and count}
+        assert v4 == {"tcp": 2, "udp": 1, "icmp": 1, "any": 1}, logged
+        assert not any(count for key, count in host_logged.items() if key[0] == "ipv4"), host_logged
+
+
+def test_each_policy_has_its_audit_chain_and_the_host_path_logs_the_local_user():
+    """Enforce mode, and audit mode without denied lines, have no audit chain (the golden
+    files hold the rest of their rendering unchanged)."""
+    for ir in (compile_for("mail1"), compile_for("mail1", egress_mode="audit", egress_log={"denied": False})):
+        assert "audit_" not in render_nftables(ir) and "-audit" not in render_iptables(ir)["ipv4"]
+    text = render_nftables([compile_for("proxy1", egress_mode="audit"), edge_ir(egress_mode="audit")])
+    host = text[text.index("chain audit_host"):text.index("chain audit_edge")]
+    edge = text[text.index("chain audit_edge"):]
+    edge = edge[:edge.index("\t}")]
+    assert host.count('log prefix "warden-egress audit[host]: " flags skuid') == 4
+    assert edge.count('log prefix "warden-egress audit[edge]: " accept') == 4 and "skuid" not in edge
+
+
+def test_an_audit_line_reads_back_with_its_tag_and_user():
+    """The prefix the renderers write, in front of the fields the kernel logs, parses back
+    into the flow, the policy that decided and the local user."""
+    fields = "IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.9 LEN=60 TOS=0x00 PROTO=TCP SPT=40000 DPT=8443 WINDOW=64240 SYN URGP=0 UID=1001 GID=1001"
+    nft = re.search(r'log prefix "([^"]+)" flags skuid', render_nftables(compile_for("mail1", egress_mode="audit"))).group(1)
+    ipt = re.search(r'--log-prefix "([^"]+)" --log-uid', render_iptables(compile_for("mail1", egress_mode="audit", egress_platform="iptables"))["ipv4"]).group(1)
+    edge = re.search(r'log prefix "([^"]+)"', render_nftables(edge_ir(egress_mode="audit"))[render_nftables(edge_ir(egress_mode="audit")).index("chain audit_edge"):]).group(1)
+    for prefix, tag in ((nft, "host"), (ipt, "host"), (edge, "edge")):
+        kind, record = parse_line(f"2026-12-04T10:00:00+0000 mail1 kernel: [ 12.3] {prefix}{fields}")
+        assert kind == "flow", record
+        assert (record["word"], record["decided_by"], record["uid"], record["gid"]) == ("audit", tag, 1001, 1001)
+        assert (record["src"], record["dst"], record["proto"], record["dport"]) == ("198.51.100.11", "203.0.113.9", "tcp", 8443)
+
+
+def test_every_accepted_prefix_fits_with_its_tag():
+    """iptables' LOG prefix holds 29 characters: in audit mode the prefix, a space and
+    'audit[host]: ' must fit, which leaves 15; the compiler refuses more, naming the variable.
+    Enforce mode, and audit mode without denied lines, keep the 17 they had."""
+    from sample import ADDRESSES, GROUPS, site
+
+    cases = [("a" * 15, "iptables", "audit", True, False), ("a" * 16, "iptables", "audit", True, True),
+             ("a" * 16, "iptables", "audit", False, False), ("a" * 17, "iptables", "enforce", True, False),
+             ("a" * 24, "nftables", "audit", True, False)]
+    for prefix, platform, mode, denied, refused in cases:
+        variables = site(egress_role="mail_server", egress_mode=mode, egress_platform=platform, egress_log={"prefix": prefix, "denied": denied})
+        if refused:
+            with pytest.raises(PolicyError, match=r"egress_log\.prefix.*egress_mode audit"):
+                compile_policy(variables, "mail1", ADDRESSES, GROUPS)
+            continue
+        ir = compile_policy(variables, "mail1", ADDRESSES, GROUPS)
+        if platform == "iptables":
+            text = render_iptables(ir)["ipv4"]
+            assert (f'--log-prefix "{prefix} audit[host]: "' in text) == (mode == "audit" and denied), prefix
+        else:
+            assert f'"{prefix} audit[host]: "' in render_nftables(ir)
