@@ -24,6 +24,8 @@ description:
     templated for its host.
   - Run it once (C(run_once)); it never contacts a host. Directories of earlier runs older
     than a day are removed.
+  - On a site of more than 1,000 targets it says how far it is, at normal verbosity, as a count (how many
+    hosts it has compiled of how many, and the seconds so far) every 1,000 hosts or every 5 seconds, and at the end.
 author:
   - warden.egress contributors (@warden-egress)
 attributes:

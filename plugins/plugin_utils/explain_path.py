@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
+from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import targets
 
 PROTOS = ("tcp", "udp", "icmp")
 
@@ -133,4 +134,6 @@ def explain_site(host_vars: Mapping[str, Mapping], addresses: Callable | Mapping
                  today: datetime.date | None = None) -> dict:
     """``explain_path`` on the site ``host_vars`` describes (what ``compile_site`` takes). A bad
     inventory value raises ``PolicyError`` with ``.host`` and ``.label``, as the site compile."""
+    if not targets(host_vars):
+        raise PolicyError("src", flow["src"], "crosses no policy: no host has an egress_role or an egress_edge in this inventory")
     return explain_path(Site(host_vars, addresses, groups, today=today), flow)
