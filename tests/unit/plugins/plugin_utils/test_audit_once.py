@@ -9,10 +9,12 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
+import os
 import re
+import tempfile
 
 import pytest
-from netns import BACKENDS, HOST_V4, Pair, Routed, sh
+from netns import BACKENDS, HOST_V4, Pair, Routed, rendered, run_module, sh
 from sample import compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
@@ -169,6 +171,41 @@ def test_a_gateway_logs_each_forwarded_flow_once_tagged_edge(routed, backend):
         v4 = {key[1]: count for key, count in logged.items() if key[0] == "ipv4" and count}
         assert v4 == {"tcp": 2, "udp": 1, "icmp": 1, "any": 1}, logged
         assert not any(count for key, count in host_logged.items() if key[0] == "ipv4"), host_logged
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_apply_modules_switch_to_audit_and_back_and_traffic_is_no_change(pair, backend):
+    """Enforce, then audit: the audit chain replaces the deny chain; flows fill the kernel's
+    memory of flows, and applying the same audit policy again changes nothing; back to
+    enforce, the audit chain is gone."""
+    def apply(mode: str, tmp: str) -> dict:
+        ir = compile_for("mail1", egress_mode=mode, egress_platform=backend)
+        if backend == "nftables":
+            args = {"content": rendered(ir, backend), "path": os.path.join(tmp, "etc", "warden_egress.nft")}
+        else:
+            args = {**{k: v for k, v in rendered(ir, backend).items() if k in ("ipset", "ipv4", "ipv6")}, "directory": os.path.join(tmp, "etc")}
+        result = run_module("nft_apply" if backend == "nftables" else "iptables_apply", tmp, {**args, "state_dir": os.path.join(tmp, "state")}, ns=pair.host)
+        assert not result.get("failed"), result
+        return result
+
+    def chains() -> str:
+        if backend == "nftables":
+            return sh("nft", "list", "table", "inet", "warden_egress", ns=pair.host).stdout
+        return sh("iptables-save", "-t", "filter", ns=pair.host).stdout
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            assert apply("enforce", tmp)["changed"]
+            assert "audit" not in chains()
+            assert apply("audit", tmp)["changed"]
+            assert re.search(r"chain audit_host|:warden_egress-audithost", chains()) and not re.search(r"chain deny |:warden_egress-deny ", chains())
+            send(pair, pair.host, None)
+            again = apply("audit", tmp)
+            assert not again["changed"], again
+            assert apply("enforce", tmp)["changed"]
+            assert "audit" not in chains() and re.search(r"chain deny |:warden_egress-deny ", chains())
+        finally:
+            pair.unload()
 
 
 def test_each_policy_has_its_audit_chain_and_the_host_path_logs_the_local_user():
