@@ -101,9 +101,9 @@ def test_anti_spoofing_matches_a_set_not_a_complement():
 
 def test_audit_mode_logs_and_returns():
     files = render(compile_for("mail1", egress_mode="audit"))
-    deny = [line for line in rules(files["ipv4"]) if line.startswith("-A warden_egress-deny ")]
-    assert 'LOG --log-prefix "warden-egress audit: "' in deny[0]
-    assert deny[-1].endswith("-j RETURN") and "DROP" not in files["ipv4"]
+    audit = [line for line in rules(files["ipv4"]) if line.startswith("-A warden_egress-audithost ")]
+    assert 'LOG --log-prefix "warden-egress audit[host]: " --log-uid' in audit[0]
+    assert audit[-1].endswith("-j RETURN") and "DROP" not in files["ipv4"]
 
 
 def test_generation_follows_content_and_nothing_else():

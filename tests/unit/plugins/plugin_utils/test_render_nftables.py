@@ -82,7 +82,7 @@ def test_anti_spoofing_matches_a_set_not_a_complement():
 def test_audit_mode_logs_and_accepts():
     text = render(compile_for("mail1", egress_mode="audit"))
     assert "policy accept;" in text
-    assert 'log prefix "warden-egress audit: "' in text
+    assert 'log prefix "warden-egress audit[host]: " flags skuid' in text
     assert "\t\tdrop" not in text
 
 
