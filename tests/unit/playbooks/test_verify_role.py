@@ -9,10 +9,12 @@ allowed flow gets out."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
@@ -36,18 +38,24 @@ def host():
         yield pair
 
 
-def run_verify(pair, tmp_path, flows: list[dict], *options: str) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+def run_verify(pair, tmp_path, flows: list[dict], *options: str, twins: tuple[str, ...] = (), broken: tuple[str, ...] = (),
+               serial: list[int] | None = None) -> tuple[subprocess.CompletedProcess, list[dict], str]:
+    """Run the role on mail1 (and on each of ``twins``, inventory names for the same namespace
+    with mail1's role and flows, and of ``broken``, the same with no Python to run modules),
+    with ``serial`` batches if given."""
     report = tmp_path / "report"
+    mail1 = {"egress_role": "mail_server", "egress_addresses": ADDRESSES["mail1"], "egress_verify_flows": flows}
     inventory = {"all": {
         "vars": {**site(), "ansible_connection": "local", "ansible_python_interpreter": sys.executable},
-        "hosts": {"mail1": {"egress_role": "mail_server", "egress_addresses": ADDRESSES["mail1"], "egress_verify_flows": flows}},
+        "hosts": {"mail1": mail1, **{twin: dict(mail1) for twin in twins},
+                  **{name: {**mail1, "ansible_python_interpreter": "/nonexistent/python3"} for name in broken}},
         "children": {group: {"hosts": {h: {} for h in members}} for group, members in GROUPS.items() if members},
     }}
     for other, addresses in ADDRESSES.items():  # the site's other hosts, named by groups and exceptions
         inventory["all"]["hosts"].setdefault(other, {"egress_addresses": addresses})
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     (tmp_path / "play.yml").write_text(yaml.safe_dump([{
-        "name": "Verify", "hosts": "mail1", "gather_facts": False,
+        "name": "Verify", "hosts": ":".join(("mail1",) + twins + broken), "gather_facts": False, **({"serial": serial} if serial else {}),
         "roles": [{"role": "warden.egress.verify", "vars": {"verify_egress_report_dir": str(report), "verify_egress_timeout": 0.7}}],
     }]))
     env = {"ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
@@ -57,6 +65,25 @@ def run_verify(pair, tmp_path, flows: list[dict], *options: str) -> tuple[subpro
     rows = json.loads((report / "egress-report.json").read_text()) if (report / "egress-report.json").exists() else []
     table = (report / "egress-report.txt").read_text() if (report / "egress-report.txt").exists() else ""
     return result, rows, table
+
+
+def junit(tmp_path) -> dict:
+    """The JUnit report's testcases by (classname, name), once its structure is checked: one
+    testsuite in testsuites, and each count equal to the testcases with such a child."""
+    root = ET.parse(tmp_path / "report" / "egress-report.xml").getroot()
+    assert root.tag == "testsuites"
+    assert [s.tag for s in root] == ["testsuite"]
+    cases = root.find("testsuite").findall("testcase")
+    for element in (root, root.find("testsuite")):
+        assert int(element.get("tests")) == len(cases)
+        for count, child in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+            assert int(element.get(count)) == sum(1 for c in cases if c.find(child) is not None), count
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", root.find("testsuite").get("timestamp"))
+    return {(c.get("classname"), c.get("name")): c for c in cases}
+
+
+def page(tmp_path) -> str:
+    return (tmp_path / "report" / "egress-report.html").read_text()
 
 
 FLOWS = [
@@ -81,6 +108,14 @@ def test_an_inconclusive_denied_flow_fails_the_host(host, tmp_path):
     assert "INCONCLUSIVE" in table
     assert table.splitlines()[-1] == ("3 flows: 2 as expected, 0 mismatched, 1 inconclusive"
                                       " (0 accepted by inconclusive_ok, 1 failing)")
+    cases = junit(tmp_path)
+    assert sorted(cases) == [("mail1", "http v4 with no route"), ("mail1", "http v6"), ("mail1", "smtp to relay v6")]
+    error = cases["mail1", "http v4 with no route"].find("error")
+    assert error.get("type") == "inconclusive" and "unreachable" in error.get("message"), ET.tostring(error)
+    assert [c.find("failure") for c in cases.values()] == [None, None, None]
+    html = page(tmp_path)
+    assert '<tr class="INCONCLUSIVE">' in html and html.count('<tr class="ok">') == 2
+    assert str(tmp_path / "hosts.yml") in html and f"{tmp_path}: not a git checkout" in html
 
 
 def test_inconclusive_ok_accepts_it(host, tmp_path):
@@ -91,15 +126,27 @@ def test_inconclusive_ok_accepts_it(host, tmp_path):
     assert rows[0]["observed"] == "inconclusive"
     assert table.splitlines()[-1] == ("3 flows: 2 as expected, 0 mismatched, 1 inconclusive"
                                       " (1 accepted by inconclusive_ok, 0 failing)")
+    skipped = junit(tmp_path)["mail1", "http v4 with no route"].find("skipped")
+    assert "unreachable" in skipped.get("message") and "accepted by inconclusive_ok" in skipped.get("message")
+    assert '<tr class="accepted">' in page(tmp_path)
 
 
 def test_control_with_the_route_back_every_flow_is_conclusive(host, tmp_path):
-    """The same flows with the IPv4 route restored: the IPv4 flow is a real drop, denied."""
+    """The same flows with the IPv4 route restored: the IPv4 flow is a real drop, denied. The
+    inventory and playbook directory is a git checkout: the reports name its commit."""
     sh("ip", "route", "add", "default", "via", "198.51.100.254", ns=host.host)
+    git = ("git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org")
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "inventory"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     result, rows, table = run_verify(host, tmp_path, FLOWS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert [(r["observed"], r["ok"]) for r in rows] == [("denied", True), ("denied", True), ("allowed", True)]
     assert table.splitlines()[-1] == "3 flows: 3 as expected, 0 mismatched"
+    cases = junit(tmp_path)
+    assert len(cases) == 3 and all(list(c) == [c.find("system-out")] for c in cases.values())
+    assert commit in page(tmp_path)
+    assert ("commit", f"{tmp_path}: {commit}") in {(p.get("name"), p.get("value")) for p in ET.parse(tmp_path / "report" / "egress-report.xml").iter("property")}
 
 
 def test_check_mode_sends_nothing_and_says_what_it_would_try(host, tmp_path):
@@ -118,5 +165,33 @@ def test_check_mode_sends_nothing_and_says_what_it_would_try(host, tmp_path):
     assert "http v4 with no route: tcp/80 to 203.0.113.80, expected denied (" in output, output
     assert "smtp to relay v6: tcp/25 to 2001:db8:5100::25, expected allowed (" in output, output
     assert rows == [] and "ok" not in table
+    assert not (tmp_path / "report" / "egress-report.xml").exists() and not (tmp_path / "report" / "egress-report.html").exists()
     run_verify(host, tmp_path, FLOWS)
     assert seen() > 0
+
+
+NASTY = "smtp <to> relay & 'co' \"v6\""
+
+
+def test_serial_batches_count_progress_and_the_reports_hold_every_batch(host, tmp_path):
+    """Three hosts in batches [1, 2]: after the first batch a count (not the table); after the
+    last, the table and reports of both hosts that ran, and an error for the host that could
+    not run its probe; a flow name with <, & and quotes is escaped in both files."""
+    sh("ip", "route", "add", "default", "via", "198.51.100.254", ns=host.host)
+    flows = FLOWS[:2] + [{**FLOWS[2], "name": NASTY}]
+    result, rows, table = run_verify(host, tmp_path, flows, twins=("mail1-again",), broken=("mail1-broken",), serial=[1, 2])
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output  # mail1-broken failed
+    progress = re.findall(r"warden\.egress verify: .*? the last batch\.", " ".join(output.split()))
+    assert progress == ["warden.egress verify: 1 of 3 hosts tried (1 in this batch), 3 flows so far, 0 not as the policy expects;"
+                        " 2 hosts to go. The table comes after the last batch."], output
+    assert "3 flows: 3 as expected" not in output, output  # no table after the first batch
+    assert output.count("6 flows: 6 as expected, 0 mismatched") == 1, output
+    assert [r["host"] for r in rows] == ["mail1"] * 3 + ["mail1-again"] * 3 and all(r["ok"] for r in rows)
+    cases = junit(tmp_path)
+    assert sorted(cases) == sorted([(h, f["name"]) for h in ("mail1", "mail1-again") for f in flows] + [("mail1-broken", "(no result)")])
+    assert cases["mail1-broken", "(no result)"].find("error") is not None
+    html = page(tmp_path)
+    assert NASTY not in html and "smtp &lt;to&gt; relay &amp; &#x27;co&#x27; &quot;v6&quot;" in html
+    assert '<th>hosts without a result</th><td class="meta">mail1-broken</td>' in html
+    assert "mail1 (3 flows)" in html and "mail1-again (3 flows)" in html
