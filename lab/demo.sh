@@ -41,7 +41,7 @@ else
   tail -n 20 "$report/acl-render.log" >&2
   status=1
 fi
-echo "(report: $report/egress-report.json; $(( $(date +%s) - start )) s)"
+echo "(report: $report/egress-report.json, .xml (JUnit), .html; $(( $(date +%s) - start )) s)"
 if [ "${KEEP_LAB:-0}" != 1 ]; then
   ansible-playbook lab/destroy.yml >/dev/null
 fi
