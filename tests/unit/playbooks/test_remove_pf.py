@@ -19,8 +19,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 ADMIN = "set skip on lo\npass out quick proto tcp from any to any port 22 keep state\n"
 
 
-@pytest.fixture()
-def box(tmp_path):
+@pytest.fixture(params=[False, True], ids=["admin-pf-conf", "managed-pf-conf"])
+def box(tmp_path, request):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), bin_dir)
@@ -34,6 +34,7 @@ def box(tmp_path):
         "egress_trusted_prefixes": ["198.51.100.0/25"], "egress_site_compile_dir": str(tmp_path / "site"),
         "pf_egress_os": "freebsd", "pf_egress_enable": False, "pf_egress_pf_conf": str(tmp_path / "pf.conf"),
         "pf_egress_anchor_file": str(tmp_path / "anchors" / "warden_egress"), "pf_egress_state_dir": str(tmp_path / "state"),
+        "pf_egress_manage_pf_conf": request.param,
     }}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "WARDEN_FAKE_PF_DIR": str(tmp_path / "pf"), "HOME": str(tmp_path),
@@ -47,7 +48,7 @@ def box(tmp_path):
         assert result.returncode == 0, output[-4000:]
         return output
 
-    return tmp_path, run
+    return tmp_path, run, request.param
 
 
 def loaded_anchor(tmp_path) -> str:
@@ -56,14 +57,21 @@ def loaded_anchor(tmp_path) -> str:
 
 
 def test_remove_takes_the_anchor_and_its_hook_off_a_pf_box(box):
-    tmp_path, run = box
+    tmp_path, run, managed = box
     run("site.yml")
     assert 'anchor "warden_egress"' in (tmp_path / "pf.conf").read_text()
     assert (tmp_path / "anchors" / "warden_egress").exists()
     assert "block" in loaded_anchor(tmp_path)
 
+    written = (tmp_path / "pf.conf").read_text()
+
     output = run("remove.yml")
-    assert (tmp_path / "pf.conf").read_text() == ADMIN, "pf.conf is the administrator's again"
+    if managed:
+        # The pf.conf the role wrote stays, without the two lines that load the anchor.
+        assert (tmp_path / "pf.conf").read_text().splitlines() == [
+            line for line in written.splitlines() if not re.match(r'(load )?anchor "warden_egress"', line)]
+    else:
+        assert (tmp_path / "pf.conf").read_text() == ADMIN, "pf.conf is the administrator's again"
     assert loaded_anchor(tmp_path).strip() == ""
     assert not (tmp_path / "anchors" / "warden_egress").exists()
     assert not (tmp_path / "state").exists()
