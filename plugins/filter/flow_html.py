@@ -22,9 +22,14 @@ extends_documentation_fragment:
 EXAMPLES = r"""
 - name: Write the report
   ansible.builtin.copy:
-    content: "{{ rows | warden.egress.flow_html({'time': now(utc=true, fmt='%Y-%m-%dT%H:%M:%S'), 'inventory': ansible_inventory_sources, 'hosts': ansible_play_hosts}) }}"
+    content: "{{ rows | warden.egress.flow_html(report_run) }}"
     dest: reports/egress-report.html
     mode: "0644"
+  vars:
+    report_run:
+      time: "{{ now(utc=true, fmt='%Y-%m-%dT%H:%M:%S') }}"
+      inventory: "{{ ansible_inventory_sources }}"
+      hosts: "{{ ansible_play_hosts }}"
   delegate_to: localhost
   run_once: true
 """

@@ -118,7 +118,8 @@ def at_ref(ref: object, sources: list[str], variable: str = "proposed_ref") -> I
     parent = tempfile.mkdtemp(prefix="warden-egress-whatif-")
     tree = os.path.join(parent, "tree")
     try:
-        added = _git(repo, "worktree", "add", "--detach", tree, commit.stdout.strip())
+        # No hook of the repository runs: the ref under review is not trusted to run code here.
+        added = _git(repo, "-c", "core.hooksPath=/dev/null", "worktree", "add", "--detach", tree, commit.stdout.strip())
         if added.returncode:
             raise InputError(f"{variable} {ref!r}: git worktree add failed in {repo}: {added.stderr.strip()}")
         paths = [os.path.join(tree, rel) for rel in relative]
@@ -129,4 +130,3 @@ def at_ref(ref: object, sources: list[str], variable: str = "proposed_ref") -> I
     finally:
         _git(repo, "worktree", "remove", "--force", tree)
         shutil.rmtree(parent, ignore_errors=True)
-        _git(repo, "worktree", "prune")
