@@ -39,7 +39,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
-    AUDIT_ENTRIES,
+    AUDIT_ENTRIES_HASHLIMIT,
     AUDIT_ONCE,
     AUDIT_ONCE_RATE,
     AUDIT_PORT_PROTOS,
@@ -279,7 +279,7 @@ class _Renderer:
             match = f" -p {proto}" if proto else ""
             lines.append(
                 f"-A {chain}{match} -m hashlimit --hashlimit-upto {AUDIT_ONCE_RATE} --hashlimit-burst 1 --hashlimit-mode {mode}"
-                f" --hashlimit-name w{GEN_PLACEHOLDER}a{tag[0]}{SUFFIX[family]}{letter} --hashlimit-htable-max {AUDIT_ENTRIES}"
+                f" --hashlimit-name w{GEN_PLACEHOLDER}a{tag[0]}{SUFFIX[family]}{letter} --hashlimit-htable-max {AUDIT_ENTRIES_HASHLIMIT}"
                 f" --hashlimit-htable-expire {AUDIT_ONCE * 1000} -m comment --comment \"audit: first packet of a flow\" {log}"
             )
             lines.append(f"-A {chain}{match} -m comment --comment \"audit mode: log only\" -j RETURN")
