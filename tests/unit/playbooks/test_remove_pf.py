@@ -41,9 +41,9 @@ def box(tmp_path, request):
            "ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote")}
 
-    def run(playbook: str) -> str:
+    def run(playbook: str, *extra: str) -> str:
         result = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), os.path.join(TOP, "playbooks", playbook),
-                                 "-e", "egress_become=false"], capture_output=True, text=True, env=env, check=False)
+                                 "-e", "egress_become=false", *extra], capture_output=True, text=True, env=env, check=False)
         output = result.stdout + result.stderr
         assert result.returncode == 0, output[-4000:]
         return output
@@ -81,3 +81,14 @@ def test_remove_takes_the_anchor_and_its_hook_off_a_pf_box(box):
 
     output = run("remove.yml")
     assert re.findall(r"changed=(\d+)", output) == ["0"], output[-2000:]
+
+
+def test_remove_takes_the_hook_off_when_the_pf_conf_setting_changed_since_the_apply(box):
+    """Applied with one pf_egress_manage_pf_conf, removed with the other: the hook still goes,
+    so no pf.conf is left loading an anchor file that is gone."""
+    tmp_path, run, managed = box
+    run("site.yml")
+    run("remove.yml", "-e", f"pf_egress_manage_pf_conf={'false' if managed else 'true'}")
+    assert "warden_egress" not in (tmp_path / "pf.conf").read_text()
+    assert not (tmp_path / "anchors" / "warden_egress").exists()
+
