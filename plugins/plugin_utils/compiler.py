@@ -177,7 +177,7 @@ def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: s
         return
     port_name = "ansible_port" if "ansible_port" in variables else "ansible_ssh_port"
     raw = variables.get(port_name, 22)
-    port = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isdigit() else 0
+    port = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isascii() and raw.isdigit() else 0
     if not 1 <= port <= 65535:
         raise PolicyError(port_name, raw, "is not a port (1-65535)")
     if any(low <= port <= high for role in serving for low, high in plans[role]["served_tcp"]):

@@ -42,7 +42,7 @@ def _owner(packet: Mapping, key: str, path: str) -> str | int | None:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4294967294:
         return value
-    if isinstance(value, str) and value.isdigit() and int(value) <= 4294967294:
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) <= 4294967294:
         return int(value)
     if isinstance(value, str) and LOCAL_NAME_RE.fullmatch(value):
         return value
@@ -124,7 +124,7 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
     if proto in ("tcp", "udp"):
         raw = packet.get("dport")
         dport = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-        if dport is None and isinstance(raw, str) and raw.isdigit():
+        if dport is None and isinstance(raw, str) and raw.isascii() and raw.isdigit():
             dport = int(raw)
         if dport is None or not 1 <= dport <= 65535:
             raise PolicyError(f"{path}.dport", raw, "is not a port (1-65535)")

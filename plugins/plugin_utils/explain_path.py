@@ -48,7 +48,7 @@ def parse_flow(src: object, dst: object, port: object = None, proto: object = No
     number = None
     if isinstance(port, int) and not isinstance(port, bool):
         number = port
-    elif isinstance(port, str) and port.strip().isdigit():
+    elif isinstance(port, str) and port.strip().isascii() and port.strip().isdigit():
         number = int(port.strip())
     if port is None or port == "":
         raise PolicyError("port", port, f"is required for proto {proto}: give the destination port with -e port=NUMBER")

@@ -101,7 +101,7 @@ def parse_line(line: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int 
         return "malformed", f"SRC={src} and DST={dst} are of different address families"
     raw_proto = values["PROTO"]
     proto: str | int | None = PROTOS.get(raw_proto.upper())
-    if proto is None and raw_proto.isdigit() and int(raw_proto) <= 255:
+    if proto is None and raw_proto.isascii() and raw_proto.isdigit() and int(raw_proto) <= 255:
         proto = int(raw_proto)
     if proto is None:
         return "malformed", f"PROTO={raw_proto} is not a protocol"
@@ -125,17 +125,17 @@ def parse_line(line: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int 
     }
     if proto in ("tcp", "udp"):
         port = values.get("DPT", "")
-        if not port.isdigit() or not 1 <= int(port) <= 65535:
+        if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
             return "malformed", f"a {proto} line with DPT={port or '(none)'} (truncated?)"
         record["dport"] = int(port)
     elif proto in ("icmp", "icmpv6"):
         kind = values.get("TYPE", "")
-        if not kind.isdigit():
+        if not (kind.isascii() and kind.isdigit()):
             return "malformed", f"an {proto} line with TYPE={kind or '(none)'} (truncated?)"
         record["icmp_type"] = ICMP_TYPES.get((proto, int(kind)), int(kind))
     for key in ("uid", "gid"):
         value = values.get(key.upper(), "")
-        if value.isdigit():
+        if value.isascii() and value.isdigit():
             record[key] = int(value)
     return "flow", record
 

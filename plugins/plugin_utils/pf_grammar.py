@@ -131,7 +131,7 @@ def _port(reader: _Reader) -> tuple[int, int]:
 def _owner(reader: _Reader, word: str) -> str:
     """A user or group: a number or a name (pf looks names up when it loads the rules)."""
     token = reader.take()
-    if not (token.isdigit() and int(token) <= 4294967294 or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", token)):
+    if not (token.isascii() and token.isdigit() and int(token) <= 4294967294 or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}", token)):
         reader.fail(f"{token!r} is not a {word} name or number")
     return token
 
@@ -163,7 +163,7 @@ def _rule(reader: _Reader) -> dict:
             token = reader.take()
             if token in PROTOCOLS:
                 return PROTOCOLS[token]
-            if token.isdigit() and 0 <= int(token) <= 255:
+            if token.isascii() and token.isdigit() and 0 <= int(token) <= 255:
                 return int(token)
             reader.fail(f"{token!r} is not a protocol")
         rule["proto"] = reader.items(proto)
