@@ -265,7 +265,8 @@ def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) 
             raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables (at most {IPTABLES_PREFIX_MAX} characters)")
         if mode == "audit" and log["denied"] and len(log["prefix"]) > IPTABLES_AUDIT_PREFIX_MAX:
             raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables in egress_mode audit (at most"
-                              f" {IPTABLES_AUDIT_PREFIX_MAX} characters: each audit line starts '{log['prefix']} audit[host]: ', at most {IPTABLES_LOG_PREFIX_MAX})")
+                              f" {IPTABLES_AUDIT_PREFIX_MAX} characters: each audit line starts '{log['prefix']} audit[host]: ',"
+                              f" at most {IPTABLES_LOG_PREFIX_MAX})")
     alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
     for i, name in enumerate(alert):
         if name not in ALERT_CLASSES:

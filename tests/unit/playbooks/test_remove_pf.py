@@ -91,4 +91,3 @@ def test_remove_takes_the_hook_off_when_the_pf_conf_setting_changed_since_the_ap
     run("remove.yml", "-e", f"pf_egress_manage_pf_conf={'false' if managed else 'true'}")
     assert "warden_egress" not in (tmp_path / "pf.conf").read_text()
     assert not (tmp_path / "anchors" / "warden_egress").exists()
-

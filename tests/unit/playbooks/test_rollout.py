@@ -185,16 +185,16 @@ def test_compile_tag_compiles_and_touches_no_host(tmp_path, namespace):
     inventory(tmp_path)
     result, output = ansible_playbook(tmp_path, namespace, "site.yml", "--tags", "egress_compile")
     assert result.returncode == 0, output[-3000:]
-    compiled = [os.path.join(d, f) for d, _, files in os.walk(tmp_path / "site") for f in files]
+    compiled = [os.path.join(d, f) for d, dummy, files in os.walk(tmp_path / "site") for f in files]
     assert sorted(os.path.basename(f) for f in compiled) == ["mail1.json", "mail2.json", "ws1.json", "ws2.json", "ws3.json"]
     assert owned(namespace) == ([], [])
     assert not (tmp_path / "mail1").exists()
 
 
 def left_on_disk(tmp_path) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), tmp_path) for name, _, _ in HOSTS
-                  for d, _, files in os.walk(tmp_path / name) for f in files) + sorted(
-        name for name, _, _ in HOSTS if (tmp_path / name / "etc").exists() or (tmp_path / name / "state").exists())
+    return sorted(os.path.relpath(os.path.join(d, f), tmp_path) for name, dummy, dummy2 in HOSTS
+                  for d, dummy3, files in os.walk(tmp_path / name) for f in files) + sorted(
+        name for name, dummy, dummy2 in HOSTS if (tmp_path / name / "etc").exists() or (tmp_path / name / "state").exists())
 
 
 def test_remove_takes_everything_off_and_is_idempotent(tmp_path, namespace):

@@ -146,7 +146,8 @@ def test_control_with_the_route_back_every_flow_is_conclusive(host, tmp_path):
     cases = junit(tmp_path)
     assert len(cases) == 3 and all(list(c) == [c.find("system-out")] for c in cases.values())
     assert commit in page(tmp_path)
-    assert ("commit", f"{tmp_path}: {commit}") in {(p.get("name"), p.get("value")) for p in ET.parse(tmp_path / "report" / "egress-report.xml").iter("property")}
+    properties = ET.parse(tmp_path / "report" / "egress-report.xml").iter("property")
+    assert ("commit", f"{tmp_path}: {commit}") in {(p.get("name"), p.get("value")) for p in properties}
 
 
 def test_check_mode_sends_nothing_and_says_what_it_would_try(host, tmp_path):

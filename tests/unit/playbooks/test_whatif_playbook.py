@@ -52,7 +52,7 @@ def test_the_playbook_compares_a_git_ref_and_writes_where_told(tmp_path):
 
 
 def test_the_playbook_refuses_both_or_neither_and_an_unknown_ref(tmp_path):
-    _, current = repository(tmp_path)
+    dummy, current = repository(tmp_path)
     result, output = playbook(tmp_path, current, "-e", "proposed=x.yml", "-e", "proposed_ref=review")
     assert result.returncode != 0
     assert "warden.egress.whatif: give proposed or proposed_ref, not both (proposed='x.yml', proposed_ref='review')" in output

@@ -70,8 +70,8 @@ def nft_audit(topology, ns: str, tag: str) -> tuple[dict, dict]:
     for name in logged:
         listing = json.loads(sh("nft", "-j", "list", "set", "inet", "warden_egress", name, ns=ns).stdout)
         elements = [e for item in listing["nftables"] for e in item.get("set", {}).get("elem", [])]
-        seen[name] = sorted((tuple(part if isinstance(part, (str, int)) else json.dumps(part) for part in
-                                  (e["elem"]["val"] if "elem" in e else e)["concat"]) for e in elements), key=str)
+        keys = [(e["elem"]["val"] if "elem" in e else e)["concat"] for e in elements]
+        seen[name] = sorted((tuple(part if isinstance(part, (str, int)) else json.dumps(part) for part in key) for key in keys), key=str)
     return logged, seen
 
 
@@ -226,8 +226,10 @@ def test_an_audit_line_reads_back_with_its_tag_and_user():
     into the flow, the policy that decided and the local user."""
     fields = "IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.9 LEN=60 TOS=0x00 PROTO=TCP SPT=40000 DPT=8443 WINDOW=64240 SYN URGP=0 UID=1001 GID=1001"
     nft = re.search(r'log prefix "([^"]+)" flags skuid', render_nftables(compile_for("mail1", egress_mode="audit"))).group(1)
-    ipt = re.search(r'--log-prefix "([^"]+)" --log-uid', render_iptables(compile_for("mail1", egress_mode="audit", egress_platform="iptables"))["ipv4"]).group(1)
-    edge = re.search(r'log prefix "([^"]+)"', render_nftables(edge_ir(egress_mode="audit"))[render_nftables(edge_ir(egress_mode="audit")).index("chain audit_edge"):]).group(1)
+    ipt_text = render_iptables(compile_for("mail1", egress_mode="audit", egress_platform="iptables"))["ipv4"]
+    ipt = re.search(r'--log-prefix "([^"]+)" --log-uid', ipt_text).group(1)
+    edge_text = render_nftables(edge_ir(egress_mode="audit"))
+    edge = re.search(r'log prefix "([^"]+)"', edge_text[edge_text.index("chain audit_edge"):]).group(1)
     for prefix, tag in ((nft, "host"), (ipt, "host"), (edge, "edge")):
         kind, record = parse_line(f"2026-12-04T10:00:00+0000 mail1 kernel: [ 12.3] {prefix}{fields}")
         assert kind == "flow", record

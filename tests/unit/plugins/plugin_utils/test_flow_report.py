@@ -34,8 +34,8 @@ RUN = {"time": "2026-12-04T10:35:00", "inventory": [f"/srv/inv/{NASTY}.yml"],
        "hosts": ["mail1", "web1"], "missing": ["db1 & co"], "pending": []}
 
 
-def parse(rows=ROWS, run=RUN) -> ET.Element:
-    return ET.fromstring(junit_xml(rows, run).encode())
+def parse(rows=None, run=None) -> ET.Element:
+    return ET.fromstring(junit_xml(ROWS if rows is None else rows, RUN if run is None else run).encode())
 
 
 def test_junit_counts_equal_the_testcases_children():

@@ -9,6 +9,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import Poli
 from ansible_collections.warden.egress.plugins.plugin_utils.explain_path import parse_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn import parse_line
 
+
 @pytest.mark.parametrize("port", ["²", "٣٣"])
 def test_explain_refuses_a_port_in_other_digits(port):
     with pytest.raises(PolicyError, match="port"):

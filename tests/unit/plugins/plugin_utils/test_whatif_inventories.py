@@ -16,6 +16,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.whatif_inventory imp
 
 from whatif_sample import DENY, EXPECTED, git, inventory, repository, write
 
+
 def rows(result: dict) -> set:
     return {(c["host"], c["role"], c["packet"]["dst"], c["packet"]["proto"], c["packet"].get("dport"), c["before"]["reason"],
              c["after"]["reason"]) for c in result["changed"]}
@@ -45,7 +46,7 @@ def test_two_inventories_give_exactly_the_differing_flows(two):
 
 
 def test_equal_inventories_differ_in_nothing(two):
-    current, _ = two
+    current, dummy = two
     result = compare_inventories({"proposed": current}, [current])["result"]
     assert result["changed"] == [] and result["flows"] > 10
 
@@ -119,14 +120,14 @@ def test_the_worktree_is_removed_when_the_proposed_ref_does_not_compile(tmp_path
     ({"proposed_ref": "main", "learned": "/nonexistent.json"}, "learned '/nonexistent.json': cannot read it as a learn result"),
 ])
 def test_bad_input_names_the_variable_and_value(tmp_path, args, message):
-    _, current = repository(tmp_path)
+    dummy, current = repository(tmp_path)
     with pytest.raises(InputError) as err:
         compare_inventories(args, [current])
     assert str(err.value).startswith(message), str(err.value)
 
 
 def test_a_ref_outside_a_repository_and_an_inventory_that_does_not_parse(two, tmp_path):
-    current, _ = two
+    current, dummy = two
     with pytest.raises(InputError, match=r"\Aproposed_ref 'main': the inventory .* is not in a git repository"):
         compare_inventories({"proposed_ref": "main"}, [current])
     broken = tmp_path / "broken.yml"
@@ -148,7 +149,7 @@ def test_the_failing_side_prefixes_the_compilers_error(two, tmp_path):
 
 
 def test_a_template_that_does_not_render_names_the_side_host_and_variable(two, tmp_path):
-    current, _ = two
+    current, dummy = two
     bad = write(tmp_path / "undefined", inventory(egress_mode="{{ no_such_variable }}"))
     with pytest.raises(InputError, match=r"\Aproposed .*undefined/hosts\.yml: host app1: egress_mode: .*no_such_variable"):
         compare_inventories({"proposed": bad}, [current])
