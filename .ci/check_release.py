@@ -121,7 +121,7 @@ def check_versions(top: Path, released: bool = False) -> None:
         names |= {m["name"] for m in rel.get("modules") or []}
         names |= {o["name"] for kind in (rel.get("objects") or {}).values() for o in kind}
         listed[str(v)] = names
-    items = [(p, p.stem) for p in sorted((top / "plugins").glob("*/*.py")) if p.parent.name not in ("module_utils", "plugin_utils", "action")]
+    items = [(p, p.stem) for p in sorted((top / "plugins").glob("*/*.py")) if p.parent.name not in ("module_utils", "plugin_utils", "action", "doc_fragments")]
     items += [(p, p.parent.parent.name) for p in sorted((top / "roles").glob("*/meta/argument_specs.yml"))]
     for path, name in items:
         text = path.read_text()
