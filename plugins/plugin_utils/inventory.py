@@ -71,22 +71,25 @@ def holds_template(value: object) -> bool:
     return False
 
 
+def read_values(raw: Mapping, names, render) -> dict:
+    """The variables of ``names`` that ``raw`` sets, as the inventory holds them, except that a
+    value holding a template is passed through ``render(name, value)``."""
+    return {name: render(name, raw[name]) if holds_template(raw[name]) else raw[name] for name in names if name in raw}
+
+
 def policy_inputs(hostvars: Mapping, target: str) -> dict:
     """The egress_* variables of ``target`` (only those that are set). Values read as the
     inventory holds them when they hold no template: templating a site's large upstream
     lists again for every host costs more than compiling it."""
     raw = hostvars.raw_get(target) if hasattr(hostvars, "raw_get") else hostvars[target]
-    hv = None
-    inputs = {}
-    for name in POLICY_VARIABLES:
-        if name not in raw:
-            continue
-        value = raw[name]
-        if holds_template(value):
-            hv = hv if hv is not None else hostvars[target]
-            value = hv[name]
-        inputs[name] = value
-    return inputs
+    templated: list = []  # the host's templated variables, got once (getting them costs a whole variable merge)
+
+    def render(name, value):
+        if not templated:
+            templated.append(hostvars[target])
+        return templated[0][name]
+
+    return read_values(raw, POLICY_VARIABLES, render)
 
 
 def host_roles(hostvars: Mapping, hosts: list) -> dict:

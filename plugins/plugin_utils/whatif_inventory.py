@@ -23,7 +23,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, holds_template, host_addresses
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, host_addresses, read_values
 
 READ = POLICY_VARIABLES + ("egress_addresses", "ansible_host", "egress_verify_flows")
 
@@ -74,18 +74,14 @@ def load(variable: str, sources: list[str]) -> dict:
     host_vars = {}
     for host in inventory.get_hosts():
         variables = manager.get_vars(host=host, include_hostvars=False)
-        values = {}
-        for name in READ:
-            if name not in variables:
-                continue
-            value = variables[name]
-            if holds_template(value):
-                try:
-                    value = Templar(loader=loader, variables=variables).template(value)
-                except AnsibleError as exc:
-                    raise InputError(f"{variable} {', '.join(sources)}: host {host.name}: {name}: {exc.message}") from None
-            values[name] = value
-        host_vars[host.name] = values
+
+        def render(name, value, variables=variables, host=host):
+            try:
+                return Templar(loader=loader, variables=variables).template(value)
+            except AnsibleError as exc:
+                raise InputError(f"{variable} {', '.join(sources)}: host {host.name}: {name}: {exc.message}") from None
+
+        host_vars[host.name] = read_values(variables, READ, render)
     return {"host_vars": host_vars, "addresses": host_addresses(host_vars), "groups": inventory.get_groups_dict()}
 
 
