@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 WORDS = ("audit", "deny", "alert")
 LINE_RE = re.compile(r"(?:^|[\s\]])(?P<prefix>[A-Za-z0-9_.:-]{1,24}) (?P<word>audit|deny|alert)(?:\[(?P<tag>[^\]\s]{1,64})\])?: (?P<fields>IN=.*)\Z")
@@ -40,6 +40,9 @@ ICMP_TYPES = {
     ("icmpv6", 133): "nd-router-solicit", ("icmpv6", 135): "nd-neighbor-solicit", ("icmpv6", 136): "nd-neighbor-advert",
 }
 DEFAULT_PREFIXES = ("warden-egress",)
+# Copies of one kernel line in several hosts' logs (containers sharing the kernel log) are
+# stamped by each host's journald when it reads them: a few seconds apart at most.
+SHARED_SECONDS = 5
 
 
 def _timestamp(head: str, year: int) -> str | None:
@@ -122,6 +125,7 @@ def parse_line(line: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int 
         "icmp_type": None,
         "uid": None,
         "gid": None,
+        "message": line[match.start("prefix"):].rstrip(),
     }
     if proto in ("tcp", "udp"):
         port = values.get("DPT", "")
@@ -162,19 +166,66 @@ def log_text(value: object) -> tuple[object, str | None]:
     return None, str(why if isinstance(why, str) else value.get("msg") or "no log")
 
 
-def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int | None = None) -> dict:
+def _seconds(stamp: str | None) -> float | None:
+    if stamp is None:
+        return None
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+def _one_per_kernel_line(events: list[tuple], owner: Callable | None) -> tuple[list[tuple], int]:
+    """Events ``(host, stamp, message, record, word)`` with the copies of one kernel line merged.
+
+    Containers on one machine share its kernel log: every container whose journald reads it
+    holds every namespace's lines. The same message text in the logs of several hosts within
+    ``SHARED_SECONDS`` is one kernel line; it counts once, and ``owner(record, hosts)`` says
+    whose policy wrote it (else the first host). Returns the events and how many copies were
+    dropped. Hosts that do not share a kernel log never write the same text (their addresses,
+    ports and packet ids differ), so nothing changes for them."""
+    by_message: dict[str, list[tuple]] = {}
+    for event in events:
+        by_message.setdefault(event[2], []).append(event)
+    out, copies = [], 0
+    for group in by_message.values():
+        if len({event[0] for event in group}) == 1:
+            out.extend(group)
+            continue
+        clusters: list[dict] = []
+        for event in sorted(group, key=lambda e: (e[1] or "", e[0])):
+            when = _seconds(event[1])
+            for cluster in clusters:
+                if event[0] not in cluster["hosts"] and (when is None or cluster["when"] is None or abs(when - cluster["when"]) <= SHARED_SECONDS):
+                    cluster["hosts"].append(event[0])
+                    copies += 1
+                    break
+            else:
+                clusters.append({"when": when, "hosts": [event[0]], "event": event})
+        for cluster in clusters:
+            host, stamp, message, record, word = cluster["event"]
+            if len(cluster["hosts"]) > 1:
+                hosts = sorted(cluster["hosts"])
+                reporter = owner(record, hosts) if owner is not None else hosts[0]
+                record = dict(record, reporter=reporter or hosts[0], shared=True)
+            out.append((host, stamp, message, record, word))
+    return out, copies
+
+
+def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int | None = None,
+            owner: Callable | None = None) -> dict:
     """Parse every host's log lines and merge repeated records of one flow.
 
     ``logs`` maps each host the lines were gathered from to its text (a string or a list of
     lines), to ``{"failed": "why"}`` for a host whose log could not be read, or to the registered
     result of the command that read it (see ``log_text``). Returns
     ``flows`` (each with ``reporter``, ``count``, ``first_seen``, ``last_seen`` and ``words``),
-    per-host ``hosts`` statistics and ``problems`` (up to five samples of each kind of bad line).
+    per-host ``hosts`` statistics, ``problems`` (up to five samples of each kind of bad line)
+    and ``shared`` (copies of one kernel line in several hosts' logs, counted once: see
+    ``_one_per_kernel_line``, which ``owner`` serves).
     """
     prefixes = tuple(prefixes)
     flows: dict[tuple, dict] = {}
     hosts: dict[str, dict] = {}
     problems: dict[str, list] = {"foreign": [], "malformed": []}
+    events: list[tuple] = []
     for host in sorted(logs):
         text = logs[host]
         stats = {"lines": 0, "flows": 0, "foreign": 0, "malformed": 0, "first": None, "last": None, "failed": None}
@@ -198,24 +249,31 @@ def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIX
             record = dict(result, reporter=host)
             stamp = record.pop("time")
             word = record.pop("word")
+            message = record.pop("message")
             for edge_key in ("first", "last"):
                 if stamp is not None and (stats[edge_key] is None or (stamp < stats[edge_key]) == (edge_key == "first")):
                     stats[edge_key] = stamp
-            key = flow_key(record)
-            flow = flows.get(key)
-            if flow is None:
-                flow = flows[key] = dict(record, count=0, first_seen=stamp, last_seen=stamp, words=[])
-            if word == "alert":
-                flow["alerted"] = True
-            else:
-                flow["count"] += 1
-            if word not in flow["words"]:
-                flow["words"].append(word)
-            if stamp is not None:
-                flow["first_seen"] = min(filter(None, (flow["first_seen"], stamp)))
-                flow["last_seen"] = max(filter(None, (flow["last_seen"], stamp)))
+            events.append((host, stamp, message, record, word))
+    events, shared = _one_per_kernel_line(events, owner)
+    for event in events:
+        stamp, record, word = event[1], event[3], event[4]
+        key = flow_key(record)
+        flow = flows.get(key)
+        if flow is None:
+            flow = flows[key] = dict(record, count=0, first_seen=stamp, last_seen=stamp, words=[])
+        if record.get("shared"):
+            flow["shared"] = True
+        if word == "alert":
+            flow["alerted"] = True
+        else:
+            flow["count"] += 1
+        if word not in flow["words"]:
+            flow["words"].append(word)
+        if stamp is not None:
+            flow["first_seen"] = min(filter(None, (flow["first_seen"], stamp)))
+            flow["last_seen"] = max(filter(None, (flow["last_seen"], stamp)))
     for flow in flows.values():
         flow["count"] = max(flow["count"], 1)
         flow["words"].sort()
     ordered = sorted(flows.values(), key=lambda f: (f["reporter"], f["src"], f["dst"], str(f["proto"]), f["dport"] or 0))
-    return {"flows": ordered, "hosts": hosts, "problems": problems}
+    return {"flows": ordered, "hosts": hosts, "problems": problems, "shared": shared}

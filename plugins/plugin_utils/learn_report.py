@@ -78,8 +78,11 @@ def report_markdown(result: Mapping) -> str:
     if silent:
         out += [f"Targets not gathered: {', '.join(silent)}.", ""]
     out += [f"Lines read: {total['lines']}: {total['flows']} of ours, {total['foreign']} not ours, {total['malformed']} malformed. "
-            f"Distinct flows: {len(result['flows'])}.", "",
-            f"**{replay_sentence(result['replay'])}**", ""]
+            f"Distinct flows: {len(result['flows'])}.", ""]
+    if result.get("shared"):
+        out += [f"{result['shared']} lines were copies of a kernel line already read on another host (containers share one kernel log): "
+                "each counts once, for the host whose policy wrote it.", ""]
+    out += [f"**{replay_sentence(result['replay'])}**", ""]
     if result["findings"]:
         out += [f"## Findings ({len(result['findings'])}): never suggested, look at these first", "",
                 "| source | role | destination | what | count | why |", "|---|---|---|---|---|---|"]

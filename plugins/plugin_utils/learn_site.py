@@ -180,6 +180,23 @@ class Site:
             return {"kind": "segment", "name": best[1], "roles": self.segments[best[1]]["roles"]}
         return {"kind": "unknown", "name": str(src), "roles": []}
 
+    def owner(self, record: Mapping, seen_on: list[str]) -> str:
+        """Whose policy wrote a kernel line found in the logs of several hosts (``seen_on``;
+        containers share one kernel log): for a host's own output, the host with the source
+        address; for forwarded traffic, the gateway among them (else the site's only one)."""
+        if record["iif"] is None:
+            host = self.by_address.get(ipaddress.ip_address(record["src"]))
+            if host is not None and "host" in self.policies.get(host, {}):
+                return host
+        else:
+            gateways = [h for h in seen_on if "edge" in self.policies.get(h, {})]
+            if not gateways:
+                gateways = sorted(h for h, irs in self.policies.items() if "edge" in irs)
+                gateways = gateways if len(gateways) == 1 else []
+            if gateways:
+                return gateways[0]
+        return seen_on[0]
+
     def service(self, flow: Mapping) -> str | None:
         """The site's service (built-in or egress_services) that names this protocol and port."""
         matches = []

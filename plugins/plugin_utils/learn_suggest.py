@@ -240,7 +240,7 @@ def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Ma
     """The whole analysis: gathered logs -> flows, per-role aggregate, findings, suggestion, replay."""
     today = today or datetime.date.today()
     site = Site(host_vars, addresses, groups, today=today)
-    gathered = collect(logs, site.prefixes, year=year or today.year)
+    gathered = collect(logs, site.prefixes, year=year or today.year, owner=site.owner)
     flows = annotate(site, gathered["flows"])
     change, review = suggest(site, flows)
     after = Site(apply_change(host_vars, change, today, fill_blanks=True), addresses, groups, today=today)
@@ -253,6 +253,7 @@ def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Ma
         "hosts": gathered["hosts"],
         "targets": sorted(site.policies),
         "problems": gathered["problems"],
+        "shared": gathered["shared"],
         "flows": flows,
         "roles": aggregate(flows),
         "findings": findings,

@@ -249,3 +249,27 @@ def test_long_names_stay_within_the_compilers_limits():
     names = list(out["suggestion"]["egress_upstreams"])
     assert len(names) == 1 and len(names[0]) <= 32
     assert out["replay"]["denied_suggested"] == 0
+
+
+def test_a_kernel_log_shared_by_containers_counts_each_line_once_for_the_host_that_wrote_it():
+    """Containers on one machine share its kernel log: each container's journal holds every
+    namespace's lines, stamped by its own journald a moment apart."""
+    ws1_own = line("198.51.100.14", "203.0.113.90", host="x")
+    forwarded = line("198.51.100.14", "203.0.113.90", iif="eth0", oif="eth1", host="x")
+    later = line("198.51.100.14", "203.0.113.90", host="x", when="2026-12-02T11:00:01+0000")
+
+    def copy(text: str, second: int) -> str:
+        return text.replace(":01+0000", f":0{second}+0000")
+
+    logs = {host: [copy(ws1_own, n), copy(forwarded, n), copy(later, n)] for n, host in enumerate(["mail1", "dns1", "ws1", "gw1"], 1)}
+    out = learn(host_vars(), ADDRS, GROUPS, logs, today=TODAY)
+    by = {(f["reporter"], f["iif"]): f for f in out["flows"]}
+    assert set(by) == {("ws1", None), ("gw1", "eth0")}, "each line belongs to the host whose policy wrote it"
+    assert by[("ws1", None)]["count"] == 2 and by[("gw1", "eth0")]["count"] == 1  # the same text an hour later is another line
+    assert by[("ws1", None)]["source"]["name"] == "ws1" and by[("ws1", None)]["role"] == "client"
+    assert out["shared"] == 9
+    assert "9 lines were copies of a kernel line" in report_markdown(out)
+
+    # apart from the shared log, two hosts' lines are theirs even when the text is alike
+    apart = collect({"ws1": [ws1_own], "mail1": [copy(ws1_own, 9).replace(":09+0000", ":30+0000")]})
+    assert [f["reporter"] for f in apart["flows"]] == ["mail1", "ws1"] and apart["shared"] == 0
