@@ -41,6 +41,14 @@ options:
     type: list
     elements: dict
     default: []
+  fill_blanks:
+    description:
+      - Judge an exception of O(change) whose C(reason), C(owner) or C(expires) is empty as if a person had
+        filled them in (placeholders, for this comparison only), as the suggestion of
+        P(warden.egress.learn_analysis#filter) leaves them.
+      - When false, such an exception is an error, as it is for the compiler.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -79,9 +87,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import compare, whatif_markdown
 
 
-def learn_whatif(hostvars, hosts, groups, change, flows=None):
+def learn_whatif(hostvars, hosts, groups, change, flows=None, fill_blanks=False):
     valid, errors, params = AnsibleArgSpecValidator(
-        data={"_input": hostvars, "hosts": hosts, "groups": groups, "change": change, "flows": flows or []},
+        data={"_input": hostvars, "hosts": hosts, "groups": groups, "change": change, "flows": flows or [], "fill_blanks": fill_blanks},
         schema=DOCUMENTATION, schema_format="doc", name="learn_whatif").validate()
     if not valid:
         raise AnsibleFilterError(f"warden.egress.learn_whatif: {errors}")
@@ -89,7 +97,7 @@ def learn_whatif(hostvars, hosts, groups, change, flows=None):
     today = datetime.date.today()
     try:
         result = compare({"host_vars": host_vars, "addresses": addresses, "groups": params["groups"]},
-                         {"host_vars": apply_change(host_vars, params["change"], today), "addresses": addresses, "groups": params["groups"]},
+                         {"host_vars": apply_change(host_vars, params["change"], today, fill_blanks=params["fill_blanks"]), "addresses": addresses, "groups": params["groups"]},
                          params["flows"], today=today)
     except PolicyError as exc:
         side = getattr(exc, "side", "proposed")

@@ -42,3 +42,18 @@ def test_learn_whatif_from_hostvars_and_a_bad_proposal():
     assert learn_whatif(hostvars(), list(ROLES), GROUPS, {})["changed"] == []
     with pytest.raises(AnsibleFilterError, match=r"proposed site.*egress_upstreams.extra\[0\]: 'nowhere' is not an IP address"):
         learn_whatif(hostvars(), list(ROLES), GROUPS, {"egress_upstreams": {"extra": ["nowhere"]}})
+
+
+def test_learn_whatif_judges_a_suggested_exception_with_blanks_only_when_asked():
+    """The learn role compares its own suggestion, whose exceptions wait for a person's reason,
+    owner and expiry; a change file given by a person must have them."""
+    variables = hostvars(egress_exceptions=[])
+    variables["intranet1"]["egress_role"] = "client"  # two clients: what one of them alone reaches is an exception
+    lines = [LINE.replace("mail1", "ws1").replace("SRC=198.51.100.11", "SRC=198.51.100.14").replace("DPT=8443", "DPT=443")]
+    learned = learn_analysis({"ws1": lines}, variables, list(ROLES), GROUPS)
+    suggestion = learned["suggestion"]
+    assert [(e["hosts"], e["reason"]) for e in suggestion["egress_exceptions"]] == [(["ws1"], None)]
+    with pytest.raises(AnsibleFilterError, match=r"egress_exceptions\[0\]\.reason: None must be a non-empty text"):
+        learn_whatif(variables, list(ROLES), GROUPS, suggestion, learned["flows"])
+    out = learn_whatif(variables, list(ROLES), GROUPS, suggestion, learned["flows"], fill_blanks=True)
+    assert any(c["packet"]["dst"] == "203.0.113.44" and c["after"]["verdict"] == "accept" for c in out["changed"])
