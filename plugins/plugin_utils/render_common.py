@@ -113,3 +113,20 @@ def describe(irs: list, kinds: bool = True) -> str:
             text = ", ".join(shown) + f", and {len(roles) - len(shown)} more" if shown else f"{len(roles)} roles"
         parts.append(f"{ir['kind']} {text}" if kinds else text)
     return "; ".join(parts)
+
+
+def specialise(rule: Mapping, inside: str | None, outside: str):
+    """The rule for packets in on ``inside`` (None: an undeclared interface) and out on
+    ``outside``; None when it cannot match them. Connection-state rules are left out: they
+    are pf's state table's business, and a device ACL has no connection state."""
+    if rule["ct_state"] is not None and rule["ct_state"] != ["new"]:
+        return None
+    if rule.get("iif") is not None and inside not in rule["iif"]:
+        return None
+    if rule.get("iif_not") is not None and inside in rule["iif_not"]:
+        return None
+    if rule["oif"] is not None and outside not in rule["oif"]:
+        return None
+    if rule.get("oif_not") is not None and outside in rule["oif_not"]:
+        return None
+    return {**rule, "iif": None, "iif_not": None, "oif": None, "oif_not": None, "ct_state": None}

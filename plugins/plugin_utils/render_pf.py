@@ -38,7 +38,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, owners, policies
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, owners, policies, specialise
 
 ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
@@ -233,23 +233,6 @@ def _unconditional(rule: Mapping) -> bool:
     return rule["family"] == "any" and all(rule.get(key) is None for key in keys)
 
 
-def _specialise(rule: Mapping, inside: str | None, outside: str):
-    """The rule for packets in on ``inside`` (None: an undeclared interface) and out on
-    ``outside``; None when it cannot match them. Connection-state rules are pf's state
-    table's business and are left out."""
-    if rule["ct_state"] is not None and rule["ct_state"] != ["new"]:
-        return None
-    if rule.get("iif") is not None and inside not in rule["iif"]:
-        return None
-    if rule.get("iif_not") is not None and inside in rule["iif_not"]:
-        return None
-    if rule["oif"] is not None and outside not in rule["oif"]:
-        return None
-    if rule.get("oif_not") is not None and outside in rule["oif_not"]:
-        return None
-    return {**rule, "iif": None, "iif_not": None, "oif": None, "oif_not": None, "ct_state": None}
-
-
 def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
     edge = ir["edge"]
     declared = [entry["interface"] for entry in edge["inside"]] + list(edge["outside"])
@@ -258,7 +241,7 @@ def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
         for inside in declared + [None]:
             rend.meter = None
             for rule in ir["rules"]:
-                special = _specialise(rule, inside, outside)
+                special = specialise(rule, inside, outside)
                 if special is None:
                     continue
                 if inside is None:
