@@ -25,6 +25,7 @@ plan of a confirmed apply in ``render_acl_apply``.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import itertools
 import random
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import _specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import specialise
 
 FAMILIES = ("ipv4", "ipv6")
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
@@ -44,15 +45,47 @@ def _nets(prefixes: list) -> list:
     return [ipaddress.ip_network(p) for p in prefixes]
 
 
-def _intersect(sources: list, trusted: list) -> list:
+class _Prefixes:
+    """Prefixes of one family, indexed so that "is this prefix inside one of them" costs one
+    set look-up per prefix length and "which of them lie inside this prefix" one bisection:
+    an edge may trust ten thousand prefixes, and pairwise tests grow with their square."""
+
+    def __init__(self, nets: list) -> None:
+        self.keys = {(n.prefixlen, int(n.network_address)) for n in nets}
+        self.lengths = sorted({n.prefixlen for n in nets})
+        self.nets = sorted(set(nets), key=lambda n: (int(n.network_address), n.prefixlen))
+        self.starts = [int(n.network_address) for n in self.nets]
+
+    def covers(self, net) -> bool:
+        """Whether ``net`` is one of the prefixes or inside one."""
+        address, bits = int(net.network_address), net.max_prefixlen
+        for length in self.lengths:
+            if length > net.prefixlen:
+                break
+            if (length, address >> (bits - length) << (bits - length)) in self.keys:
+                return True
+        return False
+
+    def within(self, net) -> list:
+        """The prefixes inside ``net`` (``net`` itself included)."""
+        first, last = int(net.network_address), int(net.broadcast_address)
+        index = bisect.bisect_left(self.starts, first)
+        out = []
+        while index < len(self.starts) and self.starts[index] <= last:
+            if self.nets[index].prefixlen >= net.prefixlen:
+                out.append(self.nets[index])
+            index += 1
+        return out
+
+
+def _intersect(sources: list, trusted: _Prefixes) -> list:
     """Prefixes in both lists (each result is the smaller of two overlapping prefixes)."""
-    out = []
+    out = set()
     for src in sources:
-        for net in trusted:
-            if src.version != net.version or not src.overlaps(net):
-                continue
-            out.append(src if src.subnet_of(net) else net)
-    return sorted(set(out), key=lambda n: (n.version, n.network_address, n.prefixlen))
+        if trusted.covers(src):
+            out.add(src)
+        out.update(trusted.within(src))
+    return sorted(out, key=lambda n: (n.version, n.network_address, n.prefixlen))
 
 
 def _entry(action: str, remark: str, **match) -> dict:
@@ -75,13 +108,14 @@ def aces(ir: Mapping) -> dict:
     inside, outside = edge["inside"][0]["interface"], edge["outside"][0]
     trusted_set = next(r["saddr_not_in"] for r in ir["rules"] if r.get("iif") == [inside] and r["saddr_not_in"])
     out: dict = {family: [] for family in FAMILIES}
+    index = {family: _Prefixes(_nets(ir["sets"][trusted_set][family])) for family in FAMILIES}
     for family in FAMILIES:
         trusted = _nets(ir["sets"][trusted_set][family])
         for net in trusted:
             out[family].append(_entry("permit", "baseline: replies (TCP with ACK or RST) from trusted sources",
                                       proto="tcp", src=net, established=True, log=False))
     for rule in ir["rules"]:
-        rule = _specialise(rule, inside, outside)
+        rule = specialise(rule, inside, outside)
         if rule is None or rule.get("meter") is not None or rule["saddr_not_in"] == trusted_set:
             continue
         for family in FAMILIES:
@@ -94,17 +128,17 @@ def aces(ir: Mapping) -> dict:
                 proto = "icmp"
             if rule.get("l4proto") is not None:
                 proto = int(rule["l4proto"])
-            trusted = _nets(ir["sets"][trusted_set][family])
-            sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), trusted) if rule.get("saddr_in") else [None]
+            sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), index[family]) if rule.get("saddr_in") else [None]
             if rule["action"] == "accept" and sources == [None]:
-                sources = trusted
+                sources = _nets(ir["sets"][trusted_set][family])
             dests = _nets(ir["sets"][rule["daddr_in"]][family]) if rule["daddr_in"] else [None]
             ports = [tuple(r) for r in rule["dports"]] if rule["dports"] else [None]
             action = "permit" if rule["action"] == "accept" else "deny"
+            if action == "permit":
+                # an inside destination: such a packet never leaves by the outside interface
+                dests = [dst for dst in dests if dst is None or not index[family].covers(dst)]
             for src in sources:
                 for dst in dests:
-                    if action == "permit" and dst is not None and any(dst.subnet_of(net) for net in trusted if net.version == dst.version):
-                        continue  # an inside destination: such a packet never leaves by the outside interface
                     for port in ports:
                         out[family].append(_entry(action, rule["comment"], proto=proto, src=src, dst=dst, ports=port))
     for family in FAMILIES:
@@ -137,6 +171,18 @@ def _ios_address(net, family: str) -> dict:
     return {"address": str(net)}
 
 
+def _once_each(write):
+    """``write`` (a prefix -> address dict) run once per prefix: a prefix recurs in many
+    entries. Each call returns a copy the caller may extend."""
+    written: dict = {}
+
+    def address(net) -> dict:
+        if net not in written:
+            written[net] = write(net)
+        return dict(written[net])
+    return address
+
+
 def ios_config(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for cisco.ios.ios_acls (state rendered, replaced): one extended IPv4 ACL
     and one IPv6 ACL, sequence numbers spaced by 10, each block of entries of one origin
@@ -144,14 +190,15 @@ def ios_config(ir: Mapping, names: Mapping | None = None) -> list:
     config = []
     for family, entries in aces(ir).items():
         out = []
+        address = _once_each(lambda net, family=family: _ios_address(net, family))
         for index, (remark, entry) in enumerate(_remark_groups(entries), 1):
             ace = {"sequence": index * STEP, "grant": entry["action"]}
             if isinstance(entry["proto"], int):
                 ace["protocol_options"] = {"protocol_number": entry["proto"]}
             else:
                 ace["protocol"] = entry["proto"] or ("ip" if family == "ipv4" else "ipv6")
-            ace["source"] = _ios_address(entry["src"], family)
-            ace["destination"] = _ios_address(entry["dst"], family)
+            ace["source"] = address(entry["src"])
+            ace["destination"] = address(entry["dst"])
             if entry["ports"] is not None:
                 low, high = entry["ports"]
                 ace["destination"]["port_protocol"] = {"eq": str(low)} if low == high else {"range": {"start": low, "end": high}}
@@ -277,6 +324,7 @@ def eos_config(ir: Mapping, names: Mapping | None = None) -> list:
     config = []
     for family, entries in aces(ir).items():
         out = []
+        address = _once_each(_eos_address)
         for index, (remark, entry) in enumerate(_remark_groups(entries), 1):
             sequence = index * STEP
             if remark is not None:
@@ -291,8 +339,8 @@ def eos_config(ir: Mapping, names: Mapping | None = None) -> list:
                 ace["protocol"] = "icmpv6"
             else:
                 ace["protocol"] = proto or ("ip" if family == "ipv4" else "ipv6")
-            ace["source"] = _eos_address(entry["src"])
-            ace["destination"] = _eos_address(entry["dst"])
+            ace["source"] = address(entry["src"])
+            ace["destination"] = address(entry["dst"])
             if entry["ports"] is not None:
                 low, high = entry["ports"]
                 ace["destination"]["port_protocol"] = {"eq": str(low)} if low == high else {"range": f"{low} {high}"}
