@@ -22,6 +22,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import 
 
 READ = POLICY_VARIABLES + ("egress_addresses", "ansible_host")
 STALE_SECONDS = 86400
+# The apply play of each platform (playbooks/site.yml).
+APPLY_PLAYS = {"nftables": "linux", "iptables": "linux", "pf": "pf", "ios": "routers", "eos": "routers", "junos": "routers"}
 
 display = Display()
 
@@ -42,7 +44,7 @@ class ActionModule(ActionBase):
         dest = self._task.args.get("dest")
         if not isinstance(dest, str) or not dest:
             raise AnsibleActionFail("warden.egress.site_compile: dest must be a controller directory")
-        variables = self._read(hostvars, hosts)
+        variables, verifying = self._read(hostvars, hosts)
         base = os.path.abspath(os.path.expanduser(dest))
         os.makedirs(base, mode=0o700, exist_ok=True)
         _remove_stale(base)
@@ -63,17 +65,22 @@ class ActionModule(ActionBase):
         except PolicyError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise AnsibleActionFail(f"warden.egress: {exc.label} {exc.host}: {exc}") from None
-        result.update(changed=False, dir=run_dir, targets=count, policy_warnings=warnings, seconds=round(time.monotonic() - started, 3))
+        plays, canaries = _plays(variables, verifying, task_vars.get("ansible_play_hosts_all") or hosts)
+        result.update(changed=False, dir=run_dir, targets=count, policy_warnings=warnings, plays=plays, canaries=canaries,
+                      seconds=round(time.monotonic() - started, 3))
         return result
 
-    def _read(self, hostvars, hosts: list) -> dict:
+    def _read(self, hostvars, hosts: list) -> tuple[dict, set]:
         """Each host's egress_* variables, read without templating what holds no template
         (templating a 5,000-prefix upstream list once per host is what makes a large site
-        slow); values that do hold a template are templated in the host's own context."""
+        slow); values that do hold a template are templated in the host's own context. And
+        the hosts that have egress_verify_flows."""
         checked: dict[int, tuple] = {}
-        out = {}
+        out, verifying = {}, set()
         for host in hosts:
             raw = hostvars.raw_get(host)
+            if "egress_verify_flows" in raw:
+                verifying.add(host)
             values = {}
             for name in READ:
                 if name not in raw:
@@ -84,7 +91,34 @@ class ActionModule(ActionBase):
                     seen = checked[id(value)] = (value, self._templar.is_template(value))
                 values[name] = hostvars[host][name] if seen[1] else value
             out[host] = values
-        return out
+        return out, verifying
+
+
+def _plays(variables: dict, verifying: set, play_hosts: list) -> tuple[dict, dict]:
+    """The hosts of each play of site.yml, in the play's order: ``linux``, ``pf`` and
+    ``routers`` (hosts with egress_role or egress_edge, by egress_platform) and ``verify``
+    (hosts with egress_verify_flows); and the canaries of each apply play (its first host
+    of each egress_role and platform, gateways with only egress_edge as role ``edge``).
+    Lists, not groups: adding 10,000 hosts to a group takes a task per host."""
+    plays: dict[str, list] = {"linux": [], "pf": [], "routers": [], "verify": []}
+    canaries: dict[str, list] = {"linux": [], "pf": [], "routers": []}
+    keys = set()
+    for host in play_hosts:
+        values = variables.get(host)
+        if values is None:
+            continue
+        if "egress_role" in values or "egress_edge" in values:
+            platform = values.get("egress_platform", "nftables")
+            play = APPLY_PLAYS.get(platform) if isinstance(platform, str) else None
+            if play is not None:
+                plays[play].append(host)
+                key = (platform, str(values["egress_role"]) if "egress_role" in values else "edge")
+                if key not in keys:
+                    keys.add(key)
+                    canaries[play].append(host)
+        if host in verifying:
+            plays["verify"].append(host)
+    return plays, canaries
 
 
 def _remove_stale(base: str) -> None:

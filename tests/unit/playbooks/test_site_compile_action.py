@@ -48,10 +48,13 @@ def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}") -> str:
     }))
     hosts = {
         "mail1": {"egress_role": "mail_server", "egress_addresses": [mail_address], "mail_address_var": "198.51.100.11"},
-        "ws1": {"egress_role": "isolated", "egress_addresses": ["198.51.100.14"]},
-        "dns1": {"egress_role": "dns_resolver", "ansible_host": "198.51.100.12"},
-        "gw1": {"egress_edge": {"inside": [{"interface": "eth0", "prefixes": ["198.51.100.0/25"]}], "outside": "eth1"}},
-        "printer": {},
+        "ws1": {"egress_role": "isolated", "egress_addresses": ["198.51.100.14"], "egress_verify_flows": [{"dst": "203.0.113.9", "port": 443}]},
+        "ws2": {"egress_role": "isolated", "egress_addresses": ["198.51.100.15"], "egress_platform": "iptables"},
+        "ws3": {"egress_role": "isolated", "egress_addresses": ["198.51.100.16"]},
+        "dns1": {"egress_role": "dns_resolver", "ansible_host": "198.51.100.12", "egress_platform": "pf"},
+        "gw1": {"egress_edge": {"inside": [{"interface": "eth0", "prefixes": ["198.51.100.0/25"]}], "outside": "eth1"},
+                "egress_verify_flows": []},
+        "printer": {"egress_verify_flows": []},
     }
     path = tmp_path / "hosts.yml"
     path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "children": {"dns_resolvers": {"hosts": {"dns1": None}}}}}))
@@ -70,9 +73,9 @@ def test_each_host_reads_what_the_filters_compile(tmp_path):
     result = run(tmp_path, inventory(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:]
     site = json.loads((tmp_path / "site" / "result.json").read_text())
-    assert site["targets"] == 4
+    assert site["targets"] == 6
     written = sorted(os.listdir(site["dir"]))
-    assert written == ["dns1.json", "gw1.json", "mail1.json", "ws1.json"]
+    assert written == ["dns1.json", "gw1.json", "mail1.json", "ws1.json", "ws2.json", "ws3.json"]
     assert stat.S_IMODE(os.stat(site["dir"]).st_mode) == 0o700
     assert all(stat.S_IMODE(os.stat(os.path.join(site["dir"], f)).st_mode) == 0o600 for f in written)
     mail = json.loads((tmp_path / "site" / os.path.basename(site["dir"]) / "mail1.json").read_text())
@@ -80,6 +83,11 @@ def test_each_host_reads_what_the_filters_compile(tmp_path):
     # The templated address reached the edge as mail1's source.
     assert edge["sets"]["src_mail_server"]["ipv4"] == ["198.51.100.11/32"]
     assert [ir["kind"] for ir in mail] == ["host"]
+    # The hosts of site.yml's plays, listed by the compile (no group_by task per host), in
+    # inventory order; the canaries are each play's first host per role and platform.
+    # (safe_dump sorts the hosts by name: that is the inventory's order here)
+    assert site["plays"] == {"linux": ["gw1", "mail1", "ws1", "ws2", "ws3"], "pf": ["dns1"], "routers": [], "verify": ["gw1", "printer", "ws1"]}
+    assert site["canaries"] == {"linux": ["gw1", "mail1", "ws1", "ws2"], "pf": ["dns1"], "routers": []}
 
 
 def test_a_bad_value_fails_the_task_naming_host_variable_and_value(tmp_path):
