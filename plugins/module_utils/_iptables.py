@@ -21,7 +21,7 @@ TOOLS = {"ipv4": ("iptables-save", "iptables-restore"), "ipv6": ("ip6tables-save
 SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
 HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
 BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
-TARGETS = {"RETURN", "DROP", "LOG"}
+TARGETS = {"RETURN", "DROP", "LOG", "SET"}
 SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}"
 
 
@@ -77,6 +77,11 @@ class Target:
             rc, out, dummy = self.run([self.ipset, "save", name])
             words = out.split("\n", 1)[0].split()
             lines.append(f"{name}: {' '.join(words[2:5])}")
+            if "timeout" in words:
+                # Members with a timeout are the kernel's (the audit sets remember flows): only
+                # the definition is the collection's.
+                lines.append(f"{name}: filled by the kernel")
+                continue
             lines.extend(sorted(f"{name}: {line.split(' ', 2)[2]}" for line in out.splitlines() if line.startswith("add ")))
         return lines
 

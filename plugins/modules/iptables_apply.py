@@ -26,7 +26,9 @@ description:
     chains are put back as they were.
   - Idempotent. After a load the module records the files' hash and the chains, jumps and
     set members as the kernel lists them back. When both still match, nothing is done; a hand
-    edit, a deleted jump or a jump pushed down is drift and is put right.
+    edit, a deleted jump or a jump pushed down is drift and is put right. A set created with a
+    C(timeout) (audit mode's memory of the flows already logged) is filled by the kernel: only
+    its definition is compared, never its members.
   - Writes the files to O(directory) so that a boot-time unit can load the same rules again.
     The new files are written under temporary names in O(directory) before anything is
     loaded, and renamed into place after both families switched; the previous generation's
@@ -274,7 +276,7 @@ def check_rules(text: str, table: str, family: str, sets: set) -> str | None:
         for flag, value in zip(words, words[1:]):
             if flag in ("-j", "-g") and value not in TARGETS and not own.fullmatch(value):
                 return f"line {number}: target {value!r} is not the collection's own: {line!r}"
-            if flag == "--match-set" and (value not in sets or not value.endswith(SET_SUFFIX[family])):
+            if flag in ("--match-set", "--add-set", "--del-set") and (value not in sets or not value.endswith(SET_SUFFIX[family])):
                 return f"line {number}: set {value!r} is not an {family} set created by the ipset file: {line!r}"
     for number, line in body[1:-1]:
         words = split_words(line)

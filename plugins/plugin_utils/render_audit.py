@@ -5,10 +5,10 @@
 
 In audit mode a would-be-denied flow is logged once, and not again for ``AUDIT_ONCE``
 seconds (a flow still sending then is logged again, so a long-lived flow shows up once an
-hour); the kernel remembers at most ``AUDIT_ENTRIES`` flows per set (``AUDIT_ENTRIES_HASHLIMIT`` per
-hashlimit table). A flow is keyed on its
-source and destination addresses, its protocol and, for ``AUDIT_PORT_PROTOS``, its
-destination port. Each line says which policy decided, as a tag after the word:
+hour); the kernel remembers at most ``AUDIT_ENTRIES`` flows per set (an nftables dynamic
+set, an ipset with a timeout on iptables). A flow is keyed on its source and destination
+addresses, its protocol and, for ``AUDIT_PORT_PROTOS``, its destination port (on iptables,
+ICMP also on its type and code). Each line says which policy decided, as a tag after the word:
 ``<prefix> audit[host]: `` (the host's own output policy) or ``<prefix> audit[edge]: `` (a
 gateway's forward path). See docs/learn.md, "The audit record".
 """
@@ -19,13 +19,9 @@ import re
 from collections.abc import Mapping
 
 AUDIT_ONCE = 3600
-# The same as a rate (one line per flow per AUDIT_ONCE), for iptables' hashlimit.
-AUDIT_ONCE_RATE = "1/hour"
+# A full set lets a new flow through: nftables without a line, iptables (whose ipset cannot
+# add it) with a line for each of its packets. Never a drop: audit mode only logs.
 AUDIT_ENTRIES = 65536
-# iptables' hashlimit drops a packet it has no room for (nftables lets it through unlogged):
-# its tables get the largest size the kernel takes (HASHLIMIT_MAX_SIZE); memory is used only as
-# flows arrive.
-AUDIT_ENTRIES_HASHLIMIT = 1048576
 AUDIT_PORT_PROTOS = ("tcp", "udp", "udplite", "sctp")
 AUDIT_TAGS = ("host", "edge")
 # The log prefix an audit line may start with (the compiler's PREFIX_RE): nothing a ruleset

@@ -39,10 +39,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
-    AUDIT_ENTRIES_HASHLIMIT,
+    AUDIT_ENTRIES,
     AUDIT_ONCE,
-    AUDIT_ONCE_RATE,
-    AUDIT_PORT_PROTOS,
     audit_once,
     audit_prefix,
     audit_tag,
@@ -72,10 +70,12 @@ ICMP_TYPES = {
 }
 JUMP_COMMENT = "warden.egress"
 IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
-# Audit mode: hashlimit keys on addresses and ports but not on the protocol, so each
-# protocol with ports, and ICMP, has its own table (named with the letter given here); any
-# other protocol is keyed on the addresses alone, in one more table ("x").
-AUDIT_LETTERS = {"tcp": "t", "udp": "u", "udplite": "l", "sctp": "s"}
+# Audit mode: the flows already logged, in an ipset that forgets each one after AUDIT_ONCE.
+# hash:ip,port,ip keys on source, protocol and port (ICMP: type and code; other protocols:
+# the protocol alone) and destination. Its members change with traffic: the apply module
+# compares only its definition (a set with a timeout is the kernel's to fill).
+AUDIT_SET_TYPE = "hash:ip,port,ip"
+AUDIT_SET_MATCH = "src,dst,dst"
 
 
 def _text(value: str) -> str:
@@ -267,23 +267,21 @@ class _Renderer:
     def audit_chain(self, ir: Mapping, family: str) -> list[str]:
         """Audit mode: log the first packet of each would-be-denied flow of one policy, with
         the policy's tag (and, on the host's own output path, the local user id), then not
-        again for AUDIT_ONCE: a hashlimit of one packet per AUDIT_ONCE per flow. Every packet
-        returns: audit mode only logs."""
+        again for AUDIT_ONCE: the flow goes into an ipset whose entries expire. Every packet
+        returns: audit mode only logs (a full set adds nothing, so the flow is logged again)."""
         tag = audit_tag(ir)
         chain = self.deny[ir["hook"]]
+        name = ipset_name(tag, family, kind="audit~")  # no address set name holds a ~ before letters
+        if self.ipsets[family].get(name, (AUDIT_SET_TYPE,))[0] != AUDIT_SET_TYPE:
+            raise ValueError(f"the audit set {name} would share its name with an address set")
+        self.ipsets[family][name] = (AUDIT_SET_TYPE, [], f" timeout {AUDIT_ONCE}")
         log = f"-j LOG --log-prefix \"{audit_prefix(self.log, tag, LOG_PREFIX_MAX)}\"" + (" --log-uid" if tag == "host" else "")
-        icmp = IPT_PROTO["icmp" if family == "ipv4" else "icmpv6"]
-        lines = []
-        for proto, letter, mode in [*((p, AUDIT_LETTERS[p], "srcip,dstip,dstport") for p in AUDIT_PORT_PROTOS),
-                                    (icmp, "i", "srcip,dstip"), (None, "x", "srcip,dstip")]:
-            match = f" -p {proto}" if proto else ""
-            lines.append(
-                f"-A {chain}{match} -m hashlimit --hashlimit-upto {AUDIT_ONCE_RATE} --hashlimit-burst 1 --hashlimit-mode {mode}"
-                f" --hashlimit-name w{GEN_PLACEHOLDER}a{tag[0]}{SUFFIX[family]}{letter} --hashlimit-htable-max {AUDIT_ENTRIES_HASHLIMIT}"
-                f" --hashlimit-htable-expire {AUDIT_ONCE * 1000} -m comment --comment \"audit: first packet of a flow\" {log}"
-            )
-            lines.append(f"-A {chain}{match} -m comment --comment \"audit mode: log only\" -j RETURN")
-        return lines
+        unseen = f"-m set ! --match-set {name} {AUDIT_SET_MATCH}"
+        return [
+            f"-A {chain} {unseen} -m comment --comment \"audit: first packet of a flow\" {log}",
+            f"-A {chain} {unseen} -m comment --comment \"audit: remember the flow\" -j SET --add-set {name} {AUDIT_SET_MATCH}",
+            f"-A {chain} -m comment --comment \"audit mode: log only\" -j RETURN",
+        ]
 
     def verdict_chain(self, name: str) -> list[str]:
         """Log (under one limit) and drop, or return in audit mode. Alerts are logged before
@@ -306,7 +304,7 @@ class _Renderer:
 def _ipset_file(ipsets: dict, header: list[str]) -> str:
     out = list(header)
     for family in FAMILIES:
-        for name, (kind, members) in sorted(ipsets[family].items()):
+        for name, (kind, members, *options) in sorted(ipsets[family].items()):
             elements = []
             for member in members:
                 # hash:net cannot hold a /0: two halves cover the same addresses.
@@ -314,8 +312,8 @@ def _ipset_file(ipsets: dict, header: list[str]) -> str:
                     elements.extend(str(half) for half in ipaddress.ip_network(member).subnets(1))
                 else:
                     elements.append(member)
-            maxelem = max(65536, len(elements))
-            out.append(f"create {name} {kind} family {IPSET_FAMILY[family]} maxelem {maxelem}")
+            maxelem = max(AUDIT_ENTRIES, len(elements))
+            out.append(f"create {name} {kind} family {IPSET_FAMILY[family]}{''.join(options)} maxelem {maxelem}")
             out.extend(f"add {name} {element}" for element in elements)
     return "\n".join(out) + "\n"
 
