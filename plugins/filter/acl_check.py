@@ -59,12 +59,17 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import plain
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, disagreements, read_parsed, sample_flows
 
 
 def acl_check(parsed, policy, platform, count=2000, names=None):
     if platform not in DEVICE_PLATFORMS:
         raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
+    # plain data first: the check walks both structures thousands of times, and each item
+    # access on Ansible's lazily templated containers costs a template check (100 roles x 100
+    # prefixes: 36 s with them, 1 s without)
+    parsed, policy = plain(parsed), plain(policy)
     try:
         acls = read_parsed(parsed or [], platform)
         names = dict(names or NAMES)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 import yaml
 
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import plain
+
 SUGGESTION_HEADER = """\
 # Suggested by warden.egress.learn from the audit log lines of {window}.
 # Nothing has been changed: review, then copy what you accept into your inventory
@@ -20,21 +22,6 @@ SUGGESTION_HEADER = """\
 # Findings (alert classes, undesignated DNS/NTP/SMTP servers, never-leave destinations,
 # unknown sources) are in the report and never here.
 """
-
-
-def plain(value: object) -> object:
-    """``value`` with every string, number, mapping and list as the plain Python type (the
-    inventory's values may be subclasses a YAML dumper cannot represent)."""
-    if isinstance(value, Mapping):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for kind in (str, int, float):
-        if isinstance(value, kind):
-            return kind(value)
-    return str(value)
 
 
 def _window(result: Mapping) -> str:

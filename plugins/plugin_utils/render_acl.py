@@ -550,20 +550,35 @@ def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
             for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, inside)][:6]):
                 for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
                     aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
-    every = []
-    for family in FAMILIES:
-        pool = sorted(pools[family])
-        for src, dst in itertools.permutations(pool, 2):
-            if _inside(dst, inside):
-                continue
-            for proto in sorted(protos, key=str):
-                for port in sorted(ports) if proto in ("tcp", "udp") else [None]:
-                    every.append({"src": src, "dst": dst, "proto": proto, "dport": port})
+    every = _pairings(pools, inside, sorted(protos, key=str), sorted(ports), count, rng)
     half = count // 2
     permits = aimed["accept"] if len(aimed["accept"]) <= half // 2 else rng.sample(aimed["accept"], half // 2)
     denials = aimed["deny"] if len(aimed["deny"]) <= half - len(permits) else rng.sample(aimed["deny"], half - len(permits))
     aimed = permits + denials
     return aimed + (every if len(every) <= count - len(aimed) else rng.sample(every, count - len(aimed)))
+
+
+def _pairings(pools: Mapping, inside: list, protos: list, ports: list, count: int, rng: random.Random) -> list:
+    """Flows pairing the pools' addresses (a destination never inside) with each protocol
+    and, for TCP and UDP, each port: all of them when they are few, else ``count`` of them
+    drawn at random (the pairings of a large policy number millions)."""
+    shapes = [(proto, port) for proto in protos for port in (ports if proto in ("tcp", "udp") else [None])]
+    pairs = {family: (sorted(pool), [d for d in sorted(pool) if not _inside(d, inside)]) for family, pool in pools.items()}
+    total = sum(len(sources) * len(dests) for sources, dests in pairs.values()) * len(shapes)
+    if total <= 4 * count:
+        return [{"src": src, "dst": dst, "proto": proto, "dport": port}
+                for family in FAMILIES for src in pairs[family][0] for dst in pairs[family][1] if src != dst for proto, port in shapes]
+    weights = [len(pairs[family][0]) * len(pairs[family][1]) for family in FAMILIES]
+    drawn: dict = {}
+    for dummy in range(20 * count):
+        if len(drawn) >= count:
+            break
+        sources, dests = pairs[rng.choices(FAMILIES, weights)[0]]
+        src, dst = rng.choice(sources), rng.choice(dests)
+        if src != dst:
+            proto, port = rng.choice(shapes)
+            drawn[(src, dst, proto, port)] = {"src": src, "dst": dst, "proto": proto, "dport": port}
+    return list(drawn.values())
 
 
 def disagreements(ir: Mapping, acls: Mapping, flows: list, names: Mapping | None = None) -> list:

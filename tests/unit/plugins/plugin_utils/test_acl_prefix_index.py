@@ -37,3 +37,24 @@ def test_a_source_wider_than_the_trusted_prefixes_keeps_the_trusted_ones_inside_
     index = _Prefixes([ipaddress.ip_network("198.51.100.0/26"), ipaddress.ip_network("198.51.100.128/27"), ipaddress.ip_network("203.0.113.0/24")])
     assert [str(n) for n in _intersect([ipaddress.ip_network("198.51.100.0/24")], index)] == ["198.51.100.0/26", "198.51.100.128/27"]
     assert index.covers(ipaddress.ip_network("203.0.113.7/32")) and not index.covers(ipaddress.ip_network("198.51.100.0/24"))
+
+
+def test_check_flows_are_drawn_not_enumerated_when_the_pairings_are_many():
+    """The pairings of a policy's addresses grow with the square of its prefixes: all of them
+    when they are few, else the count asked for, distinct, never to an inside destination."""
+    import random
+
+    from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import _pairings
+
+    inside = [ipaddress.ip_network("198.51.100.0/25")]
+    small = {"ipv4": {"198.51.100.1", "203.0.113.1", "203.0.113.2"}, "ipv6": set()}
+    flows = _pairings(small, inside, ["tcp", "icmp"], [443], 100, random.Random(5))
+    assert sorted((f["src"], f["dst"], f["proto"]) for f in flows) == sorted(
+        (s, d, p) for s in small["ipv4"] for d in ("203.0.113.1", "203.0.113.2") if s != d for p in ("tcp", "icmp"))
+    large = {"ipv4": {f"203.0.113.{n}" for n in range(200)} | {f"198.51.100.{n}" for n in range(100)},
+             "ipv6": {f"2001:db8::{n:x}" for n in range(300)}}
+    flows = _pairings(large, inside, ["tcp", "udp", "icmp"], list(range(1, 40)), 1000, random.Random(5))
+    keys = {(f["src"], f["dst"], f["proto"], f["dport"]) for f in flows}
+    assert len(flows) == len(keys) == 1000
+    assert not any(ipaddress.ip_address(f["dst"]) in inside[0] for f in flows if ":" not in f["dst"])
+    assert {":" in f["src"] for f in flows} == {True, False}
