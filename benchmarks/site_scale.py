@@ -47,8 +47,10 @@ sys.path.insert(0, HERE)
 
 from aerleon_policies import AERLEON_VERSION  # noqa: E402  (after the path set-up)
 
-QUICK = {"hosts": "100,1000", "roles": 20, "prefixes": 1000, "trusted": "1000", "play_hosts": "100", "timeout": 10.0, "play_timeout": 60.0, "sample": 20}
-FULL = {"hosts": "100,1000,10000", "roles": 50, "prefixes": 5000, "trusted": "10000", "play_hosts": None, "timeout": 120.0, "play_timeout": 600.0, "sample": 50}
+QUICK = {"hosts": "100,1000", "roles": 20, "prefixes": 1000, "trusted": "1000", "play_hosts": "100", "timeout": 10.0, "play_timeout": 60.0, "sample": 20,
+         "acl": "100x100"}
+FULL = {"hosts": "100,1000,10000", "roles": 50, "prefixes": 5000, "trusted": "10000", "play_hosts": None, "timeout": 120.0, "play_timeout": 600.0,
+        "sample": 50, "acl": "1000x1000"}
 PLATFORMS = ("nftables", "iptables", "pf", "ios", "eos", "junos")
 AERLEON_PLATFORMS = ("nftables", "iptables", "pf", "ios")
 INTERFACES = {  # (inside, outside) as each platform names them
@@ -266,7 +268,7 @@ RUSAGE_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.
                   "sys.stderr.write('BENCH_RSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
 
-def run_playbook(playbook: str, inventory: str, work: str, collections: str, timeout: float, extra: dict) -> dict:
+def run_playbook(playbook: str, inventory: str, work: str, collections: str, timeout: float, extra: dict, limit: str | None = None) -> dict:
     binary = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     binary = binary if os.path.exists(binary) else shutil.which("ansible-playbook")
     if binary is None:
@@ -276,7 +278,7 @@ def run_playbook(playbook: str, inventory: str, work: str, collections: str, tim
         handle.write(f"[defaults]\ncollections_path = {collections}\nforks = 10\nhost_key_checking = False\n"
                      "retry_files_enabled = False\nstdout_callback = ansible.builtin.default\ninterpreter_python = auto_silent\n")
     env = {**os.environ, "ANSIBLE_CONFIG": config, "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp")}
-    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)]
+    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)] + (["--limit", limit] if limit else [])
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -347,6 +349,16 @@ def sizes(text: str) -> list[int]:
     return values
 
 
+def pairs(text: str) -> list[tuple[int, int]]:
+    try:
+        values = [tuple(int(n) for n in part.lower().split("x")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ROLESxPREFIXES: {text!r}") from None
+    if not values or any(len(v) != 2 or min(v) < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of ROLESxPREFIXES: {text!r}")
+    return values
+
+
 def arguments(argv: list | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog="Defaults: the full run (" + ", ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in FULL.items() if v is not None) + "); --quick: " + ", ".join(
@@ -364,14 +376,15 @@ def arguments(argv: list | None = None) -> argparse.Namespace:
     parser.add_argument("--sample", type=int, help="hosts compiled with a fresh parse each, to estimate that way's total")
     parser.add_argument("--timeout", type=float, help="seconds allowed to each pure-Python measurement")
     parser.add_argument("--play-timeout", type=float, help="seconds allowed to each ansible-playbook run")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: hosts, edge, trusted, aerleon, play")
+    parser.add_argument("--acl", type=pairs, help="ROLESxPREFIXES sizes for the network_acl role in render mode, comma-separated")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: hosts, edge, trusted, aerleon, play, acl")
     parser.add_argument("--json", help="also write every measurement to this file")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (inventories, playbooks)")
     args = parser.parse_args(argv)
     preset = QUICK if args.quick else FULL
     for key, value in preset.items():
         if getattr(args, key) is None:
-            setattr(args, key, sizes(value) if key in ("hosts", "trusted", "play_hosts") and value else value)
+            setattr(args, key, sizes(value) if key in ("hosts", "trusted", "play_hosts") and value else pairs(value) if key == "acl" else value)
     args.play_hosts = args.play_hosts or args.hosts
     args.trusted_hosts = args.trusted_hosts or min(args.hosts)
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
@@ -518,6 +531,10 @@ def main(argv: list | None = None) -> int:
                                          f"{args.prefixes:,} prefixes)", site, results, gave_up))
         if "play" not in args.skip:
             report.append(bench_play(args, generate, work, collections, results))
+        if "acl" not in args.skip:
+            from acl_role import bench_acl_role
+            tools = {"write_inventory": write_inventory, "run_playbook": run_playbook, "show": show, "table": table, "progress": progress}
+            report.append(bench_acl_role(args, generate, tools, work, collections, results))
     finally:
         if args.keep:
             progress(f"working directory kept: {work}")
