@@ -96,8 +96,9 @@ def learn_whatif(hostvars, hosts, groups, change, flows=None, fill_blanks=False)
     host_vars, addresses = inventory_inputs(hostvars, params["hosts"])
     today = datetime.date.today()
     try:
+        proposed = apply_change(host_vars, params["change"], today, fill_blanks=params["fill_blanks"])
         result = compare({"host_vars": host_vars, "addresses": addresses, "groups": params["groups"]},
-                         {"host_vars": apply_change(host_vars, params["change"], today, fill_blanks=params["fill_blanks"]), "addresses": addresses, "groups": params["groups"]},
+                         {"host_vars": proposed, "addresses": addresses, "groups": params["groups"]},
                          params["flows"], today=today)
     except PolicyError as exc:
         side = getattr(exc, "side", "proposed")

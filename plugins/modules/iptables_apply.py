@@ -27,8 +27,8 @@ description:
   - Idempotent. After a load the module records the files' hash and the chains, jumps and
     set members as the kernel lists them back. When both still match, nothing is done; a hand
     edit, a deleted jump or a jump pushed down is drift and is put right. A set created with a
-    C(timeout) (audit mode's memory of the flows already logged) is filled by the kernel: only
-    its definition is compared, never its members.
+    C(timeout) (audit mode's memory of the flows already logged) is filled by the kernel, so
+    only its definition is compared, never its members.
   - Writes the files to O(directory) so that a boot-time unit can load the same rules again.
     The new files are written under temporary names in O(directory) before anything is
     loaded, and renamed into place after both families switched; the previous generation's
