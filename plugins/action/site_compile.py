@@ -17,7 +17,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, host_addresses
+from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, host_addresses, read_values
 from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import Progress, compile_site, targets
 
 READ = POLICY_VARIABLES + ("egress_addresses", "ansible_host")
@@ -81,16 +81,7 @@ class ActionModule(ActionBase):
             raw = hostvars.raw_get(host)
             if "egress_verify_flows" in raw:
                 verifying.add(host)
-            values = {}
-            for name in READ:
-                if name not in raw:
-                    continue
-                value = raw[name]
-                seen = checked.get(id(value))
-                if seen is None or seen[0] is not value:
-                    seen = checked[id(value)] = (value, self._templar.is_template(value))
-                values[name] = hostvars[host][name] if seen[1] else value
-            out[host] = values
+            out[host] = read_values(raw, READ, lambda name, value, host=host: hostvars[host][name], checked)
         return out, verifying
 
 

@@ -71,10 +71,26 @@ def holds_template(value: object) -> bool:
     return False
 
 
-def read_values(raw: Mapping, names, render) -> dict:
+def read_values(raw: Mapping, names, render, checked: dict | None = None) -> dict:
     """The variables of ``names`` that ``raw`` sets, as the inventory holds them, except that a
-    value holding a template is passed through ``render(name, value)``."""
-    return {name: render(name, raw[name]) if holds_template(raw[name]) else raw[name] for name in names if name in raw}
+    value holding a template is passed through ``render(name, value)``. ``checked``, kept
+    from one host to the next, remembers what each value object held: a site-wide value is
+    one object shared by every host, and looking through a 5,000-prefix list once per host
+    costs more than compiling it."""
+    out = {}
+    for name in names:
+        if name not in raw:
+            continue
+        value = raw[name]
+        if checked is None:
+            templated = holds_template(value)
+        else:
+            seen = checked.get(id(value))
+            if seen is None or seen[0] is not value:  # the value is kept, so its id is not reused
+                seen = checked[id(value)] = (value, holds_template(value))
+            templated = seen[1]
+        out[name] = render(name, value) if templated else value
+    return out
 
 
 def policy_inputs(hostvars: Mapping, target: str) -> dict:
