@@ -108,10 +108,10 @@ def aces(ir: Mapping) -> dict:
     inside, outside = edge["inside"][0]["interface"], edge["outside"][0]
     trusted_set = next(r["saddr_not_in"] for r in ir["rules"] if r.get("iif") == [inside] and r["saddr_not_in"])
     out: dict = {family: [] for family in FAMILIES}
-    index = {family: _Prefixes(_nets(ir["sets"][trusted_set][family])) for family in FAMILIES}
+    trusted = {family: _nets(ir["sets"][trusted_set][family]) for family in FAMILIES}
+    index = {family: _Prefixes(trusted[family]) for family in FAMILIES}
     for family in FAMILIES:
-        trusted = _nets(ir["sets"][trusted_set][family])
-        for net in trusted:
+        for net in trusted[family]:
             out[family].append(_entry("permit", "baseline: replies (TCP with ACK or RST) from trusted sources",
                                       proto="tcp", src=net, established=True, log=False))
     for rule in ir["rules"]:
@@ -130,7 +130,7 @@ def aces(ir: Mapping) -> dict:
                 proto = int(rule["l4proto"])
             sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), index[family]) if rule.get("saddr_in") else [None]
             if rule["action"] == "accept" and sources == [None]:
-                sources = _nets(ir["sets"][trusted_set][family])
+                sources = trusted[family]
             dests = _nets(ir["sets"][rule["daddr_in"]][family]) if rule["daddr_in"] else [None]
             ports = [tuple(r) for r in rule["dports"]] if rule["dports"] else [None]
             action = "permit" if rule["action"] == "accept" else "deny"
