@@ -86,6 +86,22 @@ policy_warnings:
   returned: success
   type: dict
   sample: {"ws1": ["egress_exceptions[0] (https for ws1, ws2) on ws1 expires on 2027-01-01, in 5 days; owner finance-it: renew or remove it"]}
+plays:
+  description:
+    - The hosts of each play of C(playbooks/site.yml), in inventory order, among the play's hosts (C(--limit) applies).
+    - C(linux), C(pf) and C(routers) hold the hosts with C(egress_role) or C(egress_edge), by C(egress_platform);
+      C(verify) the hosts with C(egress_verify_flows). The plays take these lists instead of groups, so that no
+      task runs once per host before them.
+  returned: success
+  type: dict
+  sample: {"linux": ["mail1", "ws1", "gw1"], "pf": [], "routers": ["edge-ios"], "verify": ["mail1", "ws1"]}
+canaries:
+  description:
+    - Per apply play (C(linux), C(pf), C(routers)), its first host of each C(egress_role) and platform (gateways with
+      only C(egress_edge) count as role C(edge)); the canaries of C(egress_rollout=canary).
+  returned: success
+  type: dict
+  sample: {"linux": ["mail1", "ws1", "gw1"], "pf": [], "routers": ["edge-ios"]}
 seconds:
   description: How long the compile took.
   returned: success

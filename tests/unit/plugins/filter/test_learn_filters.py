@@ -57,3 +57,8 @@ def test_learn_whatif_judges_a_suggested_exception_with_blanks_only_when_asked()
         learn_whatif(variables, list(ROLES), GROUPS, suggestion, learned["flows"])
     out = learn_whatif(variables, list(ROLES), GROUPS, suggestion, learned["flows"], fill_blanks=True)
     assert any(c["packet"]["dst"] == "203.0.113.44" and c["after"]["verdict"] == "accept" for c in out["changed"])
+
+
+def test_learn_whatif_refuses_a_fill_blanks_that_is_not_a_boolean():
+    with pytest.raises(AnsibleFilterError, match=r"learn_whatif.*fill_blanks"):
+        learn_whatif(hostvars(), list(ROLES), GROUPS, {}, fill_blanks="perhaps")
