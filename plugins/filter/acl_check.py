@@ -41,6 +41,13 @@ options:
       - The ACL names per family (C(ipv4), C(ipv6)), as P(warden.egress.to_device_acls#filter)
         returns them; C(WARDEN-EGRESS-V4) and C(WARDEN-EGRESS-V6) when omitted.
     type: dict
+  object_groups:
+    description:
+      - C(ios), the object groups the ACLs name, as the device lists them (the
+        C(object_group_lines) of P(warden.egress.to_device_acls#filter)). An entry naming a
+        group not given, or a line of them this check does not read, is an error.
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
@@ -60,10 +67,11 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.inventory import plain
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
 
 
-def acl_check(parsed, policy, platform, count=2000, names=None):
+def acl_check(parsed, policy, platform, count=2000, names=None, object_groups=None):
     if platform not in DEVICE_PLATFORMS:
         raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
     # plain data first: the check walks both structures thousands of times, and each item
@@ -71,7 +79,7 @@ def acl_check(parsed, policy, platform, count=2000, names=None):
     # prefixes: 36 s with them, 1 s without)
     parsed, policy = plain(parsed), plain(policy)
     try:
-        acls = read_parsed(parsed or [], platform)
+        acls = read_parsed(parsed or [], platform, None if object_groups is None else [str(line) for line in object_groups])
         names = dict(names or NAMES)
         missing = [name for family, name in names.items() if not acls.get((family, name))]
         if missing:

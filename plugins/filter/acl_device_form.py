@@ -18,7 +18,8 @@ description:
     namespace, wraps the filters in C(<configuration>) and writes each address as the
     C(<name>) of its entry.
   - With O(load=true), the result is instead what the role loads in one change. C(ios) the
-    C(src) text for C(cisco.ios.ios_config) (the ACL lines, then the binding lines of O(bindings)).
+    C(src) text for C(cisco.ios.ios_config) (the object groups of O(object_groups), the ACL
+    lines, then the binding lines of O(bindings)).
     C(eos) the command list of one configuration session for C(arista.eos.eos_command),
     ending with a commit, with O(timer) a C(commit timer). C(junos) the XML for
     C(junipernetworks.junos.junos_config) with both filters (the C(inet6) one with
@@ -44,6 +45,12 @@ options:
   bindings:
     description: With O(load), the C(rendered) value of the C(*_acl_interfaces) module, loaded in the same change.
     type: raw
+  object_groups:
+    description:
+      - C(ios) with O(load), the object groups the ACLs name, as the C(object_groups) of
+        P(warden.egress.to_device_acls#filter) returns them; their lines come first.
+    type: list
+    elements: dict
   session:
     description: C(eos) with O(load), the configuration session's name.
     type: str
@@ -79,11 +86,11 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms imp
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import junos_running_config
 
 
-def acl_device_form(rendered, platform, load=False, junos_load=False, bindings=None, session=None, timer=None, replace=None):
+def acl_device_form(rendered, platform, load=False, junos_load=False, bindings=None, session=None, timer=None, replace=None, object_groups=None):
     loading = bool(load) or bool(junos_load)
     try:
         if platform == "ios":
-            return ios_load(rendered, bindings) if loading else "\n".join(ios_device_form(list(rendered)))
+            return ios_load(rendered, bindings, object_groups) if loading else "\n".join(ios_device_form(list(rendered)))
         if platform == "eos":
             return eos_session(session, rendered, bindings, timer or None, [tuple(r) for r in replace or []]) if loading else "\n".join(rendered)
         if platform == "junos":

@@ -20,6 +20,10 @@ description:
     modules; IOS and EOS only), the ACLs are named by generation (C(WARDEN-EGRESS-V4-7)),
     taking the live generation when it already holds the policy (nothing to load), else the next
     one. The result then also lists the collection's older ACLs that can be deleted.
+  - On IOS, each entry keeps its rule's sources and destinations together and names an
+    object group where it has more than one prefix (O(object_groups)), so the ACLs grow with
+    the rules and prefixes, not with their product. A Junos term holds all of a rule's
+    addresses. C(arista.eos.eos_acls) has no object groups, so EOS entries are one per pairing.
   - Given O(confirm_timeout), the result carries the device's own confirmation timer.
 options:
   _input:
@@ -43,6 +47,14 @@ options:
     description:
       - Whether the ACLs are bound by the collection. Without, they keep their plain names
         and are replaced in place when they differ.
+    type: bool
+    default: true
+  object_groups:
+    description:
+      - IOS only. Name object groups (C(object-group network), C(object-group v6-network))
+        in the entries; false writes one entry per source, destination and port, for a
+        device without object groups. Needs O(bind), since without it the ACLs are replaced in
+        place, and the groups they name would have to exist first.
     type: bool
     default: true
   confirm_timeout:
@@ -77,6 +89,18 @@ _value:
     interfaces:
       description: The C(config) of the C(*_acl_interfaces) module.
       type: list
+    object_groups:
+      description: IOS, the object groups the entries name, each with C(afi), C(name) and C(members); empty elsewhere.
+      type: list
+    object_group_lines:
+      description: Those groups' configuration lines, as the device lists them.
+      type: list
+    delete_groups:
+      description: IOS, the collection's object groups no ACL left on the device names, to delete after the older ACLs, each with C(afi) and C(name).
+      type: list
+    delete_group_lines:
+      description: The configuration lines that delete those groups.
+      type: list
     names:
       description: The ACL names per address family (C(ipv4), C(ipv6)).
       type: dict
@@ -108,18 +132,30 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import bindings, device_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import GROUP_KINDS, bindings, device_config, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, plan
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_object_group_lines
 
 
-def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60):
+def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True):
     def render(policy):
+        if not isinstance(object_groups, bool):
+            raise ValueError(f"object_groups (network_acl_object_groups): {object_groups!r} is not a boolean")
         target = platform or policy["platform"]
-        planned = {"generation": None, "names": acl_names(), "load": True, "delete": [], "kept": [], "replace": [], "current": {}, "warnings": []}
+        if target == "ios" and object_groups and not bind:
+            raise ValueError("network_acl_object_groups: true needs network_acl_bind: true on IOS (the object groups are defined in the change "
+                             "that loads and binds a new generation of the ACLs); set network_acl_object_groups: false to replace the ACLs in place")
+        planned = {"generation": None, "names": acl_names(), "load": True, "delete": [], "kept": [], "replace": [], "current": {},
+                   "delete_groups": [], "warnings": []}
         if on_device is not None:
-            planned = plan(policy, target, on_device, bound_on_device or [], bind=bool(bind))
+            planned = plan(policy, target, on_device, bound_on_device or [], bind=bool(bind), object_groups=object_groups)
         names = planned["names"]
-        out = {**planned, "acls": device_config(policy, target, names), "interfaces": bindings(policy, names)}
+        if target == "ios":
+            rendered = ios_render(policy, names, object_groups)
+        else:
+            rendered = {"acls": device_config(policy, target, names), "object_groups": []}
+        out = {**planned, **rendered, "object_group_lines": ios_object_group_lines(rendered["object_groups"]), "interfaces": bindings(policy, names),
+               "delete_group_lines": [f"no object-group {GROUP_KINDS[g['afi']]} {g['name']}" for g in planned["delete_groups"]]}
         if confirm_timeout is not None:
             # A value given as text (-e network_acl_confirm_timeout=120) counts when it is a whole number.
             seconds = int(confirm_timeout) if isinstance(confirm_timeout, str) and confirm_timeout.strip().isdigit() else confirm_timeout

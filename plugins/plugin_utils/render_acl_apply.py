@@ -26,8 +26,10 @@ import math
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import FAMILIES, NAMES, device_config, read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import FAMILIES, NAMES, device_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import read_parsed
 
+GROUP_NAME = re.compile(r"WARDEN-EGRESS-V[46](?:-[1-9][0-9]{0,5})?-[0-9A-F]{10}")
 GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
 # The longest confirmation each device's timer takes, in seconds.
 TIMER_LIMITS = {
@@ -127,7 +129,13 @@ def _holds(present: Mapping, names: Mapping, wanted: list, platform: str) -> boo
     return True
 
 
-def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bind: bool = True) -> dict:
+def _named_groups(acls) -> set:
+    """The collection's object groups the entries of ``acls`` (``*_acls`` ACL dicts) name."""
+    return {spec["object_group"] for acl in acls for ace in acl.get("aces") or [] for side in ("source", "destination")
+            for spec in [ace.get(side) or {}] if spec.get("object_group") and GROUP_NAME.fullmatch(spec["object_group"])}
+
+
+def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bind: bool = True, object_groups: bool = True) -> dict:
     """What to change on an IOS or EOS device, from what its modules gathered.
 
     With ``bind`` (the role binds the ACLs): if the outside interface has both families
@@ -136,7 +144,10 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
     loaded and bound. Without ``bind``: the ACLs keep their plain names and are replaced in
     place when they differ. Either way, the collection's other ACLs are deleted unless one
     is still bound somewhere, which is kept and reported. An ACL of another name bound out
-    on the outside interface is an error: binding the collection's would unbind it."""
+    on the outside interface is an error: binding the collection's would unbind it.
+
+    ``delete_groups`` (IOS): the collection's object groups that the ACLs deleted or replaced
+    named and no ACL left on the device names, to delete once those ACLs are gone."""
     if platform not in ("ios", "eos"):
         raise ValueError(f"egress_platform: '{platform}': generations are for ios and eos (Junos commits the whole change at once)")
     outside = ir["edge"]["outside"][0]
@@ -154,13 +165,13 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
         same = all(live[f] is not None and live[f][0] == f for f in FAMILIES) and live["ipv4"][1] == live["ipv6"][1]
         generation = (live["ipv4"][1] or None) if same else None
         names = acl_names(generation)
-        load = not (same and _holds(present, names, device_config(ir, platform, names), platform))
+        load = not (same and _holds(present, names, device_config(ir, platform, names, object_groups), platform))
         if load:
             generation = max(generations, default=0) + 1
             names = acl_names(generation)
     else:
         generation, names = None, acl_names()
-        load = not _holds(present, names, device_config(ir, platform, names), platform)
+        load = not _holds(present, names, device_config(ir, platform, names, object_groups), platform)
     keep = set(names.values())
     still_bound = {name for interface, dummy, name, direction in bound if not (bind and interface == outside and direction == "out")}
     delete, kept = [], []
@@ -175,10 +186,15 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
             delete.append({"afi": family, "name": name})
     # Replaced in place (no bind): the ones already on the device, which an EOS session removes before writing them again.
     replace = [[family, names[family]] for family in FAMILIES if (family, names[family]) in present] if load and not bind else []
+    gone = [present[(d["afi"], d["name"])] for d in delete] + [present[tuple(r)] for r in replace]
+    staying = [present[(family, name)] for family, name in present if {"afi": family, "name": name} not in delete and [family, name] not in replace]
+    wanted = [a["acls"][0] for a in device_config(ir, platform, names, object_groups)] if load else []
+    delete_groups = sorted(_named_groups(gone) - _named_groups(staying) - _named_groups(wanted))
     return {
         "generation": generation, "names": names, "load": load, "current": current, "kept": kept, "replace": replace,
         "delete": [{"afi": family, "acls": [{"name": d["name"]} for d in delete if d["afi"] == family]} for family in FAMILIES
                    if any(d["afi"] == family for d in delete)],
+        "delete_groups": [{"afi": "ipv6" if "-V6" in name else "ipv4", "name": name} for name in delete_groups],
         "warnings": warnings,
     }
 

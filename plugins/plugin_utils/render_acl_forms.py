@@ -12,14 +12,17 @@ Two kinds of form:
   configuration session with its commit timer for ``arista.eos.eos_command``, and the Junos
   XML for ``junipernetworks.junos.junos_config`` (a ``commit confirmed``).
 
-Every configuration line comes from the vendor module's ``state: rendered``; only the
-session and timer commands no module reaches are written here.
+Every configuration line comes from the vendor module's ``state: rendered``; only what no
+module reaches is written here: the session and timer commands, and IOS object groups.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import xml.dom.minidom
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import GROUP_KINDS
 
 NC_PREFIX = re.compile(r"(</?)nc:")
 EOS_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -65,19 +68,45 @@ def _no_template(text: str, what: str) -> str:
     return text
 
 
-def ios_load(acls, bindings=None) -> str:
+def ios_object_group_lines(groups) -> list:
+    """The lines that define ``groups`` (``render_acl.ios_render``'s ``object_groups``) as the
+    device lists them: ``object-group network NAME`` with ``host A.B.C.D`` or ``A.B.C.D MASK``
+    members, ``object-group v6-network NAME`` with ``host X:X::X`` or ``X:X::/N`` members.
+    cisco.ios has no resource module for object groups; these are the only lines of an IOS
+    change warden writes itself."""
+    out = []
+    for group in groups or []:
+        out.append(f"object-group {GROUP_KINDS[group['afi']]} {group['name']}")
+        for member in group["members"]:
+            net = ipaddress.ip_network(member)
+            if net.num_addresses == 1:
+                out.append(f" host {net.network_address}")
+            elif net.version == 4:
+                out.append(f" {net.network_address} {net.netmask}")
+            else:
+                out.append(f" {net}")
+    return out
+
+
+def ios_load(acls, bindings=None, groups=None) -> str:
     """The ``src`` ``cisco.ios.ios_config`` sends (``match: none``) in one configuration
-    change: the new generation's ACLs as ``cisco.ios.ios_acls`` rendered them, then the
-    interface lines ``cisco.ios.ios_acl_interfaces`` rendered, where each ``ip access-group
-    NAME out`` (``ipv6 traffic-filter NAME out``) replaces the ACL bound in that direction in
-    one command. No line removes a binding: the interface is never left without an ACL.
-    (A ``src`` file, because ``ios_config`` given ``lines`` sends them all once per line.)"""
+    change: the object groups the new generation's ACLs name (``ios_object_group_lines``;
+    IOS needs a group defined before an entry names it), the ACLs as ``cisco.ios.ios_acls``
+    rendered them, then the interface lines ``cisco.ios.ios_acl_interfaces`` rendered, where
+    each ``ip access-group NAME out`` (``ipv6 traffic-filter NAME out``) replaces the ACL
+    bound in that direction in one command. No line removes a binding: the interface is
+    never left without an ACL. (A ``src`` file, because ``ios_config`` given ``lines`` sends
+    them all once per line.)"""
     acl_lines, bind_lines = _lines(acls), _lines(bindings)
     if not any(line.startswith("ip access-list ") for line in acl_lines) or not any(line.startswith("ipv6 access-list ") for line in acl_lines):
         raise ValueError("the rendered IOS configuration lacks the IPv4 or the IPv6 access list")
     if any(line.split()[:1] == ["no"] for line in bind_lines):
         raise ValueError(f"the rendered IOS bindings remove a binding: {bind_lines}")
-    return _no_template("\n".join(acl_lines + bind_lines) + "\n", "IOS load")
+    named = {word for line in acl_lines for before, word in zip(line.split(), line.split()[1:]) if before == "object-group"}
+    defined = {group["name"] for group in groups or []}
+    if named - defined:
+        raise ValueError(f"the rendered IOS ACLs name object groups the change does not define: {sorted(named - defined)}")
+    return _no_template("\n".join(ios_object_group_lines(groups) + acl_lines + bind_lines) + "\n", "IOS load")
 
 
 def eos_session(session: str, acls, bindings=None, timer: str | None = None, replace: list | None = None) -> list:

@@ -26,7 +26,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVI
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import with_local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_object_group_lines
 
 HOST_PLATFORMS = ("nftables", "iptables", "pf")
 # Lengths at and around every limit a backend has (IFNAMSIZ 16, ipset 31, pf tables 32,
@@ -219,7 +221,8 @@ def test_device_acls_the_compiler_accepts_round_trip(batch):
         first = roundtrip(platform, render={k: device_config(ir, platform) for k, ir in irs.items()}, bind={k: bindings(ir) for k, ir in irs.items()})
         parsed = roundtrip(platform, parse={k: device_text(platform, first["rendered"][k]) for k in irs})["parsed"]
         for key, ir in irs.items():
-            acls = read_parsed(parsed[key], platform)
+            groups = ios_object_group_lines(ios_render(ir)["object_groups"]) if platform == "ios" else None
+            acls = read_parsed(parsed[key], platform, groups)
             assert set(acls) == {("ipv4", NAMES["ipv4"]), ("ipv6", NAMES["ipv6"])}, (platform, key)
             assert not disagreements(ir, acls, sample_flows(ir, 300)), (platform, key)
             bound = first["bound"][key] if isinstance(first["bound"][key], str) else "\n".join(first["bound"][key])

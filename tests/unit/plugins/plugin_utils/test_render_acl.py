@@ -19,11 +19,11 @@ import pytest
 from netns import TOP
 from sample import EDGE, compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils import render_acl
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate as oracle
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, aces, bindings, device_config, disagreements, read_parsed, sample_flows
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_device_form, junos_inet6_form, junos_load, junos_running_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, AddressGroup, aces, bindings, device_config, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_device_form, ios_object_group_lines, junos_inet6_form, junos_load, junos_running_config
 
 NETWORK = os.path.join(TOP, "tests", "unit", "network")
 PLATFORMS = ("ios", "eos", "junos")
@@ -69,6 +69,7 @@ def trip_for(platform: str) -> dict:
     """For one platform: each case rendered, its device form parsed back, plus the forms the
     caveat tests need."""
     configs = {name: device_config(ir_for(name), platform) for name in CASES}
+    groups = {name: ios_object_group_lines(ios_render(ir_for(name))["object_groups"]) for name in CASES} if platform == "ios" else {}
     extra = {}
     if platform == "junos":
         # The module's range form, beside the 'LOW-HIGH' form the renderer uses.
@@ -81,6 +82,7 @@ def trip_for(platform: str) -> dict:
                     ace["destination"]["port_protocol"] = {"range": {"start": int(low), "end": int(high)}}
         extra["range-form"] = ranged
     if platform == "ios":
+        extra["flat"] = device_config(ir_for("default"), "ios", object_groups=False)
         extra["v6-remark"] = [{"afi": "ipv6", "acls": [{"name": "X", "aces": [
             {"sequence": 10, "remarks": ["origin"], "grant": "deny", "protocol": "ipv6", "source": {"any": True}, "destination": {"any": True}}]}]}]
     if platform == "eos":
@@ -91,11 +93,18 @@ def trip_for(platform: str) -> dict:
     texts = {name: device_text(platform, rendered[name]) for name in CASES}
     if platform == "ios":
         texts["raw-default"] = "\n".join(rendered["default"])
+        texts["flat"] = device_text(platform, rendered["flat"])
     if platform == "junos":
         texts["raw-default"] = rendered["default"]
         texts["inet6-device-form"] = junos_running_config(junos_inet6_form(rendered["default"]))
     parsed = roundtrip(platform, parse=texts)["parsed"]
-    return {"platform": platform, "configs": configs, "rendered": rendered, "parsed": parsed, "bound": first["bound"]["default"]}
+    return {"platform": platform, "configs": configs, "rendered": rendered, "parsed": parsed, "bound": first["bound"]["default"], "groups": groups}
+
+
+def read(trip: dict, name: str) -> dict:
+    """The case's parsed ACLs as entries; on IOS, the object groups its rendering named."""
+    groups = trip["groups"].get(name.replace("raw-", ""))
+    return read_parsed(trip["parsed"][name], trip["platform"], groups)
 
 
 @pytest.fixture(params=PLATFORMS)
@@ -111,7 +120,7 @@ def test_sequence_numbers_are_spaced_and_every_entry_names_its_origin():
         sequences = [ace["sequence"] for ace in afi["acls"][0]["aces"]]
         assert sequences == list(range(10, 10 * len(sequences) + 1, 10))
     v4 = config[0]["acls"][0]["aces"]
-    entries = aces(edge_ir())["ipv4"]
+    entries = aces(edge_ir(), grouped=True)["ipv4"]
     assert v4[0]["remarks"] and all(("remarks" in ace) == (e["remark"] != p["remark"]) for ace, e, p in zip(v4[1:], entries[1:], entries))
     last = config[0]["acls"][0]["aces"][-1]
     assert last["grant"] == "deny" and last["log"] == {"set": True} and last["source"] == {"any": True}
@@ -195,12 +204,12 @@ def test_ios_renders_ipv6_entries_its_own_parser_loses():
     """cisco.ios: rendered IPv6 entries end in 'sequence N', and parsed returns that ACL with
     no entries; the device form (sequence first) keeps them all."""
     trip = trip_for("ios")
-    rendered, parsed = trip["rendered"], trip["parsed"]
+    rendered = trip["rendered"]
     v6_lines = rendered["default"][rendered["default"].index(f"ipv6 access-list {NAMES['ipv6']}") + 1:]
     assert v6_lines and all(" sequence " in line for line in v6_lines)
-    assert read_parsed(parsed["raw-default"], "ios")[("ipv6", NAMES["ipv6"])] == []
-    fixed = read_parsed(parsed["default"], "ios")
-    assert len(fixed[("ipv6", NAMES["ipv6"])]) == len(aces(edge_ir())["ipv6"])
+    assert read(trip, "raw-default")[("ipv6", NAMES["ipv6"])] == []
+    assert len(read(trip, "default")[("ipv6", NAMES["ipv6"])]) == len(aces(edge_ir(), grouped=True)["ipv6"])
+    assert len(read(trip, "flat")[("ipv6", NAMES["ipv6"])]) == len(aces(edge_ir())["ipv6"])
 
 
 def test_ios_ipv6_remarks_would_be_numbered_as_ipv4_ones_so_none_are_rendered():
@@ -276,7 +285,7 @@ def test_junos_has_no_replies_term_and_no_log():
     for afi in config:
         names = [ace["name"] for ace in afi["acls"][0]["aces"]]
         assert not any("replies" in n for n in names)
-    assert len(config[0]["acls"][0]["aces"]) == len(aces(edge_ir())["ipv4"]) - 1
+    assert len(config[0]["acls"][0]["aces"]) == len(aces(edge_ir(), grouped=True)["ipv4"]) - 1
 
 
 # ----------------------------------------------------------------------------- against the oracle
@@ -308,7 +317,7 @@ def test_parsed_acl_agrees_with_the_oracle(trip, name):
     """What the vendor module parses back from its own rendering decides each new flow as
     the edge policy does: hand-picked flows and flows drawn from the policy, both families,
     TCP, UDP, ICMP and OSPF."""
-    acls = read_parsed(trip["parsed"][name], trip["platform"])
+    acls = read(trip, name)
     ir = ir_for(name)
     assert set(acls) == {("ipv4", NAMES["ipv4"]), ("ipv6", NAMES["ipv6"])}
     sample = flows(1500, seed=5)
@@ -318,10 +327,16 @@ def test_parsed_acl_agrees_with_the_oracle(trip, name):
     assert len([f for f in permitted if ":" in f["src"]]) >= 10 and len([f for f in permitted if ":" not in f["src"]]) >= 10
 
 
+def members(match) -> list:
+    """The prefixes an entry's address match holds (one, or an address group's)."""
+    return list(match) if isinstance(match, AddressGroup) else [match]
+
+
 def test_the_comparison_can_fail(trip):
-    acls = read_parsed(trip["parsed"]["default"], trip["platform"])
+    acls = read(trip, "default")
+    cut = ipaddress.ip_network("203.0.113.128/25")
     acls[("ipv4", NAMES["ipv4"])] = [e for e in acls[("ipv4", NAMES["ipv4"])]
-                                     if not (e["dst"] is not None and e["dst"].overlaps(ipaddress.ip_network("203.0.113.128/25")))]
+                                     if not (e["dst"] is not None and any(net.overlaps(cut) for net in members(e["dst"])))]
     assert disagreements(edge_ir(), acls, flows(1500, seed=5))
     assert disagreements(edge_ir(), {}, sample_flows(edge_ir()))
 
@@ -332,7 +347,7 @@ def test_the_policy_sample_covers_both_verdicts_and_families():
     verdicts = {(":" in f["src"], oracle(ir, {**{k: v for k, v in f.items() if v is not None}, "iif": "eth0", "oif": "eth1"})["verdict"])
                 for f in sample}
     assert verdicts == {(False, "accept"), (False, "drop"), (True, "accept"), (True, "drop")}
-    assert render_acl.sample_flows(edge_ir(), 50) == render_acl.sample_flows(edge_ir(), 50)
+    assert sample_flows(edge_ir(), 50) == sample_flows(edge_ir(), 50)
 
 
 # ----------------------------------------------------------------------------- inventory checks

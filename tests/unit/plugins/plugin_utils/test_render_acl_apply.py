@@ -16,10 +16,11 @@ from test_render_acl import roundtrip
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
 from ansible_collections.warden.egress.plugins.filter.acl_bound import acl_bound
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, eos_bindings, name_generation, pending, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import eos_session, ios_device_form, ios_load, junos_load
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import eos_session, ios_device_form, ios_load, ios_object_group_lines, junos_load
 
 G2, G3 = acl_names(2), acl_names(3)
 
@@ -227,8 +228,10 @@ def steps(platform: str) -> dict:
     acls, bound = first["rendered"]["g3"], first["bound"]["g3"]
     out = {"ir": ir, "acls": acls, "bound": bound, "plain": first["rendered"]["plain"]}
     if platform == "ios":
-        out["load"] = ios_load(acls, bound).splitlines()
-        text = "\n".join(ios_device_form(out["load"][:len(acls)]))
+        out["groups"] = ios_render(ir, G3)["object_groups"]
+        out["group_lines"] = ios_object_group_lines(out["groups"])
+        out["load"] = ios_load(acls, bound, out["groups"]).splitlines()
+        text = "\n".join(ios_device_form(out["load"][len(out["group_lines"]):len(out["group_lines"]) + len(acls)]))
     else:
         out["load"] = eos_session("warden-egress-20260302100211", acls, bound, "00:05:00")
         out["replace"] = eos_session("warden-egress-1", first["rendered"]["plain"], None, None, [("ipv4", NAMES["ipv4"]), ("ipv6", NAMES["ipv6"])])
@@ -239,12 +242,16 @@ def steps(platform: str) -> dict:
 
 def test_ios_load_is_the_new_generation_then_one_binding_command_per_family():
     step = steps("ios")
-    load, acls = step["load"], step["acls"]
-    assert load[:len(acls)] == list(acls)
-    assert load[0] == "ip access-list extended WARDEN-EGRESS-V4-3" and "ipv6 access-list WARDEN-EGRESS-V6-3" in load
+    load, acls, groups = step["load"], step["acls"], step["group_lines"]
+    # The object groups the new generation names come first (IOS needs a group defined
+    # before an entry names it), each named after the generation, so none in use is edited.
+    assert load[:len(groups)] == groups and groups[0].startswith("object-group network WARDEN-EGRESS-V4-3-")
+    assert any(line.startswith("object-group v6-network WARDEN-EGRESS-V6-3-") for line in groups)
+    assert load[len(groups):len(groups) + len(acls)] == list(acls)
+    assert load[len(groups)] == "ip access-list extended WARDEN-EGRESS-V4-3" and "ipv6 access-list WARDEN-EGRESS-V6-3" in load
     # The rebinding: one command per family, each replacing the ACL bound out there; no
     # line ever removes a binding or edits an ACL that is bound.
-    assert load[len(acls):] == ["interface eth1", "ip access-group WARDEN-EGRESS-V4-3 out", "ipv6 traffic-filter WARDEN-EGRESS-V6-3 out"]
+    assert load[len(groups) + len(acls):] == ["interface eth1", "ip access-group WARDEN-EGRESS-V4-3 out", "ipv6 traffic-filter WARDEN-EGRESS-V6-3 out"]
     assert not any(line.startswith("no ") for line in load)
     assert not any(word in NAMES.values() for line in load for word in line.split())
 
@@ -267,7 +274,7 @@ def test_eos_load_is_one_session_committed_with_a_timer():
 def test_the_loaded_generation_read_back_agrees_with_the_oracle_and_is_held_as_live(platform):
     step = steps(platform)
     ir, parsed = step["ir"], step["parsed"]
-    acls = read_parsed(parsed, platform)
+    acls = read_parsed(parsed, platform, step.get("group_lines"))
     assert set(acls) == {("ipv4", G3["ipv4"]), ("ipv6", G3["ipv6"])}
     assert not disagreements(ir, acls, sample_flows(ir, 2000), G3)
     assert disagreements(ir, acls, sample_flows(ir, 2000))  # under the plain names there is nothing: all denied
@@ -278,13 +285,17 @@ def test_the_loaded_generation_read_back_agrees_with_the_oracle_and_is_held_as_l
 
 
 def test_composing_a_load_refuses_what_would_open_the_interface():
-    acls = steps("ios")["acls"]
+    acls, groups = steps("ios")["acls"], steps("ios")["groups"]
     with pytest.raises(ValueError, match="remove a binding"):
-        ios_load(acls, ["interface eth1", "no ip access-group WARDEN-EGRESS-V4-2 out", "ip access-group WARDEN-EGRESS-V4-3 out"])
+        ios_load(acls, ["interface eth1", "no ip access-group WARDEN-EGRESS-V4-2 out", "ip access-group WARDEN-EGRESS-V4-3 out"], groups)
     with pytest.raises(ValueError, match="lacks the IPv4 or the IPv6 access list"):
-        ios_load([line for line in acls if not line.startswith("ipv6 ")], [])
+        ios_load([line for line in acls if not line.startswith("ipv6 ")], [], groups)
     with pytest.raises(ValueError, match="holds '{{', which the module would read as a template"):
-        ios_load(list(acls) + ["10 remark {{ lookup('pipe', 'id') }}"], [])
+        ios_load(list(acls) + ["10 remark {{ lookup('pipe', 'id') }}"], [], groups)
+    # An entry naming a group the change does not define: IOS would refuse the entry, or
+    # take a group of that name already on the router.
+    with pytest.raises(ValueError, match=r"name object groups the change does not define: \['WARDEN-EGRESS-V6-3-"):
+        ios_load(acls, [], [g for g in groups if g["afi"] == "ipv4"])
     with pytest.raises(ValueError, match="session name"):
         eos_session("bad name; reload", ["ip access-list X"])
     with pytest.raises(ValueError, match="HH:MM:SS"):

@@ -1,0 +1,379 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Device ACLs read back and held against the oracle (private to the collection).
+
+``read_ios``, ``read_eos`` and ``read_junos`` turn what each vendor's ``*_acls`` module
+returns in ``state: parsed`` back into the platform-neutral entries of ``render_acl``;
+``decide`` evaluates entries first-match; ``sample_flows`` draws new flows from the policy
+itself and ``disagreements`` lists the flows on which the parsed ACLs and the oracle
+(``evaluate``) decide differently.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import random
+import re
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import EOS_PROTOCOL_NAMES, FAMILIES, NAMES, AddressGroup, group, new_entry
+
+# --------------------------------------------------------------------------- Cisco IOS
+
+# The port keywords IOS (and cisco.ios rendered output) writes instead of numbers.
+IOS_PORT_NAMES = {
+    "bgp": 179, "chargen": 19, "cmd": 514, "daytime": 13, "discard": 9, "domain": 53, "echo": 7, "exec": 512,
+    "finger": 79, "ftp": 21, "ftp-data": 20, "gopher": 70, "hostname": 101, "ident": 113, "irc": 194,
+    "klogin": 543, "kshell": 544, "login": 513, "lpd": 515, "msrpc": 135, "nntp": 119, "onep-plain": 5001,
+    "onep-tls": 5002, "pim-auto-rp": 496, "pop2": 109, "pop3": 110, "smtp": 25, "sunrpc": 111, "tacacs": 49,
+    "talk": 517, "telnet": 23, "time": 37, "uucp": 540, "whois": 43, "www": 80,
+}
+PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58}
+
+
+def _port(value) -> int:
+    text = str(value)
+    return int(text) if text.isdigit() else IOS_PORT_NAMES[text]
+
+
+def _parsed_address(spec: Mapping, family: str, groups: Mapping | None = None):
+    if spec.get("any"):
+        return None
+    if spec.get("object_group"):
+        name = spec["object_group"]
+        if groups is None:
+            return GroupRef(name)
+        if name not in groups or groups[name].version != (4 if family == "ipv4" else 6):
+            raise ValueError(f"an {family} entry names object group {name!r}, which the change does not define for {family}")
+        return groups[name]
+    if spec.get("host"):
+        return ipaddress.ip_network(spec["host"])
+    if "wildcard_bits" in spec:
+        return ipaddress.ip_network(f"{spec['address']}/{spec['wildcard_bits']}")
+    return ipaddress.ip_network(spec["address"])
+
+
+class GroupRef:
+    """An object group known by name only (an ACL gathered from a device, whose groups were
+    not read): equal to a reference of the same name; it cannot decide a packet."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, GroupRef) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __contains__(self, address) -> bool:
+        raise ValueError(f"object group {self.name!r} was not read: its members are unknown")
+
+    def __repr__(self) -> str:
+        return f"GroupRef({self.name!r})"
+
+
+GROUP_HEADER = re.compile(r"object-group (network|v6-network) (\S+)")
+GROUP_MEMBER = {
+    "network": re.compile(r" (?:host (?P<host>[0-9.]+)|(?P<address>[0-9.]+) (?P<mask>[0-9.]+))"),
+    "v6-network": re.compile(r" (?:host (?P<host>[0-9A-Fa-f:.]+)|(?P<prefix>[0-9A-Fa-f:.]+/[0-9]{1,3}))"),
+}
+
+
+def read_ios_object_groups(lines) -> dict:
+    """IOS object groups as the device lists them (``object-group network NAME``, then one
+    member a line: ``host A.B.C.D`` or ``A.B.C.D MASK``; ``object-group v6-network NAME``,
+    then ``host X:X::X`` or ``X:X::/N``), as ``{name: AddressGroup}``. Any other line is an
+    error: a member this reader skipped would be an address the check never saw."""
+    groups: dict = {}
+    kind = name = None
+    for number, line in enumerate(lines.splitlines() if isinstance(lines, str) else lines, 1):
+        if not line.strip():
+            continue
+        header = GROUP_HEADER.fullmatch(line.rstrip())
+        if header:
+            kind, name = header.groups()
+            if name in groups:
+                raise ValueError(f"object group {name!r} is defined twice (line {number})")
+            groups[name] = []
+            continue
+        member = GROUP_MEMBER[kind].fullmatch(line.rstrip()) if kind else None
+        if member is None:
+            raise ValueError(f"line {number} of the object groups is not a member this check reads: {line!r}")
+        found = member.groupdict()
+        try:
+            if found.get("host"):
+                net = ipaddress.ip_network(found["host"])
+            elif found.get("prefix"):
+                net = ipaddress.ip_network(found["prefix"])
+            else:
+                net = ipaddress.ip_network(f"{found['address']}/{found['mask']}")
+        except ValueError as error:
+            raise ValueError(f"line {number} of the object groups: {error}") from None
+        if net.version != (4 if kind == "network" else 6):
+            raise ValueError(f"line {number} of the object groups puts {net} in an object-group {kind}")
+        groups[name].append(net)
+    empty = sorted(n for n, nets in groups.items() if not nets)
+    if empty:
+        raise ValueError(f"object groups with no member (IOS deletes them): {empty}")
+    return {n: AddressGroup(nets) for n, nets in groups.items()}
+
+
+def read_ios(parsed: list, groups: Mapping | None = None) -> dict:
+    """What ``cisco.ios.ios_acls`` state parsed returned, as platform-neutral entries. An
+    entry naming an object group matches its members in ``groups`` (``read_ios_object_groups``);
+    without ``groups`` it holds a ``GroupRef``, which compares by name and decides nothing."""
+    out: dict = {}
+    for afi in parsed:
+        family = afi["afi"]
+        for acl in afi["acls"]:
+            entries = []
+            for ace in acl.get("aces", []):
+                options = ace.get("protocol_options") or {}
+                proto = ace.get("protocol")
+                if "protocol_number" in options:
+                    proto = int(options["protocol_number"])
+                elif proto in ("ip", "ipv6"):
+                    proto = None
+                dst = ace.get("destination", {})
+                ports = None
+                port_spec = dst.get("port_protocol")
+                if port_spec:
+                    if "eq" in port_spec:
+                        ports = (_port(port_spec["eq"]),) * 2
+                    elif "range" in port_spec:
+                        ports = (_port(port_spec["range"]["start"]), _port(port_spec["range"]["end"]))
+                    else:
+                        raise ValueError(f"unexpected port match {port_spec}")
+                entries.append(new_entry(
+                    ace["grant"], "", proto=proto, src=_parsed_address(ace.get("source", {}), family, groups),
+                    dst=_parsed_address(dst, family, groups), ports=ports,
+                    established=bool(options.get("tcp", {}).get("established")), log=bool(ace.get("log")),
+                ) | {"sequence": ace.get("sequence")})
+            out[(family, acl["name"])] = entries
+    return out
+
+
+def decide(entries: list, flow: Mapping) -> str:
+    """First match over ACL entries for a new connection (TCP SYN: ``established`` does not
+    match). An empty or exhausted list denies (the implicit deny)."""
+    src, dst = ipaddress.ip_address(flow["src"]), ipaddress.ip_address(flow["dst"])
+    proto = flow.get("proto", "tcp")
+    number = proto if isinstance(proto, int) else PROTOCOLS.get(proto, 1 if proto in ("icmp", "icmpv6") else None)
+    for entry in entries:
+        want = entry["proto"]
+        if want is not None:
+            want_number = want if isinstance(want, int) else PROTOCOLS.get(want)
+            if want == "icmp" and proto in ("icmp", "icmpv6"):
+                want_number = number
+            if want_number != number:
+                continue
+        if entry["src"] is not None and src not in entry["src"]:
+            continue
+        if entry["dst"] is not None and dst not in entry["dst"]:
+            continue
+        if entry["ports"] is not None and not entry["ports"][0] <= (flow.get("dport") or -1) <= entry["ports"][1]:
+            continue
+        if entry["established"]:
+            continue
+        return entry["action"]
+    return "deny"
+
+
+def _eos_parsed_address(spec: Mapping):
+    if not spec or spec.get("any"):
+        return None
+    if spec.get("host"):
+        return ipaddress.ip_network(spec["host"])
+    if spec.get("subnet_address"):
+        return ipaddress.ip_network(spec["subnet_address"])
+    return ipaddress.ip_network(f"{spec['address']}/{spec['wildcard_bits']}")
+
+
+def _eos_ports(spec: Mapping):
+    if not spec:
+        return None
+    if "eq" in spec:
+        return (int(spec["eq"]),) * 2
+    if "range" in spec:
+        low, high = spec["range"].split()
+        return int(low), int(high)
+    raise ValueError(f"unexpected port match {spec}")
+
+
+def read_eos(parsed: list) -> dict:
+    """What ``arista.eos.eos_acls`` state parsed returned, as entries (remarks dropped)."""
+    out: dict = {}
+    for afi in parsed:
+        for acl in afi["acls"]:
+            entries = []
+            for ace in acl.get("aces", []):
+                if "grant" not in ace:
+                    continue  # a remark
+                proto = str(ace.get("protocol"))
+                if proto in ("ip", "ipv6"):
+                    proto = None
+                elif proto.isdigit():
+                    proto = int(proto)
+                elif proto in ("icmp", "icmpv6"):
+                    proto = "icmp"
+                elif proto not in ("tcp", "udp"):
+                    proto = EOS_PROTOCOL_NAMES[proto]
+                flags = (ace.get("protocol_options") or {}).get("tcp", {}).get("flags", {})
+                dst = ace.get("destination") or {}
+                entries.append(new_entry(
+                    ace["grant"], "", proto=proto, src=_eos_parsed_address(ace.get("source")), dst=_eos_parsed_address(dst),
+                    ports=_eos_ports(dst.get("port_protocol")), established=bool(flags.get("established")), log=bool(ace.get("log")),
+                ) | {"sequence": int(ace["sequence"])})
+            out[(afi["afi"], acl["name"])] = entries
+    return out
+
+
+def _junos_addresses(spec: Mapping) -> list:
+    value = (spec or {}).get("address")
+    if not value:
+        return [None]
+    return [ipaddress.ip_network(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _junos_ports(spec: Mapping):
+    value = ((spec or {}).get("port_protocol") or {}).get("eq")
+    if value is None:
+        return None
+    low, high = (str(value).split("-") + [str(value)])[:2]
+    return int(low), int(high)
+
+
+def read_junos(parsed: list) -> dict:
+    """What ``junipernetworks.junos.junos_acls`` state parsed returned, as entries; a term
+    with several source (destination) addresses matches a packet from (to) any of them, so
+    its addresses become one ``AddressGroup``. A prefix-list match, which warden never
+    renders and this reader cannot see into, is an error rather than read as any address."""
+    out: dict = {}
+    for afi in parsed:
+        for acl in afi["acls"]:
+            entries = []
+            for ace in acl.get("aces", []):
+                proto = ace.get("protocol")
+                if proto is not None:
+                    proto = int(proto) if str(proto).isdigit() else ("icmp" if proto in ("icmp", "icmp6", "icmpv6") else proto)
+                for side in ("source", "destination"):
+                    if (ace.get(side) or {}).get("prefix_list"):
+                        raise ValueError(f"term {ace.get('name')!r} matches a {side} prefix-list, which this check cannot read")
+                entries.append(new_entry(ace.get("grant", "permit"), ace.get("name", ""), proto=proto,
+                                         src=group(_junos_addresses(ace.get("source"))), dst=group(_junos_addresses(ace.get("destination"))),
+                                         ports=_junos_ports(ace.get("destination")), log=False))
+            out[(afi["afi"], acl["name"])] = entries
+    return out
+
+
+def read_parsed(parsed, platform: str, object_groups=None) -> dict:
+    """``parsed`` read by the platform's reader; on IOS, ``object_groups`` (the groups' lines
+    as the device lists them) give the members of the groups the entries name."""
+    if platform == "ios":
+        return read_ios(parsed, None if object_groups is None else read_ios_object_groups(object_groups))
+    return {"eos": read_eos, "junos": read_junos}[platform](parsed)
+
+
+def _representatives(prefix: str) -> list:
+    net = ipaddress.ip_network(prefix)
+    points = {net.network_address, net.broadcast_address, net.network_address + net.num_addresses // 2}
+    return sorted(str(a) for a in points)
+
+
+def _inside_nets(ir: Mapping) -> list:
+    return [ipaddress.ip_network(p) for e in ir["edge"]["inside"] for p in e["prefixes"]]
+
+
+def _inside(address: str, nets: list) -> bool:
+    """Whether ``address`` lies in one of the inside prefixes ``nets`` (``_inside_nets``)."""
+    address = ipaddress.ip_address(address)
+    return any(address in net for net in nets if net.version == address.version)
+
+
+OUTSIDE_PROBES = {"ipv4": ["203.0.113.1", "198.51.100.255", "10.1.2.3", "224.0.0.5"], "ipv6": ["2001:db8:ffff::1", "fd00::1", "ff02::5"]}
+
+
+def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
+    """New flows leaving by the outside interface (so none to an inside destination), built
+    from the policy itself. Half are
+    aimed at the rules: each rule's sources, destinations and ports (and the ports either
+    side), so every permit and deny is met; half are drawn from every pairing of the sets'
+    first, middle and last addresses, addresses outside every set, the rules' ports and
+    TCP, UDP, ICMP and each raw protocol."""
+    rng = random.Random(seed)
+    inside = _inside_nets(ir)
+    trusted = {family: [a for e in ir["edge"]["inside"] for p in e["prefixes"] if (":" in p) == (family == "ipv6") for a in _representatives(p)]
+               for family in FAMILIES}
+    pools: dict = {family: set(OUTSIDE_PROBES[family]) | set(trusted[family]) for family in FAMILIES}
+    for members in ir["sets"].values():
+        for family in FAMILIES:
+            for prefix in members.get(family, []):
+                pools[family].update(_representatives(prefix))
+    ports, protos = {22, 443, 31337}, {"tcp", "udp", "icmp"}
+    aimed: dict = {"accept": [], "deny": []}
+    for rule in ir["rules"]:
+        rule_ports = {p for low, high in rule.get("dports") or [] for p in (low - 1, low, high, high + 1) if 1 <= p <= 65535}
+        ports.update(rule_ports)
+        if rule.get("l4proto") is not None:
+            protos.add(int(rule["l4proto"]))
+        proto = int(rule["l4proto"]) if rule.get("l4proto") is not None else (rule.get("proto") or "tcp")
+        proto = "icmp" if proto == "icmpv6" else proto
+        for family in FAMILIES:
+            if rule.get("family", "any") not in ("any", family):
+                continue
+            sources = [a for p in ir["sets"][rule["saddr_in"]][family] for a in _representatives(p)] if rule.get("saddr_in") else trusted[family]
+            dests = [a for p in ir["sets"][rule["daddr_in"]][family] for a in _representatives(p)] if rule.get("daddr_in") else OUTSIDE_PROBES[family]
+            for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, inside)][:6]):
+                for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
+                    aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
+    every = _pairings(pools, inside, sorted(protos, key=str), sorted(ports), count, rng)
+    half = count // 2
+    permits = aimed["accept"] if len(aimed["accept"]) <= half // 2 else rng.sample(aimed["accept"], half // 2)
+    denials = aimed["deny"] if len(aimed["deny"]) <= half - len(permits) else rng.sample(aimed["deny"], half - len(permits))
+    aimed = permits + denials
+    return aimed + (every if len(every) <= count - len(aimed) else rng.sample(every, count - len(aimed)))
+
+
+def _pairings(pools: Mapping, inside: list, protos: list, ports: list, count: int, rng: random.Random) -> list:
+    """Flows pairing the pools' addresses (a destination never inside) with each protocol
+    and, for TCP and UDP, each port: all of them when they are few, else ``count`` of them
+    drawn at random (the pairings of a large policy number millions)."""
+    shapes = [(proto, port) for proto in protos for port in (ports if proto in ("tcp", "udp") else [None])]
+    pairs = {family: (sorted(pool), [d for d in sorted(pool) if not _inside(d, inside)]) for family, pool in pools.items()}
+    total = sum(len(sources) * len(dests) for sources, dests in pairs.values()) * len(shapes)
+    if total <= 4 * count:
+        return [{"src": src, "dst": dst, "proto": proto, "dport": port}
+                for family in FAMILIES for src in pairs[family][0] for dst in pairs[family][1] if src != dst for proto, port in shapes]
+    weights = [len(pairs[family][0]) * len(pairs[family][1]) for family in FAMILIES]
+    drawn: dict = {}
+    for dummy in range(20 * count):
+        if len(drawn) >= count:
+            break
+        sources, dests = pairs[rng.choices(FAMILIES, weights)[0]]
+        src, dst = rng.choice(sources), rng.choice(dests)
+        if src != dst:
+            proto, port = rng.choice(shapes)
+            drawn[(src, dst, proto, port)] = {"src": src, "dst": dst, "proto": proto, "dport": port}
+    return list(drawn.values())
+
+
+def disagreements(ir: Mapping, acls: Mapping, flows: list, names: Mapping | None = None) -> list:
+    """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree. A flow to
+    an inside destination is not compared: it never leaves by the outside interface."""
+    inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
+    inside_nets = _inside_nets(ir)
+    out = []
+    for flow in flows:
+        if _inside(flow["dst"], inside_nets):
+            continue
+        family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
+        packet = {key: value for key, value in flow.items() if value is not None}
+        expected = evaluate(ir, {**packet, "iif": inside, "oif": outside})["verdict"]
+        got = decide(acls.get((family, (names or NAMES)[family]), []), flow)
+        if (expected == "accept") != (got == "permit"):
+            out.append({"flow": flow, "oracle": expected, "acl": got})
+    return out
