@@ -111,6 +111,8 @@ def read_ios_object_groups(lines) -> dict:
                 net = ipaddress.ip_network(found["prefix"])
             else:
                 net = ipaddress.ip_network(f"{found['address']}/{found['mask']}")
+                if str(net.netmask) != found["mask"]:
+                    raise ValueError(f"{found['mask']} is not a network mask")
         except ValueError as error:
             raise ValueError(f"line {number} of the object groups: {error}") from None
         if net.version != (4 if kind == "network" else 6):
