@@ -25,7 +25,8 @@ import paramiko
 
 HOSTNAME = "edge1"
 INVALID = "% Invalid input detected at '^' marker."
-MODES = {"config": "config", "acl4": "config-ext-nacl", "acl6": "config-ipv6-acl", "if": "config-if"}
+MODES = {"config": "config", "acl4": "config-ext-nacl", "acl6": "config-ipv6-acl", "if": "config-if", "og4": "config-network-group",
+         "og6": "config-ipv6-nw-group"}
 
 
 class Device:
@@ -34,6 +35,7 @@ class Device:
         self.minute = minute
         self.archive = archive
         self.acls: dict = {}  # name -> {"afi": "ipv4" | "ipv6", "lines": [" 10 permit ...", ...]}
+        self.groups: dict = {}  # object group name -> {"afi": "ipv4" | "ipv6", "lines": [" host ...", ...]}
         self.bound: dict = {name: {} for name in interfaces}  # interface -> {(afi, direction): acl name}
         self.pending = None  # {"snapshot": ..., "timer": Timer, "minutes": int}
         self.saved = None  # the state last copied to the startup configuration
@@ -48,10 +50,10 @@ class Device:
     # ------------------------------------------------------------------ state
     def state(self) -> dict:
         with self.lock:
-            return copy.deepcopy({"acls": self.acls, "bound": self.bound})
+            return copy.deepcopy({"acls": self.acls, "bound": self.bound, "groups": self.groups})
 
     def _restore(self, state: dict) -> None:
-        self.acls, self.bound = copy.deepcopy(state["acls"]), copy.deepcopy(state["bound"])
+        self.acls, self.bound, self.groups = copy.deepcopy(state["acls"]), copy.deepcopy(state["bound"]), copy.deepcopy(state["groups"])
 
     def event(self, what: str) -> None:
         self.events.append((round(time.monotonic() - self.start, 3), what))
@@ -87,6 +89,9 @@ class Device:
         lines = ["!", f"hostname {HOSTNAME}", "!", "archive" if self.archive else "!"]
         if self.archive:
             lines += [" path flash:archive", " maximum 10"]
+        for name, group in self.groups.items():
+            lines.append(f"object-group {'network' if group['afi'] == 'ipv4' else 'v6-network'} {name}")
+            lines += group["lines"]
         for name, acl in self.acls.items():
             lines.append(("ip access-list extended " if acl["afi"] == "ipv4" else "ipv6 access-list ") + name)
             lines += acl["lines"]
@@ -137,8 +142,41 @@ class Device:
             groups[(afi, direction)] = name
         self.event(f"binding {interface} {afi} {direction}: {before} -> {name}" + ("" if name is None or name in self.acls else " (no such ACL)"))
 
+    def _named_groups(self) -> set:
+        return {words[i + 1] for acl in self.acls.values() for line in acl["lines"] for words in [line.split()]
+                for i, word in enumerate(words[:-1]) if word == "object-group"}
+
+    def _object_group(self, mode: tuple, command: str) -> tuple | None:
+        """An object-group command (any mode), or a member line in an object-group mode; IOS
+        refuses to delete a group an ACL names, and an entry naming a group it lacks."""
+        found = re.fullmatch(r"(no )?object-group (network|v6-network) (\S+)", command)
+        if found:
+            afi, name = ("ipv4" if found.group(2) == "network" else "ipv6"), found.group(3)
+            if found.group(1):
+                if name in self._named_groups():
+                    return ("config",), f"% Error: object-group {name} is in use by an access list"
+                self.groups.pop(name, None)
+                self.event(f"deleted object-group {name}")
+                return ("config",), ""
+            self.groups.setdefault(name, {"afi": afi, "lines": []})
+            return ("og4" if afi == "ipv4" else "og6", name), ""
+        if mode[0] in ("og4", "og6"):
+            if re.fullmatch(r"host \S+|[0-9.]+ [0-9.]+|[0-9A-Fa-f:]+/[0-9]+", command):
+                self.groups.setdefault(mode[1], {"afi": "ipv4" if mode[0] == "og4" else "ipv6", "lines": []})["lines"].append(" " + command)
+                return mode, ""
+            return None
+        if mode[0] in ("acl4", "acl6"):
+            words = command.split()
+            missing = [words[i + 1] for i, word in enumerate(words[:-1]) if word == "object-group" and words[i + 1] not in self.groups]
+            if missing:
+                return mode, f"% Error: object-group {missing[0]} does not exist"
+        return None
+
     def configure(self, mode: tuple, command: str) -> tuple:
         """One configuration command in ``mode``; returns (new mode, output)."""
+        grouped = self._object_group(mode, command)
+        if grouped is not None:
+            return grouped
         found = re.fullmatch(r"(no )?ip access-list extended (\S+)", command) or re.fullmatch(r"(no )?ipv6 access-list (\S+)", command)
         if found:
             afi = "ipv6" if "ipv6 access-list" in command else "ipv4"

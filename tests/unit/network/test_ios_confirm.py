@@ -115,7 +115,10 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     change, confirm = session_with(device, "configure terminal revert timer 1"), session_with(device, "configure confirm")
     assert device.sessions.index(confirm) > device.sessions.index(change), "confirmed over a later SSH session than the change"
     timer = change.index("configure terminal revert timer 1")
-    assert change[timer + 1] == f"ip access-list extended {GEN[1]['ipv4']}" and f"ipv6 access-list {GEN[1]['ipv6']}" in change
+    # the object groups the new generation names, then its ACLs
+    first_acl = change.index(f"ip access-list extended {GEN[1]['ipv4']}")
+    assert change[timer + 1].startswith(f"object-group network {GEN[1]['ipv4']}-") and f"ipv6 access-list {GEN[1]['ipv6']}" in change
+    assert all(line.startswith("object-group ") or not line.startswith(("ip ", "ipv6 ", "interface ")) for line in change[timer + 1:first_acl])
     assert change[-4:] == [f"interface {OUTSIDE}", f"ip access-group {GEN[1]['ipv4']} out", f"ipv6 traffic-filter {GEN[1]['ipv6']} out", "end"]
     assert "configure confirm" not in change
     assert confirm.index("show archive config rollback timer") < confirm.index("configure confirm")
@@ -128,6 +131,7 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     assert state["bound"][OUTSIDE] == {("ipv4", "out"): GEN[1]["ipv4"], ("ipv6", "out"): GEN[1]["ipv6"]}
     assert state["bound"][INSIDE] == before["bound"][INSIDE] and state["acls"]["MGMT-IN"] == before["acls"]["MGMT-IN"]
     assert set(state["acls"]) == {"MGMT-IN", GEN[1]["ipv4"], GEN[1]["ipv6"]}
+    assert state["groups"] and all(name.startswith((GEN[1]["ipv4"] + "-", GEN[1]["ipv6"] + "-")) for name in state["groups"])
     assert device.pending is None and faults(device) == []
     assert "confirmed" in [what for dummy, what in device.events]
 
@@ -144,8 +148,13 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     after = device.state()
     assert after["bound"][OUTSIDE] == {("ipv4", "out"): GEN[2]["ipv4"], ("ipv6", "out"): GEN[2]["ipv6"]}
     assert set(after["acls"]) == {"MGMT-IN", GEN[2]["ipv4"], GEN[2]["ipv6"]}
-    assert any("203.0.113.128 0.0.0.127" in line for line in after["acls"][GEN[2]["ipv4"]]["lines"])
+    assert any(line == " 203.0.113.128 255.255.255.128" for group in after["groups"].values() for line in group["lines"])
     assert sent(device).index("configure confirm") < sent(device).index(f"no ip access-list extended {GEN[1]['ipv4']}")
+    # generation 1's object groups go once no ACL names them, and nothing else does
+    assert after["groups"] and all(name.startswith((GEN[2]["ipv4"] + "-", GEN[2]["ipv6"] + "-")) for name in after["groups"])
+    gone = [line for line in sent(device) if line.startswith("no object-group ")]
+    assert {line.split()[-1] for line in gone} == set(state["groups"])
+    assert min(sent(device).index(line) for line in gone) > sent(device).index(f"no ipv6 access-list {GEN[1]['ipv6']}")
     assert faults(device) == []
 
 
