@@ -136,13 +136,17 @@ def count_lines(text: str) -> int:
 
 def device_lines(config: list) -> int:
     """Configuration lines of a vendor ``*_acls`` config as its ``rendered`` state writes them:
-    one per ACL header, one per entry and one per remark (Junos: one per term)."""
+    one per ACL header, one per entry and one per remark (Junos: one per term, and one per
+    address a term lists beyond its first on each side, as ``set`` lines would be)."""
     lines = 0
     for family in config:
         for acl in family.get("acls", []):
             lines += 1
             for ace in acl.get("aces", []):
                 lines += len(ace.get("remarks", [])) + (0 if set(ace) <= {"remarks", "sequence"} else 1)
+                for side in ("source", "destination"):
+                    address = (ace.get(side) or {}).get("address")
+                    lines += len(address) - 1 if isinstance(address, list) else 0
         for key, value in family.items():
             if key not in ("afi", "acls"):
                 lines += len(value) if isinstance(value, (list, dict)) else 1
@@ -154,7 +158,9 @@ class Warden:
 
     def __init__(self, collections: str) -> None:
         sys.path.insert(0, collections)
-        from ansible_collections.warden.egress.plugins.plugin_utils import compiler, edge, render_acl, render_iptables, render_nftables, render_pf, site_compile
+        from ansible_collections.warden.egress.plugins.plugin_utils import compiler, edge, render_acl, render_acl_forms, render_iptables, render_nftables, render_pf
+        from ansible_collections.warden.egress.plugins.plugin_utils import site_compile
+        self.render_acl_forms = render_acl_forms
         self.compiler, self.edge, self.site_compile = compiler, edge, site_compile
         self.render_acl, self.render_iptables, self.render_nftables, self.render_pf = render_acl, render_iptables, render_nftables, render_pf
 
@@ -199,6 +205,9 @@ class Warden:
             return sum(count_lines(out[key]) for key in ("ipset", "ipv4", "ipv6"))
         if platform == "pf":
             return count_lines(self.render_pf.render(ir))
+        if platform == "ios":
+            rendered = self.render_acl.ios_render(ir)
+            return device_lines(rendered["acls"]) + len(self.render_acl_forms.ios_object_group_lines(rendered["object_groups"]))
         return device_lines(self.render_acl.device_config(ir, platform))
 
     def edge_run(self, site: dict, platform: str) -> dict:
