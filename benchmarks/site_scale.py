@@ -449,9 +449,8 @@ def bench_edge(args, warden: Warden, label: str, site: dict, results: dict, gave
                 if runs[tool]["status"] == "timeout":
                     gave_up[(tool, platform)] = label
         ours, theirs = runs["warden"], runs["aerleon"]
-        unit = "" if platform != "junos" else " terms"
         rows.append([platform, show(ours, "compile"), show(ours, "render"), show(ours),
-                     f"{ours['lines']:,}{unit}" if ours.get("status") == "ok" else "-",
+                     f"{ours['lines']:,}" if ours.get("status") == "ok" else "-",
                      show(theirs) if theirs.get("status") != "skipped" else "n/a", ratio(theirs, ours),
                      f"{theirs['lines']:,}" if theirs.get("status") == "ok" else "-", lines_ratio(ours, theirs)])
     header = ["platform", "warden compile", "render", "compile+render", "lines",

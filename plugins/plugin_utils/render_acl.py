@@ -26,6 +26,7 @@ oracle lives in ``render_acl_check``; the forms the device lists and loads in
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import ipaddress
 import itertools
@@ -107,6 +108,11 @@ class AddressGroup:
     def __iter__(self):
         return iter(self.nets)
 
+    @functools.cached_property
+    def text(self) -> tuple:
+        """Each prefix as text, in order."""
+        return tuple(str(net) for net in self.nets)
+
     def __len__(self) -> int:
         return len(self.nets)
 
@@ -153,6 +159,8 @@ def aces(ir: Mapping, grouped: bool = False) -> dict:
     trusted_set = next(r["saddr_not_in"] for r in ir["rules"] if r.get("iif") == [inside] and r["saddr_not_in"])
     out: dict = {family: [] for family in FAMILIES}
     trusted = {family: _nets(ir["sets"][trusted_set][family]) for family in FAMILIES}
+    sides: dict = {}
+    groups: dict = {}
     index = {family: _Prefixes(trusted[family]) for family in FAMILIES}
     for family in FAMILIES:
         for net in ([group(trusted[family])] if grouped and trusted[family] else trusted[family]):
@@ -172,18 +180,25 @@ def aces(ir: Mapping, grouped: bool = False) -> dict:
                 proto = "icmp"
             if rule.get("l4proto") is not None:
                 proto = int(rule["l4proto"])
-            sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), index[family]) if rule.get("saddr_in") else [None]
-            if rule["action"] == "accept" and sources == [None]:
-                sources = trusted[family]
-            dests = _nets(ir["sets"][rule["daddr_in"]][family]) if rule["daddr_in"] else [None]
-            ports = [tuple(r) for r in rule["dports"]] if rule["dports"] else [None]
             action = "permit" if rule["action"] == "accept" else "deny"
-            if action == "permit":
-                # an inside destination: such a packet never leaves by the outside interface
-                dests = [dst for dst in dests if dst is None or not index[family].covers(dst)]
+            # A set recurs in many rules: each side is worked out (and grouped) once per set.
+            source_key = ("src", rule.get("saddr_in"), family, action == "permit")
+            if source_key not in sides:
+                sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), index[family]) if rule.get("saddr_in") else [None]
+                sides[source_key] = trusted[family] if action == "permit" and sources == [None] else sources
+            dest_key = ("dst", rule["daddr_in"], family, action == "permit")
+            if dest_key not in sides:
+                dests = _nets(ir["sets"][rule["daddr_in"]][family]) if rule["daddr_in"] else [None]
+                # a permit to an inside destination: such a packet never leaves by the outside interface
+                sides[dest_key] = [dst for dst in dests if dst is None or not index[family].covers(dst)] if action == "permit" else dests
+            sources, dests = sides[source_key], sides[dest_key]
+            ports = [tuple(r) for r in rule["dports"]] if rule["dports"] else [None]
             if grouped:
                 if sources and dests:
-                    out[family].extend(new_entry(action, rule["comment"], proto=proto, src=group(sources), dst=group(dests), ports=port)
+                    for key, members in ((source_key, sources), (dest_key, dests)):
+                        if key not in groups:
+                            groups[key] = group(members)
+                    out[family].extend(new_entry(action, rule["comment"], proto=proto, src=groups[source_key], dst=groups[dest_key], ports=port)
                                        for port in ports)
                 continue
             for src in sources:
@@ -240,7 +255,7 @@ def group_name(acl: str, match: AddressGroup) -> str:
     """An object group's name: the ACL's, then a digest of its members. A group of other
     members has another name, so a group in use is never edited: a new generation of the ACLs
     comes with its own groups, and an ACL read back from the device names what it holds."""
-    digest = hashlib.sha256(" ".join(str(net) for net in match).encode()).hexdigest()[:10].upper()
+    digest = hashlib.sha256(" ".join(match.text).encode()).hexdigest()[:10].upper()
     return f"{acl}-{digest}"
 
 
@@ -264,7 +279,8 @@ def ios_render(ir: Mapping, names: Mapping | None = None, object_groups: bool = 
         def address(match, family=family, acl_name=acl_name, plain=plain) -> dict:
             if isinstance(match, AddressGroup):
                 name = group_name(acl_name, match)
-                groups.setdefault(name, {"afi": family, "name": name, "members": [str(net) for net in match]})
+                if name not in groups:
+                    groups[name] = {"afi": family, "name": name, "members": list(match.text)}
                 return {"object_group": name}
             return plain(match)
 
@@ -356,7 +372,7 @@ def _term_name(index: int, remark: str) -> str:
 
 
 def _junos_address(match):
-    return [str(net) for net in match] if isinstance(match, AddressGroup) else str(match)
+    return list(match.text) if isinstance(match, AddressGroup) else str(match)
 
 
 def junos_config(ir: Mapping, names: Mapping | None = None) -> list:
