@@ -158,7 +158,8 @@ class Warden:
 
     def __init__(self, collections: str) -> None:
         sys.path.insert(0, collections)
-        from ansible_collections.warden.egress.plugins.plugin_utils import compiler, edge, render_acl, render_acl_forms, render_iptables, render_nftables, render_pf
+        from ansible_collections.warden.egress.plugins.plugin_utils import compiler, edge, render_acl, render_acl_forms, render_iptables
+        from ansible_collections.warden.egress.plugins.plugin_utils import render_nftables, render_pf
         from ansible_collections.warden.egress.plugins.plugin_utils import site_compile
         self.render_acl_forms = render_acl_forms
         self.compiler, self.edge, self.site_compile = compiler, edge, site_compile

@@ -68,11 +68,12 @@ def test_flat_ios_entries_are_still_rendered_for_images_without_object_groups():
 # ----------------------------------------------------------------------------- groups
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), min_size=1, max_size=12), st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), min_size=1, max_size=12),
+       st.lists(st.integers(0, 2**32 - 1), min_size=1, max_size=30))
 def test_a_group_holds_an_address_exactly_when_one_of_its_prefixes_does(prefixes, probes):
     nets = [ipaddress.ip_network((number >> (32 - length) << (32 - length), length)) for number, length in prefixes]
     group = AddressGroup(nets)
-    edges = [int(n.network_address) + d for n in nets for d in (-1, 0) ] + [int(n.broadcast_address) + d for n in nets for d in (0, 1)]
+    edges = [int(n.network_address) + d for n in nets for d in (-1, 0)] + [int(n.broadcast_address) + d for n in nets for d in (0, 1)]
     for number in probes + [e for e in edges if 0 <= e < 2**32]:
         address = ipaddress.ip_address(number)
         assert (address in group) == any(address in net for net in nets)
