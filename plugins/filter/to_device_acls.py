@@ -132,9 +132,9 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import GROUP_KINDS, bindings, device_config, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import bindings, device_config, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_object_group_lines
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_delete_group_lines, ios_object_group_lines
 
 
 def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True):
@@ -155,7 +155,7 @@ def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind
         else:
             rendered = {"acls": device_config(policy, target, names), "object_groups": []}
         out = {**planned, **rendered, "object_group_lines": ios_object_group_lines(rendered["object_groups"]), "interfaces": bindings(policy, names),
-               "delete_group_lines": [f"no object-group {GROUP_KINDS[g['afi']]} {g['name']}" for g in planned["delete_groups"]]}
+               "delete_group_lines": ios_delete_group_lines(planned["delete_groups"])}
         if confirm_timeout is not None:
             # A value given as text (-e network_acl_confirm_timeout=120) counts when it is a whole number.
             seconds = int(confirm_timeout) if isinstance(confirm_timeout, str) and confirm_timeout.strip().isdigit() else confirm_timeout

@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import FAMILIES, NAMES, device_config
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import read_parsed
 
-GROUP_NAME = re.compile(r"WARDEN-EGRESS-V[46](?:-[1-9][0-9]{0,5})?-[0-9A-F]{10}")
 GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
+# An object group of the collection: its ACL's name, then the digest of its members (render_acl.group_name).
+GROUP_NAME = re.compile(GENERATION.pattern + r"-[0-9A-F]{10}")
 # The longest confirmation each device's timer takes, in seconds.
 TIMER_LIMITS = {
     "ios": (120 * 60, "configure terminal revert timer takes 1 to 120 minutes"),
@@ -169,9 +170,12 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
         if load:
             generation = max(generations, default=0) + 1
             names = acl_names(generation)
+        # A new generation's groups carry its number, above any on the device: none shares a name with one there.
+        wanted: list = []
     else:
         generation, names = None, acl_names()
-        load = not _holds(present, names, device_config(ir, platform, names, object_groups), platform)
+        wanted = device_config(ir, platform, names, object_groups)
+        load = not _holds(present, names, wanted, platform)
     keep = set(names.values())
     still_bound = {name for interface, dummy, name, direction in bound if not (bind and interface == outside and direction == "out")}
     delete, kept = [], []
@@ -188,8 +192,7 @@ def plan(ir: Mapping, platform: str, on_device: list, bound_on_device: list, bin
     replace = [[family, names[family]] for family in FAMILIES if (family, names[family]) in present] if load and not bind else []
     gone = [present[(d["afi"], d["name"])] for d in delete] + [present[tuple(r)] for r in replace]
     staying = [present[(family, name)] for family, name in present if {"afi": family, "name": name} not in delete and [family, name] not in replace]
-    wanted = [a["acls"][0] for a in device_config(ir, platform, names, object_groups)] if load else []
-    delete_groups = sorted(_named_groups(gone) - _named_groups(staying) - _named_groups(wanted))
+    delete_groups = sorted(_named_groups(gone) - _named_groups(staying) - _named_groups([a["acls"][0] for a in wanted] if load else []))
     return {
         "generation": generation, "names": names, "load": load, "current": current, "kept": kept, "replace": replace,
         "delete": [{"afi": family, "acls": [{"name": d["name"]} for d in delete if d["afi"] == family]} for family in FAMILIES

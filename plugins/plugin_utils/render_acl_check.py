@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import EOS_PROTOCOL_NAMES, FAMILIES, NAMES, AddressGroup, group, new_entry
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import EOS_PROTOCOL_NAMES, FAMILIES, GROUP_KINDS, NAMES, AddressGroup, group, new_entry
 
 # --------------------------------------------------------------------------- Cisco IOS
 
@@ -76,10 +76,10 @@ class GroupRef:
         return f"GroupRef({self.name!r})"
 
 
-GROUP_HEADER = re.compile(r"object-group (network|v6-network) (\S+)")
+GROUP_HEADER = re.compile(rf"object-group ({'|'.join(GROUP_KINDS.values())}) (\S+)")
 GROUP_MEMBER = {
-    "network": re.compile(r" (?:host (?P<host>[0-9.]+)|(?P<address>[0-9.]+) (?P<mask>[0-9.]+))"),
-    "v6-network": re.compile(r" (?:host (?P<host>[0-9A-Fa-f:.]+)|(?P<prefix>[0-9A-Fa-f:.]+/[0-9]{1,3}))"),
+    GROUP_KINDS["ipv4"]: re.compile(r" (?:host (?P<host>[0-9.]+)|(?P<address>[0-9.]+) (?P<mask>[0-9.]+))"),
+    GROUP_KINDS["ipv6"]: re.compile(r" (?:host (?P<host>[0-9A-Fa-f:.]+)|(?P<prefix>[0-9A-Fa-f:.]+/[0-9]{1,3}))"),
 }
 
 
@@ -115,7 +115,7 @@ def read_ios_object_groups(lines) -> dict:
                     raise ValueError(f"{found['mask']} is not a network mask")
         except ValueError as error:
             raise ValueError(f"line {number} of the object groups: {error}") from None
-        if net.version != (4 if kind == "network" else 6):
+        if net.version != (4 if kind == GROUP_KINDS["ipv4"] else 6):
             raise ValueError(f"line {number} of the object groups puts {net} in an object-group {kind}")
         groups[name].append(net)
     empty = sorted(n for n, nets in groups.items() if not nets)

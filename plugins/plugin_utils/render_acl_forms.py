@@ -72,8 +72,8 @@ def ios_object_group_lines(groups) -> list:
     """The lines that define ``groups`` (``render_acl.ios_render``'s ``object_groups``) as the
     device lists them: ``object-group network NAME`` with ``host A.B.C.D`` or ``A.B.C.D MASK``
     members, ``object-group v6-network NAME`` with ``host X:X::X`` or ``X:X::/N`` members.
-    cisco.ios has no resource module for object groups; these are the only lines of an IOS
-    change warden writes itself."""
+    cisco.ios has no resource module for object groups; these lines and those of
+    ``ios_delete_group_lines`` are the only IOS configuration warden writes itself."""
     out = []
     for group in groups or []:
         out.append(f"object-group {GROUP_KINDS[group['afi']]} {group['name']}")
@@ -86,6 +86,11 @@ def ios_object_group_lines(groups) -> list:
             else:
                 out.append(f" {net}")
     return out
+
+
+def ios_delete_group_lines(groups) -> list:
+    """The lines that delete ``groups`` (each with ``afi`` and ``name``)."""
+    return [f"no object-group {GROUP_KINDS[group['afi']]} {group['name']}" for group in groups or []]
 
 
 def ios_load(acls, bindings=None, groups=None) -> str:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sample import edge_ir
 from test_render_acl import trip_for
+from test_render_acl_apply import binding
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
@@ -29,10 +30,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sitegen import generate  # noqa: E402
 
 G2, G3 = acl_names(2), acl_names(3)
-
-
-def binding(interface: str, names: dict) -> dict:
-    return {"name": interface, "access_groups": [{"afi": family, "acls": [{"name": name, "direction": "out"}]} for family, name in names.items()]}
 
 
 def generated_edge(hosts: int, platform: str) -> dict:
