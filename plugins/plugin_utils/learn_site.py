@@ -16,6 +16,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.inputs import _Inven
 from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, policy_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import allow_entries
 from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site, targets
+from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex
 
 # Services whose servers a site designates; reaching any other server is a finding.
 DESIGNATED = {"dns": ("dns",), "ntp": ("ntp",), "smtp": ("smtp", "submission", "smtps")}
@@ -30,28 +31,6 @@ def _inside(address, networks) -> bool:
     if isinstance(networks, PrefixIndex):
         return bool(networks.lookup(address))
     return any(address.version == net.version and address in net for net in networks)
-
-
-class PrefixIndex:
-    """Which labelled networks hold an address: one dict look-up per prefix length in use,
-    however many networks there are."""
-
-    def __init__(self) -> None:
-        self._by_length: dict[tuple[int, int], dict[int, list]] = {}
-
-    def add(self, net, label: object = True) -> None:
-        self._by_length.setdefault((net.version, net.prefixlen), {}).setdefault(int(net.network_address), []).append((label, net))
-
-    def lookup(self, address) -> list[tuple]:
-        """``(label, network)`` of every network holding ``address``."""
-        found = []
-        value = int(address)
-        for (version, length), table in self._by_length.items():
-            if version != address.version:
-                continue
-            bits = address.max_prefixlen - length
-            found.extend(table.get(value >> bits << bits, ()))
-        return found
 
 
 def _address_list(addresses: Callable | Mapping, host: str) -> list[str]:

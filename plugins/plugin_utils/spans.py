@@ -49,3 +49,25 @@ def tightest(low: int, high: int, version: int):
     """The smallest prefix that holds the addresses low..high."""
     bits = (32 if version == 4 else 128) - ((low ^ high).bit_length())
     return ipaddress.ip_network((ipaddress.ip_address(low) if version == 4 else ipaddress.IPv6Address(low), bits), strict=False)
+
+
+class PrefixIndex:
+    """Which labelled networks hold an address: one dict look-up per prefix length in use,
+    however many networks there are."""
+
+    def __init__(self) -> None:
+        self._by_length: dict[tuple[int, int], dict[int, list]] = {}
+
+    def add(self, net, label: object = True) -> None:
+        self._by_length.setdefault((net.version, net.prefixlen), {}).setdefault(int(net.network_address), []).append((label, net))
+
+    def lookup(self, address) -> list[tuple]:
+        """``(label, network)`` of every network holding ``address``."""
+        found = []
+        value = int(address)
+        for (version, length), table in self._by_length.items():
+            if version != address.version:
+                continue
+            bits = address.max_prefixlen - length
+            found.extend(table.get(value >> bits << bits, ()))
+        return found
