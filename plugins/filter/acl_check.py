@@ -48,6 +48,18 @@ options:
         group not given, or a line of them this check does not read, is an error.
     type: list
     elements: str
+  text:
+    description:
+      - C(ios), the ACLs as the device lists them (what P(warden.egress.acl_device_form#filter)
+        returns), of which C(_input) is the vendor's parse of P(warden.egress.acl_parse_sample#filter)
+        with the same O(sample_lines). The check then reads every line of O(text) with its own
+        strict reader, requires the vendor's parse to read each sampled entry as it does, and
+        decides the flows on what it read. Without it, the flows are decided on C(_input).
+    type: str
+  sample_lines:
+    description: With O(text), the entries the sample was cut to.
+    type: int
+    default: 200
 """
 
 EXAMPLES = r"""
@@ -68,10 +80,24 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.inventory import plain
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import (
+    disagreements, held_to_text, ios_sample, read_ios, read_ios_object_groups, read_ios_text, read_parsed, sample_flows,
+)
 
 
-def acl_check(parsed, policy, platform, count=2000, names=None, object_groups=None):
+def _read(parsed, platform: str, object_groups, text, sample_lines: int) -> dict:
+    groups = None if object_groups is None else [str(line) for line in object_groups]
+    if text is None:
+        return read_parsed(parsed, platform, groups)
+    if platform != "ios":
+        raise AnsibleFilterError(f"warden.egress.acl_check: text is read on ios only, not on {platform}")
+    groups = None if groups is None else read_ios_object_groups(groups)
+    whole = read_ios_text(str(text), groups)
+    held_to_text(read_ios(parsed, groups), read_ios_text(ios_sample(str(text), int(sample_lines)), groups), whole)
+    return whole
+
+
+def acl_check(parsed, policy, platform, count=2000, names=None, object_groups=None, text=None, sample_lines=200):
     if platform not in DEVICE_PLATFORMS:
         raise AnsibleFilterError(f"warden.egress.acl_check: platform '{platform}' is not ios, eos or junos")
     # plain data first: the check walks both structures thousands of times, and each item
@@ -79,7 +105,7 @@ def acl_check(parsed, policy, platform, count=2000, names=None, object_groups=No
     # prefixes: 36 s with them, 1 s without)
     parsed, policy = plain(parsed), plain(policy)
     try:
-        acls = read_parsed(parsed or [], platform, None if object_groups is None else [str(line) for line in object_groups])
+        acls = _read(parsed or [], platform, object_groups, text, sample_lines)
         names = dict(names or NAMES)
         missing = [name for family, name in names.items() if not acls.get((family, name))]
         if missing:

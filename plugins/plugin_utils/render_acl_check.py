@@ -186,6 +186,134 @@ def decide(entries: list, flow: Mapping) -> str:
     return "deny"
 
 
+# The lines of an IOS ACL as the device lists them (``acl_device_form``): a header, then
+# numbered entries (IPv6: ``sequence N`` first). ``read_ios_text`` reads every line of a large
+# rendering; the vendor's parser, which takes seconds per hundred lines, reads ``ios_sample``.
+IOS_HEADER = re.compile(r"(?:ip access-list extended|(ipv6) access-list) (\S+)")
+IOS_ENTRY = {"ipv4": re.compile(r" (\d+) (.*)"), "ipv6": re.compile(r" sequence (\d+) (.*)")}
+IOS_PROTOCOLS = {"ipv4": {"ip": None, "tcp": "tcp", "udp": "udp", "icmp": "icmp"}, "ipv6": {"ipv6": None, "tcp": "tcp", "udp": "udp", "icmp": "icmp"}}
+IOS_REMARK = re.compile(r" (?:sequence )?\d+ remark\b.*")
+IOS_SHAPE = re.compile(r"\b(?:\d+\.\d+\.\d+\.\d+|[0-9a-fA-F]*:[0-9a-fA-F:.]*(?:/\d+)?|\d+|[A-Z0-9-]+-[0-9A-F]{10})\b|(?<=eq )\S+|(?<=remark ).*")
+
+
+def _ios_text_address(words: list, family: str, groups: Mapping | None):
+    """One address match taken off the front of ``words``: any, host A, object-group N,
+    A WILDCARD (IPv4) or X::/N (IPv6)."""
+    word = words.pop(0)
+    if word == "any":
+        return None
+    if word == "host":
+        net = ipaddress.ip_network(words.pop(0))
+    elif word == "object-group":
+        return _parsed_address({"object_group": words.pop(0)}, family, groups)
+    elif family == "ipv4":
+        net = ipaddress.ip_network(f"{word}/{words.pop(0)}")
+    else:
+        net = ipaddress.ip_network(word)
+    if net.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"{net} in an {family} ACL")
+    return net
+
+
+def _ios_text_entry(body: str, family: str, groups: Mapping | None) -> dict | None:
+    words = body.split()
+    if words[0] == "remark":
+        return None
+    action, proto = words.pop(0), words.pop(0) if len(words) > 1 else ""
+    if action not in ("permit", "deny") or not (proto.isdigit() or proto in IOS_PROTOCOLS[family]):
+        raise ValueError("not an entry this check reads")
+    src = _ios_text_address(words, family, groups)
+    dst = _ios_text_address(words, family, groups)
+    ports = None
+    if words and words[0] == "eq":
+        ports = (_port(words[1]),) * 2
+        del words[:2]
+    elif words and words[0] == "range":
+        ports = (_port(words[1]), _port(words[2]))
+        del words[:3]
+    established = bool(words) and words[0] == "established"
+    del words[:int(established)]
+    log = words == ["log"]
+    if words and not log:
+        raise ValueError(f"{' '.join(words)!r} is not read by this check")
+    return new_entry(action, "", proto=int(proto) if proto.isdigit() else IOS_PROTOCOLS[family][proto], src=src, dst=dst, ports=ports,
+                     established=established, log=log)
+
+
+def read_ios_text(text: str, groups: Mapping | None = None) -> dict:
+    """IOS ACLs as the device lists them, as ``read_ios`` reads the vendor's parse of them.
+    Strict: a line it does not read whole (a source port, an option, another header) is an
+    error naming the line."""
+    out: dict = {}
+    key = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        header = IOS_HEADER.fullmatch(line.rstrip())
+        if header:
+            key = ("ipv6" if header.group(1) else "ipv4", header.group(2))
+            if key in out:
+                raise ValueError(f"line {number}: ACL {key[1]} listed twice")
+            out[key] = []
+            continue
+        found = IOS_ENTRY[key[0]].fullmatch(line.rstrip()) if key else None
+        try:
+            if found is None:
+                raise ValueError("not a line of an ACL this check reads")
+            entry = _ios_text_entry(found.group(2), key[0], groups)
+        except (ValueError, IndexError, KeyError) as error:
+            raise ValueError(f"line {number} of the ACLs ({line.strip()!r}): {error}") from None
+        if entry is not None:
+            out[key].append(entry | {"sequence": int(found.group(1))})
+    return out
+
+
+def ios_sample(text: str, lines: int) -> str:
+    """The ACLs of ``text`` cut to about ``lines`` entries for the vendor's parser: every
+    header, the first entry of each shape (addresses, numbers, names and remarks aside),
+    then entries spread evenly over each ACL; each with the remark before it. All of
+    ``text`` when it has no more entries than ``lines``."""
+    units: list = []
+    pending: list = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if IOS_HEADER.fullmatch(line.rstrip()):
+            units.append((line, None))
+        elif IOS_REMARK.fullmatch(line.rstrip()):
+            pending.append(line)
+        else:
+            units.append(("\n".join(pending + [line]), IOS_SHAPE.sub("_", line)))
+            pending = []
+    entries = [index for index, (dummy, shape) in enumerate(units) if shape is not None]
+    if len(entries) <= lines:
+        return text
+    keep = {index for index, (dummy, shape) in enumerate(units) if shape is None}
+    seen: set = set()
+    for index in entries:
+        if units[index][1] not in seen:
+            seen.add(units[index][1])
+            keep.add(index)
+    spare = max(lines - len(seen), 0)
+    keep.update(entries[round(k * (len(entries) - 1) / max(spare - 1, 1))] for k in range(spare))
+    return "\n".join(units[index][0] for index in sorted(keep))
+
+
+def held_to_text(parsed: Mapping, sample: Mapping, text: Mapping) -> None:
+    """The vendor's parse of a sample (``read_ios``) against ``read_ios_text`` of the sample
+    (``sample``: the same ACLs, the same entries) and of the whole (``text``: every sampled
+    entry read alike, with its sequence number). An error otherwise."""
+    for key in sorted(set(parsed) | set(sample)):
+        got, want = [e["sequence"] for e in parsed.get(key, [])], [e["sequence"] for e in sample.get(key, [])]
+        if got != want:
+            raise ValueError(f"ACL {key[1]}: cisco.ios read the entries {got[:10]}..., the sample holds {want[:10]}...")
+    for key, entries in parsed.items():
+        ours = {entry["sequence"]: entry for entry in text.get(key, [])}
+        for entry in entries:
+            if ours.get(entry["sequence"]) != entry:
+                raise ValueError(f"{key[1]} sequence {entry['sequence']}: cisco.ios reads {entry}, the check's reader {ours.get(entry['sequence'])}")
+
+
 class FirstMatch:
     """``decide`` over one ACL for many flows, at a cost that grows with the entries that
     could match a flow's source rather than with all of them. The entries are indexed by
