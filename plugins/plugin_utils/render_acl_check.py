@@ -5,9 +5,12 @@
 
 ``read_ios``, ``read_eos`` and ``read_junos`` turn what each vendor's ``*_acls`` module
 returns in ``state: parsed`` back into the platform-neutral entries of ``render_acl``;
-``decide`` evaluates entries first-match; ``sample_flows`` draws new flows from the policy
-itself and ``disagreements`` lists the flows on which the parsed ACLs and the oracle
-(``evaluate``) decide differently.
+``read_ios_text`` reads IOS ACLs as the device lists them, strictly, for a rendering too
+large for the vendor's parser, which then reads an ``ios_sample`` of it held to the same
+reading (``held_to_text``). ``decide`` evaluates entries first-match (``FirstMatch``, the
+same indexed for many flows); ``sample_flows`` draws new flows from the policy itself and
+``disagreements`` lists the flows on which the ACLs read and the oracle (``evaluate``'s
+``Evaluator``) decide differently.
 """
 
 from __future__ import annotations
