@@ -93,7 +93,7 @@ def _read(parsed, platform: str, object_groups, text, sample_lines: int) -> dict
         raise AnsibleFilterError(f"warden.egress.acl_check: text is read on ios only, not on {platform}")
     groups = None if groups is None else read_ios_object_groups(groups)
     whole = read_ios_text(str(text), groups)
-    held_to_text(read_ios(parsed, groups), read_ios_text(ios_sample(str(text), int(sample_lines)), groups), whole)
+    held_to_text(read_ios(parsed, groups), read_ios_text(ios_sample(str(text), sample_lines), groups), whole)
     return whole
 
 

@@ -12,8 +12,8 @@ short_description: Cut IOS ACLs to a sample the vendor's parser reads in seconds
 description:
   - Takes IOS ACLs as the device lists them (what P(warden.egress.acl_device_form#filter)
     returns) and keeps every ACL header, the first entry of each shape (what it matches and
-    how, addresses and numbers aside), then entries spread evenly over each ACL, about
-    O(lines) entries in all, each with the remark before it.
+    how, addresses and numbers aside), then entries spread evenly over all the ACLs' entries,
+    about O(lines) entries in all, each with the remark before it.
   - Returns the text unchanged when it has no more entries than O(lines).
   - C(cisco.ios.ios_acls) with C(state=parsed) takes seconds per hundred lines and grows
     faster than the lines; P(warden.egress.acl_check#filter) with O(warden.egress.acl_check#filter:text)
@@ -48,9 +48,10 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check imp
 
 
 def acl_parse_sample(text, lines=200):
-    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
-        raise AnsibleFilterError(f"warden.egress.acl_parse_sample: lines {lines!r} is not a positive number")
-    return ios_sample(str(text), lines)
+    try:
+        return ios_sample(str(text), lines)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"warden.egress.acl_parse_sample: {exc}") from None
 
 
 class FilterModule:

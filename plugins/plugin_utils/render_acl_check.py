@@ -200,22 +200,17 @@ IOS_SHAPE = re.compile(r"\b(?:\d+\.\d+\.\d+\.\d+|[0-9a-fA-F]*:[0-9a-fA-F:.]*(?:/
 
 
 def _ios_text_address(words: list, family: str, groups: Mapping | None):
-    """One address match taken off the front of ``words``: any, host A, object-group N,
-    A WILDCARD (IPv4) or X::/N (IPv6)."""
+    """One address match taken off the front of ``words`` (any, host A, object-group N,
+    A WILDCARD on IPv4, X::/N on IPv6), read as ``read_ios`` reads the vendor's parse of it."""
     word = words.pop(0)
-    if word == "any":
-        return None
-    if word == "host":
-        net = ipaddress.ip_network(words.pop(0))
-    elif word == "object-group":
-        return _parsed_address({"object_group": words.pop(0)}, family, groups)
-    elif family == "ipv4":
-        net = ipaddress.ip_network(f"{word}/{words.pop(0)}")
+    if word in ("any", "host", "object-group"):
+        spec = {"any": True} if word == "any" else {word.replace("-", "_"): words.pop(0)}
     else:
-        net = ipaddress.ip_network(word)
-    if net.version != (4 if family == "ipv4" else 6):
-        raise ValueError(f"{net} in an {family} ACL")
-    return net
+        spec = {"address": word, "wildcard_bits": words.pop(0)} if family == "ipv4" else {"address": word}
+    found = _parsed_address(spec, family, groups)
+    if isinstance(found, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and found.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"{found} in an {family} ACL")
+    return found
 
 
 def _ios_text_entry(body: str, family: str, groups: Mapping | None) -> dict | None:
@@ -274,8 +269,10 @@ def read_ios_text(text: str, groups: Mapping | None = None) -> dict:
 def ios_sample(text: str, lines: int) -> str:
     """The ACLs of ``text`` cut to about ``lines`` entries for the vendor's parser: every
     header, the first entry of each shape (addresses, numbers, names and remarks aside),
-    then entries spread evenly over each ACL; each with the remark before it. All of
+    then entries spread evenly over all the ACLs' entries; each with the remark before it. All of
     ``text`` when it has no more entries than ``lines``."""
+    if isinstance(lines, bool) or not isinstance(lines, int) or lines < 1:
+        raise ValueError(f"lines {lines!r} is not a positive number")
     units: list = []
     pending: list = []
     for line in text.splitlines():

@@ -218,3 +218,26 @@ def test_a_bad_timeout_stops_the_run_before_the_router_is_reached(tmp_path, rout
     assert result.returncode != 0
     assert "network_acl_confirm_timeout: 9000 is above the 7200 seconds ios allows" in result.stdout, result.stdout[-3000:]
     assert device.sessions == []
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "network_acl_parse_lines: 0 is not a positive whole number of entries"),
+    (-5, "network_acl_parse_lines: -5 is not a positive whole number of entries"),
+    (True, "network_acl_parse_lines: true is not a positive whole number of entries"),
+    ("12x", "argument 'network_acl_parse_lines' is of type str and we were unable to convert to int"),  # the role's argument_specs
+])
+def test_a_bad_parse_sample_size_stops_the_run_before_the_router_is_reached(tmp_path, router, value, message):
+    device = router()
+    result = run(tmp_path, device, network_acl_parse_lines=value)
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-3000:]
+    assert device.sessions == []
+
+
+def test_a_parse_sample_size_given_as_text_counts(tmp_path, router):
+    """-e network_acl_parse_lines=30 arrives as text; render mode reaches no router."""
+    device = router()
+    result = run(tmp_path, device, network_acl_parse_lines="30", network_acl_mode="render", network_acl_render_dir=str(tmp_path / "acls"))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "flows decided as the policy decides them" in result.stdout
+    assert device.sessions == []

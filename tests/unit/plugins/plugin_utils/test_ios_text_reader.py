@@ -115,6 +115,9 @@ def test_a_line_before_any_header_is_refused():
 
 
 def test_the_sample_size_must_be_a_positive_number():
+    case = large()
     for bad in (0, -3, True, "200"):
         with pytest.raises(AnsibleFilterError, match="lines .* is not a positive number"):
             acl_parse_sample("ip access-list extended X", bad)
+        with pytest.raises(AnsibleFilterError, match="lines .* is not a positive number"):
+            acl_check(case["parsed"], case["ir"], "ios", object_groups=case["groups"], text=case["text"], sample_lines=bad)
