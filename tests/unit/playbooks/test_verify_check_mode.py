@@ -5,6 +5,7 @@ are local connections and nothing leaves this machine."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -54,3 +55,9 @@ def test_flows_leave_from_ansible_host_when_egress_addresses_is_unset(tmp_path):
     assert "https out: tcp/443 to 203.0.113.80, expected denied (" in out, out[-4000:]
     assert "smtp in from ws1: tcp/25 to 198.51.100.11, expected " in out, out[-4000:]
 
+
+def test_check_mode_writes_no_report_and_reports_no_change(tmp_path):
+    rc, out = verify_check(tmp_path)
+    assert rc == 0, out[-4000:]
+    assert not (tmp_path / "report").exists()
+    assert re.findall(r"mail1 : ok=\d+ changed=(\d+)", out) == ["0"], out[-4000:]
