@@ -132,6 +132,7 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import bindings, device_config, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import acl_names, confirm_timer, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_delete_group_lines, ios_object_group_lines
@@ -139,19 +140,19 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms imp
 
 def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True):
     def render(policy):
-        if not isinstance(object_groups, bool):
-            raise ValueError(f"object_groups (network_acl_object_groups): {object_groups!r} is not a boolean")
+        grouped = parse_bool(object_groups, "object_groups (network_acl_object_groups)")
+        bound = parse_bool(bind, "bind (network_acl_bind)")
         target = platform or policy["platform"]
-        if target == "ios" and object_groups and not bind:
+        if target == "ios" and grouped and not bound:
             raise ValueError("network_acl_object_groups: true needs network_acl_bind: true on IOS (the object groups are defined in the change "
                              "that loads and binds a new generation of the ACLs); set network_acl_object_groups: false to replace the ACLs in place")
         planned = {"generation": None, "names": acl_names(), "load": True, "delete": [], "kept": [], "replace": [], "current": {},
                    "delete_groups": [], "warnings": []}
         if on_device is not None:
-            planned = plan(policy, target, on_device, bound_on_device or [], bind=bool(bind), object_groups=object_groups)
+            planned = plan(policy, target, on_device, bound_on_device or [], bind=bound, object_groups=grouped)
         names = planned["names"]
         if target == "ios":
-            rendered = ios_render(policy, names, object_groups)
+            rendered = ios_render(policy, names, grouped)
         else:
             rendered = {"acls": device_config(policy, target, names), "object_groups": []}
         out = {**planned, **rendered, "object_group_lines": ios_object_group_lines(rendered["object_groups"]), "interfaces": bindings(policy, names),

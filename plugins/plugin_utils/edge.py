@@ -43,6 +43,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     wide_service_warnings,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.spans import Spans, members, tightest
 
 # Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
@@ -109,10 +110,14 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
             raise PolicyError(f"{path}.interface", name, "is declared twice")
         prefixes = _trusted_prefixes(entry["prefixes"], f"{path}.prefixes", trusted)
         inside.append({"interface": name, "prefixes": prefixes, "path": path})
-    routes = edge.get("routes", False)
-    if not isinstance(routes, bool):
-        raise PolicyError("egress_edge.routes", routes, "must be true or false")
+    routes = parse_bool(edge.get("routes", False), "egress_edge.routes")
     limit_raw = edge.get("conn_limit", True)
+    if limit_raw is not None and not isinstance(limit_raw, Mapping):
+        try:
+            limit_raw = parse_bool(limit_raw, "egress_edge.conn_limit")
+        except PolicyError:
+            raise PolicyError("egress_edge.conn_limit", limit_raw, "must be true or false (or yes/no, on/off, 1/0), "
+                                                                   "or a mapping with rate and burst") from None
     if limit_raw is False:
         limit = None
     elif limit_raw is True:

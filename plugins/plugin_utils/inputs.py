@@ -14,7 +14,7 @@ import datetime
 import difflib
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import BUILTIN_UPSTREAMS, SERVICES
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
@@ -43,6 +43,26 @@ def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str =
     if not value and not allow_empty:
         raise PolicyError(path, value, "must not be empty")
     return list(value)
+
+
+# The spellings Ansible takes for a boolean (BOOLEANS_TRUE and BOOLEANS_FALSE of
+# ansible.module_utils.parsing.convert_bool): text is read in any case, spaces trimmed, so a
+# value given with -e ("true", "yes") counts as it does in YAML.
+BOOLEANS_TRUE = frozenset(("y", "yes", "on", "1", "true", "t", 1))
+BOOLEANS_FALSE = frozenset(("n", "no", "off", "0", "false", "f", 0))
+
+
+def parse_bool(value: object, path: str) -> bool:
+    """A boolean as Ansible takes one: true/false, yes/no, on/off, 1/0, also as text."""
+    if isinstance(value, bool):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else value
+    if isinstance(key, Hashable):
+        if key in BOOLEANS_TRUE:
+            return True
+        if key in BOOLEANS_FALSE:
+            return False
+    raise PolicyError(path, value, "must be true or false (or yes/no, on/off, 1/0)")
 
 
 def _mapping(value: object, path: str) -> Mapping:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
 
 FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok", "user", "group", "direction", "from_host"}
 
@@ -108,9 +109,7 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
         proto = flow.get("proto", "tcp")
         if proto not in ("tcp", "udp"):
             raise PolicyError(f"{fpath}.proto", proto, "is not tcp or udp")
-        inconclusive_ok = flow.get("inconclusive_ok", False)
-        if not isinstance(inconclusive_ok, bool):
-            raise PolicyError(f"{fpath}.inconclusive_ok", inconclusive_ok, "must be true or false")
+        inconclusive_ok = parse_bool(flow.get("inconclusive_ok", False), f"{fpath}.inconclusive_ok")
         src = flow.get("src")
         if src is None:
             same = [a for a in own if a.version == dst.version]
@@ -157,9 +156,7 @@ def _inbound(ir: Mapping | None, flow: Mapping, fpath: str, own: list, peers: Ma
     proto = flow.get("proto", "tcp")
     if proto not in ("tcp", "udp"):
         raise PolicyError(f"{fpath}.proto", proto, "is not tcp or udp")
-    inconclusive_ok = flow.get("inconclusive_ok", False)
-    if not isinstance(inconclusive_ok, bool):
-        raise PolicyError(f"{fpath}.inconclusive_ok", inconclusive_ok, "must be true or false")
+    inconclusive_ok = parse_bool(flow.get("inconclusive_ok", False), f"{fpath}.inconclusive_ok")
     theirs = [_address(a, f"{fpath}.from_host") for a in peers[peer].get("addresses") or []]
     src = _address(flow["src"], f"{fpath}.src") if flow.get("src") is not None else None
     dst = _address(flow["dst"], f"{fpath}.dst") if flow.get("dst") is not None else None

@@ -166,6 +166,6 @@ def test_object_groups_need_the_binding_and_a_boolean():
     with pytest.raises(AnsibleFilterError, match="network_acl_object_groups: true needs network_acl_bind: true"):
         to_device_acls(ir, bind=False)
     assert to_device_acls(ir, bind=False, object_groups=False)["object_groups"] == []
-    with pytest.raises(AnsibleFilterError, match="object_groups .network_acl_object_groups.: 'yes' is not a boolean"):
-        to_device_acls(ir, object_groups="yes")
+    with pytest.raises(AnsibleFilterError, match="object_groups .network_acl_object_groups.: 'maybe' must be true or false"):
+        to_device_acls(ir, object_groups="maybe")
     assert to_device_acls(edge_ir(egress_platform="eos"), bind=False)["object_group_lines"] == []

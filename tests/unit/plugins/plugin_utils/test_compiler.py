@@ -145,7 +145,7 @@ BAD = [
     ({"egress_mode": "monitor"}, "egress_mode", "is not one of"),
     ({"egress_platform": "ipfw"}, "egress_platform", "is not one of"),
     ({"egress_log": {"rate": "lots"}}, "egress_log.rate", "is not a rate"),
-    ({"egress_log": {"denied": "yes"}}, "egress_log.denied", "must be true or false"),
+    ({"egress_log": {"denied": "maybe"}}, "egress_log.denied", "must be true or false"),
     ({"egress_log": {"alert": ["irc", "worms"]}}, "egress_log.alert[1]", "is not an alert class"),
     ({"egress_exceptions": [{"hosts": ["ws1"], "service": "https", "to": ["203.0.113.80"], "reason": "r", "owner": "o"}]},
      "egress_exceptions[0].expires", "is required"),

@@ -106,7 +106,7 @@ BAD = [
     ({"edge": {**EDGE, "inside": [{"interface": "eth0", "prefixes": ["198.51.100.1/25"]}]}},
      "egress_edge.inside[0].prefixes[0]", "has host bits set"),
     ({"edge": {**EDGE, "inside": [{"interface": "eth0"}]}}, "egress_edge.inside[0].prefixes", "is required"),
-    ({"edge": {**EDGE, "routes": "yes"}}, "egress_edge.routes", "must be true or false"),
+    ({"edge": {**EDGE, "routes": "maybe"}}, "egress_edge.routes", "must be true or false"),
     ({"edge": {**EDGE, "conn_limit": {"rate": "fast"}}}, "egress_edge.conn_limit.rate", "is not a rate"),
     ({"edge": {**EDGE, "conn_limit": {"burst": 0}}}, "egress_edge.conn_limit.burst", "is not a number"),
     ({"edge": {**EDGE, "colour": 1}}, "egress_edge.colour", "is not a known key"),

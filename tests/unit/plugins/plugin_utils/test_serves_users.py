@@ -193,8 +193,8 @@ def test_a_policy_that_serves_no_ssh_is_refused_over_ssh():
         web_mail(ansible_port=2222)  # serves ssh on 22, reached on 2222
     with pytest.raises(PolicyError, match=r"^egress_replies: 'served' serves nothing on tcp/22"):
         compile_policy(site(egress_role="mail_server", egress_replies="served"), "mail1", ADDRESSES, GROUPS)
-    with pytest.raises(PolicyError, match=r"^egress_serves_without_ssh: 'yes' must be true or false"):
-        web_mail(no_ssh, egress_serves_without_ssh="yes")
+    with pytest.raises(PolicyError, match=r"^egress_serves_without_ssh: 'maybe' must be true or false"):
+        web_mail(no_ssh, egress_serves_without_ssh="maybe")
     with pytest.raises(PolicyError, match=r"^ansible_port: 'ssh' is not a port"):
         web_mail(ansible_port="ssh")
 
