@@ -25,12 +25,13 @@ PROTOS = ("tcp", "udp", "icmp")
 
 
 def parse_flow(src: object, dst: object, port: object = None, proto: object = None) -> dict:
-    """The flow as the command line gives it (``-e src=... -e dst=... -e port=... -e proto=...``),
-    checked; a bad value raises ``PolicyError`` naming the variable."""
+    """The flow as the command line gives it (``-e explain_src=... -e explain_dst=... -e explain_port=...
+    -e explain_proto=...``), checked; a bad value raises ``PolicyError`` naming the part of the flow."""
     addresses = {}
     for name, value in (("src", src), ("dst", dst)):
         if value is None or value == "":
-            raise PolicyError(name, value, f"is required: give the {'source' if name == 'src' else 'destination'} address of the flow with -e {name}=ADDRESS")
+            what = "source" if name == "src" else "destination"
+            raise PolicyError(name, value, f"is required: give the {what} address of the flow with -e explain_{name}=ADDRESS")
         try:
             addresses[name] = ipaddress.ip_address(str(value).strip())
         except ValueError:
@@ -51,7 +52,7 @@ def parse_flow(src: object, dst: object, port: object = None, proto: object = No
     elif isinstance(port, str) and port.strip().isascii() and port.strip().isdigit():
         number = int(port.strip())
     if port is None or port == "":
-        raise PolicyError("port", port, f"is required for proto {proto}: give the destination port with -e port=NUMBER")
+        raise PolicyError("port", port, f"is required for proto {proto}: give the destination port with -e explain_port=NUMBER")
     if number is None or not 1 <= number <= 65535:
         raise PolicyError("port", port, "is not a port (1-65535)")
     flow["dport"] = number

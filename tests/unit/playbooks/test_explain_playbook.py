@@ -34,11 +34,12 @@ HOSTS = {
 }
 
 
-def explain(tmp_path, *extra: str) -> tuple[int, str]:
-    """Run the playbook by its collection name; return its exit code and its output with the
-    whitespace normalised (the result formats fold long lines)."""
+def explain(tmp_path, *extra: str, site: dict | None = None) -> tuple[int, str]:
+    """Run the playbook by its collection name (``site``: more inventory variables of the
+    group all); return its exit code and its output with the whitespace normalised (the
+    result formats fold long lines)."""
     path = tmp_path / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"vars": SITE, "hosts": HOSTS}}))
+    path.write_text(yaml.safe_dump({"all": {"vars": {**SITE, **(site or {})}, "hosts": HOSTS}}))
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(TOP, ".build", "collections"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_CALLBACK_RESULT_FORMAT="yaml", ANSIBLE_NOCOLOR="1")
     args = [item for pair in extra for item in ("-e", pair)]
@@ -50,17 +51,18 @@ def explain(tmp_path, *extra: str) -> tuple[int, str]:
 
 
 def test_allowed_by_the_host_and_the_edge(tmp_path):
-    rc, out = explain(tmp_path, "src=198.51.100.10", "dst=203.0.113.5", "port=443")
+    rc, out = explain(tmp_path, "explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=443")
     assert rc == 0, out[-3000:]
     assert "flow tcp/443 from 198.51.100.10 (host proxy1, role web_proxy) to 203.0.113.5" in out
     assert "proxy1: host policy (nftables): ALLOWED by rule" in out and "(role:web_proxy): role web_proxy: https to any" in out
     assert "gw1: edge policy (nftables, in eth0 out eth1): ALLOWED by rule" in out
     assert "overall: ALLOWED by every policy on the path (2)" in out
     assert "rtr1:" not in out  # its inside prefixes do not hold the source
+    assert "reserved name" not in out  # Ansible warned of -e port=, a name it reserves
 
 
 def test_denied_by_the_host(tmp_path):
-    rc, out = explain(tmp_path, "src=198.51.100.11", "dst=203.0.113.5", "port=443", "proto=tcp")
+    rc, out = explain(tmp_path, "explain_src=198.51.100.11", "explain_dst=203.0.113.5", "explain_port=443", "explain_proto=tcp")
     assert rc == 0, out[-3000:]
     assert "mail1: host policy (nftables): DENIED by the default deny: no rule allows this flow" in out
     assert "overall: DENIED by the host policy of mail1" in out
@@ -68,7 +70,7 @@ def test_denied_by_the_host(tmp_path):
 
 def test_allowed_by_the_host_denied_by_the_edge(tmp_path):
     """web_proxy may reach any address on 443; the edge never lets a private destination out."""
-    rc, out = explain(tmp_path, "src=198.51.100.10", "dst=10.1.2.3", "port=443")
+    rc, out = explain(tmp_path, "explain_src=198.51.100.10", "explain_dst=10.1.2.3", "explain_port=443")
     assert rc == 0, out[-3000:]
     assert "proxy1: host policy (nftables): ALLOWED by rule" in out
     assert "gw1: edge policy (nftables, in eth0 out eth1): DENIED by rule" in out
@@ -78,40 +80,40 @@ def test_allowed_by_the_host_denied_by_the_edge(tmp_path):
 
 def test_a_segment_behind_a_router_edge(tmp_path):
     """A source with no policy of its own (a segment) meets only its gateway, an IOS ACL here."""
-    rc, out = explain(tmp_path, "src=198.51.100.70", "dst=198.51.100.10", "port=3128")
+    rc, out = explain(tmp_path, "explain_src=198.51.100.70", "explain_dst=198.51.100.10", "explain_port=3128")
     assert rc == 0, out[-3000:]
     assert "from 198.51.100.70 (segment lan2, role client)" in out
     assert "rtr1: edge policy (ios, in GigabitEthernet0/0 out GigabitEthernet0/1): ALLOWED by rule" in out
     assert "role client: http_proxy to internal_proxies" in out
     assert "gw1:" not in out
-    rc, out = explain(tmp_path, "src=198.51.100.70", "dst=203.0.113.9", "port=53", "proto=udp")
+    rc, out = explain(tmp_path, "explain_src=198.51.100.70", "explain_dst=203.0.113.9", "explain_port=53", "explain_proto=udp")
     assert rc == 0, out[-3000:]
     assert "flow udp/53 from 198.51.100.70" in out and "overall: DENIED by the edge policy of rtr1" in out
 
 
 def test_a_host_policy_in_audit_mode_lets_the_flow_out_and_says_so(tmp_path):
-    rc, out = explain(tmp_path, "src=192.0.2.30", "dst=203.0.113.5", "port=443")
+    rc, out = explain(tmp_path, "explain_src=192.0.2.30", "explain_dst=203.0.113.5", "explain_port=443")
     assert rc == 0, out[-3000:]
     assert "trial1: host policy (nftables): DENIED (audit mode: let out and logged) by the default deny" in out
     assert "overall: ALLOWED on the wire, but the host policy of trial1 denies it in audit mode (it is logged)" in out
-    rc, out = explain(tmp_path, "src=192.0.2.30", "dst=203.0.113.25", "port=25")
+    rc, out = explain(tmp_path, "explain_src=192.0.2.30", "explain_dst=203.0.113.25", "explain_port=25")
     assert rc == 0, out[-3000:]
     assert "trial1: host policy (nftables): ALLOWED by rule" in out and "overall: ALLOWED by every policy on the path (1)" in out
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    (("dst=203.0.113.5", "port=443"), "src: None is required: give the source address of the flow with -e src=ADDRESS"),
-    (("src=198.51.100.10", "port=443"), "dst: None is required"),
-    (("src=proxy1", "dst=203.0.113.5", "port=443"), "src: 'proxy1' is not an IP address"),
-    (("src=198.51.100.10", "dst=203.0.113.5.7", "port=443"), "dst: '203.0.113.5.7' is not an IP address"),
-    (("src=198.51.100.10", "dst=2001:db8::1", "port=443"), "dst: '2001:db8::1' is not of the address family of src"),
-    (("src=198.51.100.10", "dst=203.0.113.5", "port=70000"), "port: '70000' is not a port (1-65535)"),
-    (("src=198.51.100.10", "dst=203.0.113.5", "port=https"), "port: 'https' is not a port (1-65535)"),
-    (("src=198.51.100.10", "dst=203.0.113.5"), "port: None is required for proto tcp"),
-    (("src=198.51.100.10", "dst=203.0.113.5", "port=443", "proto=sctp"), "proto: 'sctp' is not one of tcp, udp, icmp"),
-    (("src=192.0.2.99", "dst=203.0.113.5", "port=443"),
+    (("explain_dst=203.0.113.5", "explain_port=443"), "src: None is required: give the source address of the flow with -e explain_src=ADDRESS"),
+    (("explain_src=198.51.100.10", "explain_port=443"), "dst: None is required"),
+    (("explain_src=proxy1", "explain_dst=203.0.113.5", "explain_port=443"), "src: 'proxy1' is not an IP address"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5.7", "explain_port=443"), "dst: '203.0.113.5.7' is not an IP address"),
+    (("explain_src=198.51.100.10", "explain_dst=2001:db8::1", "explain_port=443"), "dst: '2001:db8::1' is not of the address family of src"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=70000"), "port: '70000' is not a port (1-65535)"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=https"), "port: 'https' is not a port (1-65535)"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5"), "port: None is required for proto tcp"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=443", "explain_proto=sctp"), "proto: 'sctp' is not one of tcp, udp, icmp"),
+    (("explain_src=192.0.2.99", "explain_dst=203.0.113.5", "explain_port=443"),
      "src: '192.0.2.99' is the address of no inventory host (egress_addresses or ansible_host) and in no egress_segments prefix"),
-    (("src=192.0.2.5", "dst=203.0.113.5", "port=443"),
+    (("explain_src=192.0.2.5", "explain_dst=203.0.113.5", "explain_port=443"),
      "src: '192.0.2.5' (host lonely) crosses no policy: no egress_role of its own and no gateway (egress_edge) whose inside prefixes hold it"),
 ], ids=["no-src", "no-dst", "src-not-an-address", "dst-not-an-address", "mixed-families", "port-out-of-range",
         "port-not-a-number", "no-port", "unknown-proto", "unknown-source", "no-policy-on-the-path"])
@@ -120,3 +122,15 @@ def test_bad_input_names_the_variable_and_the_value(tmp_path, extra, message):
     assert rc != 0
     assert f"warden.egress.explain: {message}" in out, out[-3000:]
     assert "overall:" not in out
+
+
+def test_inventory_variables_named_like_the_flow_are_not_taken_for_it(tmp_path):
+    """An inventory's own src, dst, port or proto (here in the group all, which the playbook's
+    localhost reads) is no part of the flow: only the explain_ variables are."""
+    inventory = {"src": "198.51.100.11", "dst": "203.0.113.5", "port": 25, "proto": "udp"}
+    rc, out = explain(tmp_path, "explain_src=198.51.100.10", "explain_dst=203.0.113.9", "explain_port=443", site=inventory)
+    assert rc == 0, out[-3000:]
+    assert "flow tcp/443 from 198.51.100.10 (host proxy1, role web_proxy) to 203.0.113.9" in out
+    rc, out = explain(tmp_path, "explain_src=198.51.100.10", "explain_dst=203.0.113.9", site=inventory)
+    assert rc != 0
+    assert "warden.egress.explain: port: None is required for proto tcp: give the destination port with -e explain_port=NUMBER" in out, out[-3000:]

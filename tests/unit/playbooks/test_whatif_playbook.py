@@ -1,5 +1,5 @@
 """The warden.egress.whatif playbook, run by ansible-playbook: the current inventory (-i) against
-a proposed one (-e proposed=PATH or -e proposed_ref=GITREF), a Markdown page beside the
+a proposed one (-e whatif_proposed=PATH or -e whatif_proposed_ref=GITREF), a Markdown page beside the
 inventory and a short summary printed; bad input fails naming the variable and value."""
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ def playbook(tmp_path, current: str, *extra: str) -> tuple[subprocess.CompletedP
 def test_the_playbook_compares_two_inventory_paths(tmp_path):
     current = write(tmp_path / "current", inventory())
     proposed = write(tmp_path / "proposed", inventory(app_allow="ssh", ws1_role="mail_server"))
-    result, output = playbook(tmp_path, current, "-e", f"proposed={proposed}", "--check")
+    result, output = playbook(tmp_path, current, "-e", f"whatif_proposed={proposed}", "--check")
     assert result.returncode == 0, output[-4000:]
     assert "4 flows differ (of " in output and "(check mode: not written)" in output
     assert not (tmp_path / "current" / "whatif.md").exists()
-    result, output = playbook(tmp_path, current, "-e", f"proposed={proposed}")
+    result, output = playbook(tmp_path, current, "-e", f"whatif_proposed={proposed}")
     assert result.returncode == 0, output[-4000:]
     assert "4 flows differ (of " in output
     assert ("ws1 (client → mail_server) host policy: 198.51.100.14 → 198.51.100.13 tcp/3128: before allowed "
@@ -43,7 +43,7 @@ def test_the_playbook_compares_two_inventory_paths(tmp_path):
 def test_the_playbook_compares_a_git_ref_and_writes_where_told(tmp_path):
     repo, current = repository(tmp_path)
     dest = tmp_path / "review" / "whatif.md"
-    result, output = playbook(tmp_path, current, "-e", "proposed_ref=review", "-e", f"whatif_dest={dest}")
+    result, output = playbook(tmp_path, current, "-e", "whatif_proposed_ref=review", "-e", f"whatif_dest={dest}")
     assert result.returncode == 0, output[-4000:]
     assert "4 flows differ (of " in output
     assert "Proposed: git ref review (the same inventory paths)" in dest.read_text()
@@ -53,11 +53,23 @@ def test_the_playbook_compares_a_git_ref_and_writes_where_told(tmp_path):
 
 def test_the_playbook_refuses_both_or_neither_and_an_unknown_ref(tmp_path):
     dummy, current = repository(tmp_path)
-    result, output = playbook(tmp_path, current, "-e", "proposed=x.yml", "-e", "proposed_ref=review")
+    result, output = playbook(tmp_path, current, "-e", "whatif_proposed=x.yml", "-e", "whatif_proposed_ref=review")
     assert result.returncode != 0
     assert "warden.egress.whatif: give proposed or proposed_ref, not both (proposed='x.yml', proposed_ref='review')" in output
     result, output = playbook(tmp_path, current)
     assert result.returncode != 0 and "warden.egress.whatif: give the proposed inventory" in output
-    result, output = playbook(tmp_path, current, "-e", "proposed_ref=nope")
+    result, output = playbook(tmp_path, current, "-e", "whatif_proposed_ref=nope")
     assert result.returncode != 0 and re.search(r"warden\.egress\.whatif: proposed_ref 'nope': git does not know this ref in \S+", output)
     assert not os.path.exists(os.path.join(os.path.dirname(current), "whatif.md"))
+
+
+def test_inventory_variables_named_like_the_options_are_not_taken_for_them(tmp_path):
+    """A variable proposed (or proposed_ref, learned) of the inventory itself is not the
+    proposed inventory: only the whatif_ variables are."""
+    proposed = write(tmp_path / "proposed", inventory(app_allow="ssh", ws1_role="mail_server"))
+    current = write(tmp_path / "current", inventory(proposed=proposed, learned="nowhere.json"))
+    result, output = playbook(tmp_path, current)
+    assert result.returncode != 0 and "warden.egress.whatif: give the proposed inventory" in output, output[-4000:]
+    result, output = playbook(tmp_path, current, "-e", f"whatif_proposed={proposed}", "--check")
+    assert result.returncode == 0, output[-4000:]
+    assert "4 flows differ (of " in output
