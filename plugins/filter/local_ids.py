@@ -15,7 +15,9 @@ description:
     pass the registered results here; the numbers are written into the policies'
     C(local_ids), and the rendered rules carry them.
   - A name the target does not know fails with the variable path of the allow entry that
-    named it, before anything is rendered or loaded.
+    named it, before anything is rendered or loaded. With O(missing), the filter returns
+    those errors instead, one line each, for an M(ansible.builtin.assert) that fails only
+    the host that lacks the name.
   - The roles C(warden.egress.linux) and C(warden.egress.pf) do this in their C(users.yml).
 options:
   _input:
@@ -33,6 +35,13 @@ options:
     description: The target's name, for the error message.
     type: str
     required: true
+  missing:
+    description:
+      - Return the names the target does not know instead of the policies, as a list of
+        messages, one line each, naming the host, the variable path and the name; each name
+        once, and an empty list when every name resolved.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -44,6 +53,14 @@ EXAMPLES = r"""
   loop: "{{ __policies | map(attribute='local_ids.users', default={}) | map('list') | flatten | unique }}"
   register: __passwd
 
+- name: Check that this host knows every name (fails this host alone, one line)
+  ansible.builtin.assert:
+    that: __missing | length == 0
+    fail_msg: "{{ __missing | join('; ') }}"
+    quiet: true
+  vars:
+    __missing: "{{ __policies | warden.egress.local_ids(passwd=__passwd, host=inventory_hostname, missing=true) }}"
+
 - name: Write their numbers into the policies
   ansible.builtin.set_fact:
     __policies: "{{ __policies | warden.egress.local_ids(passwd=__passwd, host=inventory_hostname) }}"
@@ -51,22 +68,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Copies of the policies with C(local_ids.users.NAME.id) and C(local_ids.groups.NAME.id) filled in.
+  description:
+    - Copies of the policies with C(local_ids.users.NAME.id) and C(local_ids.groups.NAME.id) filled in.
+    - With O(missing), the messages for the names the target does not know (strings).
   type: list
-  elements: dict
+  elements: raw
 """
 
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import getent_numbers, with_local_ids
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import getent_numbers, missing_local_ids, with_local_ids
 
 
-def local_ids(policies, host, passwd=None, group=None):
+def local_ids(policies, host, passwd=None, group=None, missing=False):
     if not isinstance(policies, list) or not all(isinstance(ir, dict) and "rules" in ir for ir in policies):
         raise AnsibleFilterError("warden.egress.local_ids: input is not a list of Policy IRs")
     numbers = {"users": getent_numbers(passwd, "passwd"), "groups": getent_numbers(group, "group")}
     try:
+        if parse_bool(missing, "missing"):
+            return [f"warden.egress: host {host}: {exc}" for exc in missing_local_ids(policies, numbers, host)]
         return with_local_ids(policies, numbers, host)
     except PolicyError as exc:
         raise AnsibleFilterError(f"warden.egress: host {host}: {exc}") from None

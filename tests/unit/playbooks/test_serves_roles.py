@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -76,6 +77,39 @@ def test_users_task_file_writes_the_numbers_or_stops(tmp_path, role, missing):
                   "nobody": {"id": 65534, "path": "egress_roles.web_mail.allow[0].users[0]"}},
         "groups": {"nogroup": {"id": 65534, "path": "egress_roles.web_mail.allow[1].groups[0]"}},
     }
+
+
+@pytest.mark.parametrize("role", ["linux", "pf"])
+def test_a_missing_user_fails_that_host_alone_in_one_line(tmp_path, role):
+    """mail1 names a user this machine does not have; mail2, in the same play, names users it
+    has. mail1 fails at the check, with one line naming the host, the variable and the name
+    (not a filter's traceback wrapped in the task's); mail2 goes on to the end of the play."""
+    roles = {"web_mail": {**ROLE, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody", "no_such_user_x"]}]},
+             "web": {**ROLE, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody"]}]}}
+    var = f"__{role}_egress_policies"
+    hosts = {}
+    for host, name in (("mail1", "web_mail"), ("mail2", "web")):
+        ir = compile_policy(site(egress_roles=roles, egress_role=name, ansible_connection="local"), "mail1", ADDRESSES, GROUPS)
+        hosts[host] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, var: [ir]}
+    plays = [{"name": "Resolve", "hosts": "mail1,mail2", "gather_facts": False, "tasks": [
+        {"name": "Resolve", "ansible.builtin.include_role": {"name": f"warden.egress.{role}", "tasks_from": "users"}},
+        {"name": "Show", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % var, "dest": str(tmp_path / "{{ inventory_hostname }}.json"),
+                                                  "mode": "0644"}},
+    ]}]
+    result = playbook(tmp_path, {"all": {"hosts": hosts}}, plays)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert output.count("fatal: ") == 1, output
+    # The task result after "=>", as the result format (JSON or YAML, which folds long lines) writes it.
+    first, *rest = output.split("fatal: [mail1]: FAILED! => ", 1)[1].split("\n")
+    failed = yaml.safe_load("\n".join([first, *itertools.takewhile(lambda line: line.startswith(" "), rest)]))
+    message = failed["msg"]
+    assert message == ("warden.egress: host mail1: egress_roles.web_mail.allow[0].users[1]: 'no_such_user_x' is not a local user on mail1 "
+                       "(getent passwd no_such_user_x found no entry): create it there, or name one that exists, before the rules are loaded")
+    assert "Finalization of task args" not in output and "filter plugin" not in output, output
+    assert not (tmp_path / "mail1.json").exists()
+    resolved = json.loads((tmp_path / "mail2.json").read_text())[0]
+    assert resolved["local_ids"]["users"] == {"nobody": {"id": 65534, "path": "egress_roles.web.allow[0].users[0]"}}
 
 
 @pytest.fixture()

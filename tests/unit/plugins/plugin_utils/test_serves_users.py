@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
+from ansible_collections.warden.egress.plugins.filter.local_ids import local_ids
 from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables, render_pf
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
@@ -263,6 +265,24 @@ def test_names_resolve_on_the_target_or_stop_the_play():
         with_local_ids([ir], missing, "mail1")
     with pytest.raises(PolicyError, match="is not a local user on mail1"):
         with_local_ids([ir], {}, "mail1")
+
+
+def test_the_local_ids_filter_lists_what_the_target_lacks_one_line_each():
+    roles = {"web_mail": {**WEB_MAIL, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix", "nosuchuser"]},
+                                                 {"service": "dns", "to": "internal_resolvers", "groups": ["nosuchgroup"]}]}}
+    ir = web_mail(roles)
+    passwd = getent("passwd", {"postfix": ["x", "107", "114", "", "/", "/bin/false"], "nosuchuser": None})
+    group = getent("group", {"nosuchgroup": None})
+    assert local_ids([ir, ir], "mail1", passwd=passwd, group=group, missing="yes") == [
+        "warden.egress: host mail1: egress_roles.web_mail.allow[0].users[1]: 'nosuchuser' is not a local user on mail1 "
+        "(getent passwd nosuchuser found no entry): create it there, or name one that exists, before the rules are loaded",
+        "warden.egress: host mail1: egress_roles.web_mail.allow[1].groups[0]: 'nosuchgroup' is not a local group on mail1 "
+        "(getent group nosuchgroup found no entry): create it there, or name one that exists, before the rules are loaded",
+    ]
+    with pytest.raises(AnsibleFilterError, match=r"^warden.egress: host mail1: egress_roles.web_mail.allow\[0\].users\[1\]: 'nosuchuser'"):
+        local_ids([ir], "mail1", passwd=passwd, group=group)
+    found = getent("group", {"nosuchgroup": ["x", "300", ""]})
+    assert local_ids([ir], "mail1", passwd=getent("passwd", {"postfix": ["x", "107"], "nosuchuser": ["x", "108"]}), group=found, missing=True) == []
 
 
 # --------------------------------------------------------------------------- renderers
