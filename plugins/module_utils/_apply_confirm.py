@@ -6,9 +6,10 @@
 With ``confirm_timeout`` a module saves what it owns before the load (also "nothing
 loaded"), loads, and ``arm()``s a rollback that runs on the target without the controller
 (``_apply_rollback``): a transient systemd timer where systemd runs the host and shares the
-module's network and mount namespaces, a detached process holding a lock on its pid file
-elsewhere. The record and the boot files are written by ``confirm()`` only, so a restart while
-a load waits brings back the previous rules.
+module's network and mount namespaces, a detached process and its twin holding a lock on
+their pid file elsewhere. The record and the boot files are written by ``confirm()`` only, so a
+restart while a load waits brings back the previous rules. The window is strict: ``confirm()``
+refuses once it has passed, whether or not the rollback has run yet.
 
 Files in the state directory, per owner NAME (``inet-warden_egress``, ``iptables-warden_egress``,
 ``pf-warden_egress``): ``NAME.pending`` (the plan, JSON: what to put back, and what to write on
@@ -97,6 +98,35 @@ def _pid_holder(pid_file: str) -> int | None:
     return int(text) if text.isdigit() else -1
 
 
+def _group_runs(module, pgid: int, needles: tuple) -> bool:
+    """Whether a live process of process group ``pgid`` runs the rollback program: one of
+    its arguments ends with ``needles[0]`` (the program's name) and another is ``needles[1]``
+    (the plan's token). Read from /proc, or from ``ps`` where there is none."""
+    name, token = needles
+    found = []
+    if os.path.isdir("/proc/self"):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    group = int(handle.read().rsplit(b")", 1)[1].split()[2])
+                if group != pgid:
+                    continue
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    found.append([arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0")])
+            except (OSError, ValueError, IndexError):
+                continue
+    else:
+        ps = module.get_bin_path("ps")
+        rc, out, err = module.run_command([ps, "-A", "-o", "pgid=", "-o", "args="]) if ps else (1, "", "")
+        for line in out.splitlines() if rc == 0 else []:
+            words = line.split()
+            if words[:1] == [str(pgid)]:
+                found.append(words[1:])
+    return any(token in args and any(arg.endswith(name) for arg in args) for args in found)
+
+
 def armed(module, plan: dict) -> bool:
     """Whether the plan's rollback is still armed (waiting, or running)."""
     runner = plan["runner"]
@@ -144,7 +174,7 @@ class Pending:
         now = time.time()
         plan = {
             "token": uuid.uuid4().hex, "label": self.label, "restore": restore, "confirm": on_confirm,
-            "loaded_at": now, "timeout": timeout, "rollback_at": now + timeout,
+            "loaded_at": now, "loaded_mono": time.monotonic(), "timeout": timeout, "rollback_at": now + timeout,
             "lock": lock.lock_path(self.state_dir), "marker": self.marker, "plan": self.plan_path, "program": self.program,
             "runner": {"kind": "systemd", "unit": self.unit} if tools else {"kind": "process", "pid_file": self.pid_file},
         }
@@ -186,11 +216,16 @@ class Pending:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return f"{self.pid_file} is held by another rollback process"
+            os.ftruncate(fd, 0)
             job = subprocess.Popen([sys.executable, self.program, self.plan_path, plan["token"], "--wait", str(plan["timeout"])],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/",
                                    start_new_session=True, pass_fds=(fd,))
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{job.pid}\n".encode("ascii"), 0)
+            # the process writes its pid once its twin is forked: from then on, killing one of them leaves the other
+            deadline = time.monotonic() + 10
+            while os.pread(fd, 32, 0) != f"{job.pid}\n".encode("ascii"):
+                if job.poll() is not None or time.monotonic() >= deadline:
+                    return f"the rollback process {job.pid} did not start (exit status {job.poll()})"
+                time.sleep(0.01)
         finally:
             os.close(fd)
         return None
@@ -208,18 +243,18 @@ class Pending:
             return not armed(self.module, plan)
         pid = _pid_holder(runner["pid_file"])
         if pid is not None:
-            try:
-                leader = pid > 0 and os.getpgid(pid) == pid
-            except OSError:
-                leader = False
-            if not leader:
-                self.module.fail_json(msg=f"{runner['pid_file']} is locked, but pid {pid} is not a rollback process (not a process group leader);"
-                                          " nothing was signalled")
+            if pid <= 0 or not _group_runs(self.module, pid, (os.path.basename(self.program), plan["token"])):
+                self.module.fail_json(msg=f"{runner['pid_file']} is locked, but process group {pid} does not run the rollback of this load"
+                                          f" ({os.path.basename(self.program)} with its token); nothing was signalled")
             for sig in (signal.SIGTERM, signal.SIGKILL):
                 try:
                     os.killpg(pid, sig)
                 except OSError:
                     break
+                try:
+                    os.killpg(pid, signal.SIGCONT)  # a stopped process acts on SIGTERM only once continued
+                except OSError:
+                    pass
                 deadline = time.monotonic() + 5
                 while _pid_holder(runner["pid_file"]) is not None and time.monotonic() < deadline:
                     time.sleep(0.05)
@@ -285,17 +320,43 @@ def settle(module, fd: int | None, state_dir: str, timeout: int, result: dict) -
                 time.sleep(0.1)
 
 
+def age(plan: dict) -> float:
+    """Seconds since the plan's load, on this host's monotonic clock (the wall clock for a
+    plan written without it)."""
+    if isinstance(plan.get("loaded_mono"), (int, float)):
+        return time.monotonic() - plan["loaded_mono"]
+    return time.time() - plan["loaded_at"]
+
+
+def _refuse_late(module, pending: Pending, plan: dict, waited: float, result: dict) -> None:
+    """The window has passed, whether or not the rollback has run yet: refuse, and (not in
+    check mode) put the previous rules back now, as the rollback would. Exits."""
+    if module.check_mode:
+        module.fail_json(msg=f"too late: the {plan['timeout']}-second window of the load of {pending.label} ended {waited - plan['timeout']:.1f} s ago;"
+                             " the host puts the previous rules back", **{**result, "pending_confirmation": True})
+    note = pending.roll_back_now(plan, f"no confirmation within {plan['timeout']} s; one came {waited:.1f} s after the load")
+    rest = {k: v for k, v in result.items() if k not in ("changed", "pending_confirmation", "rollback_by", "rollback_at")}
+    module.fail_json(msg=f"too late: {note['message']}", rolled_back=note["ok"], rolled_back_at=stamp(note["rolled_back_at"]),
+                     rollback_seconds=note["seconds"], changed=note["ok"], pending_confirmation=not note["ok"], **rest)
+
+
 def confirm(module, pending: Pending, result: dict, after=None) -> None:
     """``confirm: true``: keep the pending load. Stops the rollback, writes the record and the
     boot files the plan holds, then calls ``after(plan)`` (iptables destroys the previous
-    sets). In check mode, says whether there is a load to confirm. Exits."""
+    sets). In check mode, says whether there is a load to confirm. Exits.
+
+    The window is strict: once ``timeout`` seconds have passed since the load, the
+    confirmation is refused even if the rollback has not run yet (it waits for the lock, or
+    its timer is late), and the previous rules are put back at once. ``since_load`` in the
+    result says how long after the load the target received the call."""
     plan = pending.plan()
     if plan is None:
         note = pending.note()
         if note is not None:
             module.fail_json(msg=f"too late: {note['message']}", rolled_back=note["ok"], rolled_back_at=stamp(note["rolled_back_at"]),
-                             rollback_seconds=note["seconds"], **result)
+                             rollback_seconds=note["seconds"], since_load=round(time.time() - note["loaded_at"], 1), **result)
         module.fail_json(msg=f"nothing to confirm: no load of {pending.label} is waiting for confirmation", **result)
+    result["since_load"] = round(age(plan), 1)
     if not armed(module, plan):
         if module.check_mode:
             module.fail_json(msg=f"too late: the load of {pending.label} can no longer be confirmed ({STALE}); the next run puts the previous rules back",
@@ -303,6 +364,8 @@ def confirm(module, pending: Pending, result: dict, after=None) -> None:
         note = pending.roll_back_now(plan, STALE)
         module.fail_json(msg=f"too late: {note['message']}", rolled_back=note["ok"], rolled_back_at=stamp(note["rolled_back_at"]),
                          rollback_seconds=note["seconds"], changed=note["ok"], **{k: v for k, v in result.items() if k != "changed"})
+    if age(plan) > plan["timeout"]:
+        _refuse_late(module, pending, plan, age(plan), result)
     wanted = plan["confirm"]
     boot = [item for item in wanted["boot"] if state.read_text(item["path"]) != item["text"]]
     result.update(changed=True, ruleset_changed=False, file_changed=bool(boot), pending_confirmation=True,
@@ -312,9 +375,13 @@ def confirm(module, pending: Pending, result: dict, after=None) -> None:
     try:
         staged = [files.stage(module, item["path"], item["text"], item["mode"]) for item in boot]
     except files.WriteError as exc:
-        module.fail_json(msg=f"{exc}; not confirmed: the host puts the previous rules back at {stamp(plan['rollback_at'])}", **result)
+        module.fail_json(msg=f"{exc}; not confirmed: the host puts the previous rules back at {stamp(plan['rollback_at'])}",
+                         **files.unchanged(result))
+    waited = age(plan)
+    if waited > plan["timeout"]:
+        _refuse_late(module, pending, plan, waited, files.unchanged(result))
     if not pending.stop(plan):
-        module.fail_json(msg=f"could not stop the rollback ({describe(plan)}); not confirmed", **result)
+        module.fail_json(msg=f"could not stop the rollback ({describe(plan)}); not confirmed", **files.unchanged(result))
     record = wanted["record"]
     previous = state.read_record(record["path"])
 
@@ -325,7 +392,6 @@ def confirm(module, pending: Pending, result: dict, after=None) -> None:
                  roll_back=undo, undo_record=lambda: state.put_back_record(record["path"], previous))
     for path in (pending.plan_path, pending.program):
         state.remove(path)
-    waited = time.time() - plan["loaded_at"]
     result["confirmed_after"] = round(waited, 1)
     if waited > plan["timeout"] / 2:
         module.warn(f"the load was confirmed {waited:.1f} s after it was made, more than half of its {plan['timeout']} s window;"

@@ -108,13 +108,19 @@ def stage(module, path: str, text: str, mode: int = 0o644) -> Staged:
     return Staged(path, tmp, mode)
 
 
+def unchanged(result: dict) -> dict:
+    """``result`` for a run that fails before it changed anything: what it planned to change
+    (``changed``, ``ruleset_changed``, ``file_changed``) did not happen."""
+    return {**result, "changed": False, "ruleset_changed": False, "file_changed": False}
+
+
 def stage_all(module, result: dict, wanted: list) -> list:
     """Stage ``[(path, text, mode), ...]`` before anything is loaded; fail the run if one
     cannot be written (nothing has been changed yet)."""
     try:
         return [stage(module, path, text, mode) for path, text, mode in wanted]
     except WriteError as exc:
-        module.fail_json(msg=f"{exc}; nothing was loaded or written", **result)
+        module.fail_json(msg=f"{exc}; nothing was loaded or written", **unchanged(result))
 
 
 def _move(module, src: str, dest: str) -> None:

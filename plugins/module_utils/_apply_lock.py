@@ -9,14 +9,20 @@ two runs on one host (two playbooks, or a run and pf's rollback job) follow one 
 instead of interleaving their loads, records and boot files. A run waits at most
 ``lock_timeout`` seconds, then fails naming the lock and the process that holds it.
 Check mode takes a shared lock, and only when the lock file exists: it writes nothing.
+
+Every command the run starts while it holds the lock inherits the lock (``tie()``): a
+command that outlives a killed run (an ``nft -f`` still loading) keeps the next run, and the
+rollback, waiting until it has finished, instead of landing after them.
 """
 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import time
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_rollback as rollback
 from ansible_collections.warden.egress.plugins.module_utils._apply_files import STATE_DIR_MODE, WriteError, make_dirs, why
 
 LOCK_NAME = "apply.lock"
@@ -59,6 +65,19 @@ def hold(module, state_dir: str, timeout: int, result: dict | None = None) -> in
                                      " (lock_timeout); nothing was changed", **(result or {}))
             time.sleep(0.1)
     if not shared:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:
+            os.close(fd)
+            module.fail_json(msg=f"state_dir: cannot write to the lock file {path}: {why(exc)}; nothing was changed", **(result or {}))
+    tie(module, fd)
     return fd
+
+
+def tie(module, fd: int) -> None:
+    """Have every command the module runs from now on inherit the lock ``fd`` (run_command,
+    and the rollback's own commands when the module rolls back itself). A flock belongs to the
+    open file, so the lock stays held until the last of them has exited."""
+    module.run_command = functools.partial(module.run_command, pass_fds=(fd,))
+    rollback.HOLDING = (fd,)

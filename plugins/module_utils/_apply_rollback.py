@@ -18,6 +18,11 @@ note saying what it did (``NAME.rolled-back``) and removes the plan.
     python3 PROGRAM PLAN TOKEN              wait for the apply lock, then roll back
     python3 PROGRAM PLAN TOKEN --wait N     sleep N seconds first (the detached process)
 
+With ``--wait`` two processes of one process group wait: the one the pid file names and a
+twin forked from it, both holding the lock on the pid file. Whichever is left when the window
+ends rolls back (the other finds the plan gone), so killing one of them (not the group) does
+not leave the load unguarded. A confirmation stops both (it signals the process group).
+
 The module calls ``roll_back()`` itself (holding the lock) when it must undo a load at once.
 """
 
@@ -34,11 +39,14 @@ import tempfile
 import time
 
 BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
+# The apply lock's descriptor while this process holds it: every command run inherits it, so
+# a command that outlives this process keeps the next run waiting until it has finished.
+HOLDING: tuple = ()
 IPT_TOOLS = {"ipv4": ("iptables-save", "iptables-restore"), "ipv6": ("ip6tables-save", "ip6tables-restore")}
 
 
 def run(argv: list, data: str | None = None) -> tuple[int, str, str]:
-    done = subprocess.run(argv, input=data, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, input=data, capture_output=True, text=True, check=False, pass_fds=HOLDING)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -225,17 +233,37 @@ def roll_back(plan: dict, why: str) -> dict:
             "rolled_back_at": done, "seconds": seconds, "token": plan["token"]}
 
 
+def started(plan_path: str) -> None:
+    """The detached process: fork the twin, then write this process's pid into the pid file
+    (whose lock both hold), which tells the module that both wait."""
+    plan = read_plan(plan_path) or {}
+    pid_file = plan.get("runner", {}).get("pid_file")
+    if os.fork() == 0 or not pid_file:
+        return
+    fd = os.open(pid_file, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    finally:
+        os.close(fd)
+
+
 def main(argv: list) -> int:
+    global HOLDING
     plan_path, token = argv[0], argv[1]
     if argv[2:3] == ["--wait"]:
+        started(plan_path)
         time.sleep(max(0.0, float(argv[3])))
     plan = read_plan(plan_path)
     if plan is None or plan["token"] != token:
         return 0
-    lock = os.open(plan["lock"], os.O_RDWR | os.O_CREAT, 0o600)
+    lock = os.open(plan["lock"], os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)
-    os.ftruncate(lock, 0)
-    os.pwrite(lock, f"{os.getpid()}\n".encode("ascii"), 0)
+    HOLDING = (lock,)
+    try:
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode("ascii"), 0)
+    except OSError:
+        pass  # a full disk: the pid in the lock file only names the holder in messages
     plan = read_plan(plan_path)
     if plan is None or plan["token"] != token:
         return 0

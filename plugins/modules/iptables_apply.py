@@ -41,6 +41,8 @@ description:
     P(warden.egress.pf_apply#module).
   - One apply at a time. The module holds a lock in O(state_dir) for the whole run, so a second
     run on the same host waits for the first (at most O(lock_timeout) seconds).
+    The commands it runs inherit that lock, so a command still running after the module was
+    killed (an interrupted load) holds the next run back until it has finished.
   - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700,
     O(directory) 0755).
 author:
@@ -100,7 +102,9 @@ options:
         that rollback puts back exactly what was saved, in one transaction per family (the sets first, then IPv4, then IPv6).
       - The rollback is a transient systemd timer (C(systemd-run --on-active)) where systemd runs
         the target and the module shares its network and mount namespaces; elsewhere (no systemd,
-        or under C(ip netns exec)) it is a detached process that holds a lock on its pid file.
+        or under C(ip netns exec)) it is a detached process and a twin forked from it, both holding
+        a lock on its pid file; whichever is left when the window ends rolls back, so killing one
+        of them (not their process group) leaves the load guarded.
       - The boot files and the record of what was applied are written only on confirmation, so
         a restart while a load waits brings the previous rules back.
       - One load waits at a time. Another load (or a removal) waits, releasing the apply lock,
@@ -119,6 +123,11 @@ options:
       - Fails when no load waits ("nothing to confirm"), and when the rollback already ran or is
         no longer armed ("too late", with what the target did and when). Warns when the
         confirmation came after more than half of the window.
+      - The window is strict. A confirmation that reaches the target after O(confirm_timeout) seconds
+        is refused ("too late") even if the rollback has not run yet, and the previous rules are
+        put back at once (in check mode it only says that the window has passed).
+      - It signals the rollback process only after checking that the process group the pid file
+        names runs this load's rollback program, with its token.
       - In check mode it says whether there is a load to confirm, and changes nothing.
     type: bool
     default: false
@@ -203,6 +212,13 @@ rollback_at:
   returned: when the load waits for confirmation
   type: str
   sample: "2026-12-02 11:02:00 +0000"
+since_load:
+  description:
+    - Seconds between the load and the moment the target received this O(confirm=true) call (its clock).
+    - Lets the controller place the load and the rollback on its own clock.
+  returned: when O(confirm=true) finds a load waiting, or what its rollback did
+  type: float
+  sample: 21.3
 confirmed_after:
   description: Seconds between the load and its confirmation.
   returned: when O(confirm=true) confirmed a load
@@ -447,7 +463,7 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
     the boot files are in place (a roll back needs them)."""
     checked = scratch_check(target, texts)
     if isinstance(checked, str):
-        module.fail_json(msg=f"the rules do not load (tried in a scratch network namespace; nothing was changed): {checked}", **result)
+        module.fail_json(msg=f"the rules do not load (tried in a scratch network namespace; nothing was changed): {checked}", **files.unchanged(result))
     result["validated"] = "scratch namespace and --test" if checked else "--test"
     before_sets = target.existing_sets()
     created = new_sets - before_sets
@@ -460,13 +476,13 @@ def load(module: AnsibleModule, target: Target, texts: dict, lives: dict, new_se
     rc, out, err = target.run([target.ipset, "-exist", "restore"], data="\n".join(script) + "\n", check=False)
     if rc != 0:
         destroy_sets(target, created)
-        module.fail_json(msg=f"ipset restore failed; nothing was changed: {err.strip()}", **result)
+        module.fail_json(msg=f"ipset restore failed; nothing was changed: {err.strip()}", **files.unchanged(result))
     transactions = {family: transaction(body(texts[family]), lives[family]) for family in FAMILIES}
     for family in FAMILIES:
         rc, err = restore(target, family, transactions[family], test=True)
         if rc != 0:
             destroy_sets(target, created)
-            module.fail_json(msg=f"{TOOLS[family][1]} --test rejected the {family} rules; nothing was changed: {err}", **result)
+            module.fail_json(msg=f"{TOOLS[family][1]} --test rejected the {family} rules; nothing was changed: {err}", **files.unchanged(result))
     done = []
     for family in FAMILIES:
         rc, err = restore(target, family, transactions[family])

@@ -32,6 +32,8 @@ description:
   - One apply at a time. The module holds a lock in O(state_dir) for the whole run (and the
     rollback job takes it before it rolls back), so a second run waits for the first (at most
     O(lock_timeout) seconds).
+    The commands it runs inherit that lock, so a command still running after the module was
+    killed (an interrupted load) holds the next run back until it has finished.
   - Directories it creates get explicit modes whatever the umask (O(state_dir) 0700, the
     directory of O(path) 0755).
 author:
@@ -82,7 +84,9 @@ options:
         that rollback puts back exactly what was saved, in one transaction.
       - The rollback is a transient systemd timer (C(systemd-run --on-active)) where systemd runs
         the box and the module shares its network and mount namespaces; elsewhere (no systemd,
-        or under C(ip netns exec)) it is a detached process that holds a lock on its pid file.
+        or under C(ip netns exec)) it is a detached process and a twin forked from it, both holding
+        a lock on its pid file; whichever is left when the window ends rolls back, so killing one
+        of them (not their process group) leaves the load guarded.
       - The boot file and the record of what was applied are written only on confirmation, so
         a restart while a load waits brings the previous rules back.
       - One load waits at a time. Another load (or a removal) waits, releasing the apply lock,
@@ -100,6 +104,11 @@ options:
       - Fails when no load waits ("nothing to confirm"), and when the rollback already ran or is
         no longer armed ("too late", with what the box did and when). Warns when the
         confirmation came after more than half of the window.
+      - The window is strict. A confirmation that reaches the box after O(confirm_timeout) seconds
+        is refused ("too late") even if the rollback has not run yet, and the previous rules are
+        put back at once (in check mode it only says that the window has passed).
+      - It signals the rollback process only after checking that the process group the pid file
+        names runs this load's rollback program, with its token.
       - In check mode it says whether there is a load to confirm, and changes nothing.
     type: bool
     default: false
@@ -165,6 +174,13 @@ rollback_at:
   returned: when the load waits for confirmation
   type: str
   sample: "2026-12-02 11:02:00 +0000"
+since_load:
+  description:
+    - Seconds between the load and the moment the box received this O(confirm=true) call (its clock).
+    - Lets the controller place the load and the rollback on its own clock.
+  returned: when O(confirm=true) finds a load waiting, or what its rollback did
+  type: float
+  sample: 21.3
 confirmed_after:
   description: Seconds between the load and its confirmation.
   returned: when O(confirm=true) confirmed a load
@@ -305,10 +321,10 @@ def main() -> None:
         rc, out, err = state.run_with_file(module, [pfctl, "-n", "-a", anchor, "-f"], restore["saved"], ".pf")
         if rc != 0:
             module.fail_json(msg=f"the rules loaded now would not load again, so a rollback could not put them back ({(err or out).strip()});"
-                                 " nothing was loaded (load without confirm_timeout)", **result)
+                                 " nothing was loaded (load without confirm_timeout)", **files.unchanged(result))
     rc, out, err = state.run_with_file(module, [pfctl, "-a", anchor, "-f"], content, ".pf")
     if rc != 0:
-        module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {(err or out).strip()}", **result)
+        module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {(err or out).strip()}", **files.unchanged(result))
     loaded = listing(module, pfctl, anchor) or ""
     if params["confirm_timeout"] > 0:
         boot = [{"path": params["path"], "text": content, "mode": 0o644}] if keep_file else []

@@ -72,8 +72,8 @@ class Box:
         """The tool the module would find without this box's own bin directory first."""
         return shutil.which(tool, path=os.environ["PATH"]) if self.module != "pf_apply" else os.path.join(self.tmp, "pfbin", "pfctl")
 
-    def run(self, args: dict, check: bool = False, wrap: list | None = None, umask: int | None = None, **extra) -> dict:
-        """Run the module as Ansible runs it (a process reading its arguments file), inside
+    def start(self, args: dict, check: bool = False, wrap: list | None = None, umask: int | None = None, **extra) -> subprocess.Popen:
+        """Start the module as Ansible runs it (a process reading its arguments file), inside
         ``wrap`` (a command prefix) and under ``umask`` when given."""
         args = {**self.boot_args(), "state_dir": self.state, **args, **extra}
         handle, path = tempfile.mkstemp(dir=self.tmp, suffix=".json")
@@ -82,12 +82,17 @@ class Box:
         command = (wrap or []) + (["ip", "netns", "exec", self.ns] if self.ns else [])
         command += [sys.executable, os.path.join(TOP, "plugins", "modules", f"{self.module}.py"), path]
         env = {**self.env, "PYTHONPATH": os.path.join(TOP, ".build", "collections")}
-        done = subprocess.run(command, capture_output=True, text=True, check=False, env=env,
-                              preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+    def run(self, args: dict, check: bool = False, wrap: list | None = None, umask: int | None = None, **extra) -> dict:
+        """Run the module to its end (see ``start()``); its result."""
+        process = self.start(args, check=check, wrap=wrap, umask=umask, **extra)
+        stdout, stderr = process.communicate()
         try:
-            return json.loads(done.stdout)
+            return json.loads(stdout)
         except ValueError:
-            raise AssertionError(f"no module result (rc {done.returncode}): {done.stdout!r} {done.stderr[-2000:]!r}") from None
+            raise AssertionError(f"no module result (rc {process.returncode}): {stdout!r} {stderr[-2000:]!r}") from None
 
 
 def read(path: str) -> str | None:

@@ -33,9 +33,9 @@ def _read_only(box: Box) -> list:
             'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"', box.etc]
 
 
-def _full(box: Box) -> list:
+def _full(box: Box, where: str | None = None) -> list:
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-            'mount -t tmpfs -o size=16k tmpfs "$0" && { head -c 1048576 /dev/zero > "$0/.fill"; exec "$@"; }', box.etc]
+            'mount -t tmpfs -o size=16k tmpfs "$0" && { head -c 1048576 /dev/zero > "$0/.fill"; exec "$@"; }', where or box.etc]
 
 
 @pytest.mark.parametrize(("trouble", "reason"), [(_directory, "is a directory"), (_read_only, "Read-only file system"),
@@ -47,6 +47,7 @@ def test_a_boot_file_that_cannot_be_written_stops_the_run_before_the_load(box, t
     result = box.run(box.args("dns1"), wrap=wrap)
     assert result.get("failed") and reason in result["msg"] and "nothing was loaded or written" in result["msg"], result
     assert "\n" not in result["msg"] and "exception" not in result
+    assert not result["changed"] and not result["ruleset_changed"] and not result["file_changed"], result  # it says nothing was loaded
     assert snapshot(box) == before
 
 
@@ -143,3 +144,37 @@ def test_two_runs_at_once_follow_one_another(box):
     assert not again["changed"], again
     other = box.args("mail1" if "role dns_resolver" in boot else "dns1")
     assert box.run(other, check=True)["ruleset_changed"]
+
+
+def test_a_full_state_directory_fails_the_run_cleanly_naming_the_lock_file(box):
+    """The lock file can be created (a full file system still has inodes) but not written."""
+    os.makedirs(box.state)
+    result = box.run(box.args("mail1"), wrap=_full(box, box.state))
+    lock_file = os.path.join(box.state, "apply.lock")
+    assert result.get("failed") and f"cannot write to the lock file {lock_file}: No space left on device" in result["msg"], result
+    assert "exception" not in result and "\n" not in result["msg"] and not result["changed"], result
+    assert box.kernel() == "" or "role mail_server" not in box.kernel()
+
+
+@pytest.mark.parametrize("box", ["nft_apply"], indirect=True)
+def test_a_loader_that_outlives_a_killed_run_holds_back_the_next_run(box):
+    """The run is killed while its 'nft -f' still loads (a wrapper sleeps before the real load).
+    That nft lands later; the next run must not read the kernel, find it in sync and leave,
+    only to have the orphan's table land after it (kernel B, boot file and record A)."""
+    assert box.run(box.args("mail1"))["changed"]
+    before = snapshot(box)
+    loading = os.path.join(box.tmp, "loading")
+    write_script(os.path.join(box.bin, "nft"), 'case " $* " in *" -c "*|*" list "*) exec ' + box.real("nft") + ' "$@";; esac\n'
+                                               f'for last; do :; done; grep -q "role dns_resolver" "$last" && {{ touch {loading}; sleep 3; }}\n'
+                                               f'exec {box.real("nft")} "$@"')
+    run = box.start(box.args("dns1"))
+    deadline = time.monotonic() + 20
+    while not os.path.exists(loading) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(loading), "the load never began"
+    run.kill()
+    run.communicate()
+    after = box.run(box.args("mail1"), lock_timeout=30)
+    time.sleep(max(0.0, os.stat(loading).st_mtime + 4 - time.time()))  # past the orphan's load
+    assert snapshot(box) == before, after
+    assert not box.run(box.args("mail1"))["changed"]

@@ -11,6 +11,7 @@ exercised in the Molecule scenario 'lockout'."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -293,3 +294,73 @@ def test_iptables_jump_goes_back_to_its_place_and_the_old_sets_keep_their_member
         wait_for_rollback(made, 8)
         assert snapshot(made) == before
         assert sh("iptables", "-S", "OUTPUT", ns=pair.host).stdout.splitlines()[2].endswith("-j warden_egress-output")
+
+
+def test_the_window_is_strict_even_when_the_rollback_has_not_run_yet(box):
+    """The rollback process is held up (stopped) past the window: a confirmation that comes
+    then is refused, and the previous rules are put back at once."""
+    box.run(box.args("mail1"))
+    before = snapshot(box)
+    assert box.run(box.args("dns1"), confirm_timeout=2)["pending_confirmation"]
+    group = job_pid(box)
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        time.sleep(2.6)
+        checked = box.run({}, check=True, confirm=True)
+        assert checked.get("failed") and "too late: the 2-second window of the load" in checked["msg"], checked
+        assert checked["pending_confirmation"] and checked["since_load"] >= 2.6, checked
+        late = box.run({}, confirm=True)
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGCONT)
+    assert late.get("failed") and late["msg"].startswith("too late: the host put the previous") and late["rolled_back"], late
+    assert "no confirmation within 2 s; one came" in late["msg"] and not late["pending_confirmation"], late
+    assert snapshot(box) == before
+    assert not os.path.exists(path_of(box, ".pending"))
+
+
+def test_a_confirmation_signals_only_the_rollback_of_its_load(box, bystander):
+    """The pid file is locked, but by something else, and it names another process group
+    leader: the confirmation must not signal that group."""
+    box.run(box.args("mail1"))
+    assert box.run(box.args("dns1"), confirm_timeout=60)["pending_confirmation"]
+    kill_job(box)
+    with open(path_of(box, ".rollback.pid"), "w", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(f"{bystander.pid}\n")
+        handle.flush()
+        result = box.run({}, confirm=True)
+    assert result.get("failed") and "does not run the rollback of this load" in result["msg"] and "nothing was signalled" in result["msg"], result
+    assert bystander.poll() is None, "a process that is not the rollback was signalled"
+    assert "role dns_resolver" in box.kernel() and not result.get("changed"), result
+
+
+def test_a_killed_rollback_process_still_rolls_back(box):
+    """Killing the process the pid file names (not its group) leaves its twin, which rolls
+    back when the window ends; a confirmation still stops both."""
+    box.run(box.args("mail1"))
+    before = snapshot(box)
+    assert box.run(box.args("dns1"), confirm_timeout=3)["pending_confirmation"]
+    os.kill(job_pid(box), signal.SIGKILL)
+    note = wait_for_rollback(box, 10)
+    assert note["ok"] and "no confirmation within 3 s" in note["message"], note
+    assert snapshot(box) == before
+    assert box.run(box.args("dns1"), confirm_timeout=30)["pending_confirmation"]
+    group = job_pid(box)
+    assert len(alive_in(group)) == 2
+    assert box.run({}, confirm=True)["changed"]
+    assert alive_in(group) == []
+
+
+def alive_in(group: int) -> list:
+    """The live (not zombie) processes of a process group."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(entry))
+    return found
