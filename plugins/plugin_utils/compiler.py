@@ -36,6 +36,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (  # n
     _upstream_entry,
     _upstreams,
     merge,
+    parse_bool,
     parse_network,
     unknown,
 )
@@ -166,20 +167,52 @@ def _served_mode(variables: Mapping, roles: list[str], plans: Mapping) -> tuple[
     return raw == "served" or (raw == "auto" and bool(serving)), serving, warnings
 
 
-def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str) -> None:
-    """Refuse a served-replies policy that would cut the SSH session Ansible reaches the
-    host by, unless the host is reached another way or the inventory says it knows."""
-    ack = variables.get("egress_serves_without_ssh", False)
-    if not isinstance(ack, bool):
-        raise PolicyError("egress_serves_without_ssh", ack, "must be true or false")
+def ssh_port(variables: Mapping) -> int | None:
+    """The port Ansible's SSH session to the host arrives on (``ansible_port``, default 22),
+    or None when the connection plugin reaches the host without a network session."""
     connection = variables.get("ansible_connection")
-    if ack or (isinstance(connection, str) and connection.rsplit(".", 1)[-1] in LOCAL_CONNECTIONS):
-        return
+    if isinstance(connection, str) and connection.rsplit(".", 1)[-1] in LOCAL_CONNECTIONS:
+        return None
     port_name = "ansible_port" if "ansible_port" in variables else "ansible_ssh_port"
     raw = variables.get(port_name, 22)
     port = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isascii() and raw.isdigit() else 0
     if not 1 <= port <= 65535:
         raise PolicyError(port_name, raw, "is not a port (1-65535)")
+    return port
+
+
+def pickup_rules(served: bool, serves: list[dict], port: int | None) -> list[dict]:
+    """Let out a TCP connection to this host that connection tracking picks up mid-stream.
+
+    Tracking starts in a network namespace with the first rule that uses it, so on a host
+    with no stateful firewall every connection open at the first load (the controller's
+    SSH session among them) is unknown to it; the next packet this host sends on it is
+    tracked from there as ``new``, with ACK and without SYN, and the default deny would
+    drop it. Such a packet leaves when it comes from a port this host serves and goes to a
+    client it serves there (``serves``: the served-reply rules), or, when replies are not
+    judged by what the host serves, from the SSH port Ansible reaches it on (``port``).
+    Once the client answers, the connection is established and judged as any other. A
+    connection this host opened itself starts with a SYN, which these rules never match."""
+    if served:
+        return [
+            _rule("accept", "baseline", "baseline: a served connection picked up mid-stream", family=rule["family"],
+                  ct_state=["new"], proto="tcp", sports=rule["ct_orig_dports"], daddr_in=rule.get("ct_orig_saddr_in"), midstream=True)
+            for rule in serves if rule["proto"] == "tcp" and rule.get("ct_orig_dports")
+        ]
+    if port is None:
+        return []
+    return [_rule("accept", "baseline", "baseline: the SSH session picked up mid-stream", ct_state=["new"], proto="tcp",
+                  sports=[(port, port)], midstream=True)]
+
+
+def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str) -> None:
+    """Refuse a served-replies policy that would cut the SSH session Ansible reaches the
+    host by, unless the host is reached another way or the inventory says it knows."""
+    ack = parse_bool(variables.get("egress_serves_without_ssh", False), "egress_serves_without_ssh")
+    connection = variables.get("ansible_connection")
+    port = ssh_port(variables)
+    if ack or port is None:
+        return
     if any(low <= port <= high for role in serving for low, high in plans[role]["served_tcp"]):
         return
     path, value = (plans[serving[0]]["serves_path"], plans[serving[0]]["served_names"]) if serving else ("egress_replies", "served")
@@ -247,8 +280,7 @@ def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) 
     user_log = _mapping(variables.get("egress_log"), "egress_log")
     _check_keys(user_log, LOG_KEYS, "egress_log")
     log.update(user_log)
-    if not isinstance(log["denied"], bool):
-        raise PolicyError("egress_log.denied", log["denied"], "must be true or false")
+    log["denied"] = parse_bool(log["denied"], "egress_log.denied")
     if not isinstance(log["rate"], str) or not RATE_RE.fullmatch(log["rate"]):
         raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
     if not isinstance(log["prefix"], str) or not PREFIX_RE.fullmatch(log["prefix"]):
@@ -390,6 +422,9 @@ def compile_policy(
         keys.append(_rule_key(UNSERVED))
     rules.extend(after)
     keys.extend(after_keys)
+    pickups = pickup_rules(served, [rule for role in serving for rule in plans[role]["serves"]] if served else [], ssh_port(variables))
+    rules.extend(pickups)
+    keys.extend(map(_rule_key, pickups))
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
         found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)

@@ -31,7 +31,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.errors import Policy
 from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex
 
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
-PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit", "direction", "user", "group", "sport"}
+PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit", "direction", "user", "group", "sport",
+               "midstream"}
 CT_STATES = ("new", "established", "related", "invalid")
 DIRECTIONS = ("outbound", "inbound")
 LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
@@ -135,6 +136,11 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
         raise PolicyError(f"{path}.direction", direction, f"is not one of {', '.join(DIRECTIONS)}")
     icmp_type = packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None)
     src, dst = out["src"], out["dst"]
+    midstream = packet.get("midstream", False)
+    if not isinstance(midstream, bool):
+        raise PolicyError(f"{path}.midstream", midstream, "must be true or false")
+    if midstream and (direction != "outbound" or proto != "tcp" or packet.get("ct_state", "new") != "new"):
+        raise PolicyError(f"{path}.midstream", midstream, "is for an outbound tcp packet tracked from mid-stream (ct_state new)")
     if direction == "inbound":
         if "ct_state" in packet:
             raise PolicyError(f"{path}.ct_state", packet["ct_state"], "is not for an inbound flow (the host's answer is an established reply)")
@@ -153,10 +159,12 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
         ct_state = packet.get("ct_state", "new")
         if ct_state not in CT_STATES:
             raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
-        if "sport" in packet:
-            raise PolicyError(f"{path}.sport", packet["sport"], "is for an inbound flow (the client's source port)")
+        if "sport" in packet and not midstream:
+            raise PolicyError(f"{path}.sport", packet["sport"], "is for an inbound flow (the client's source port) or a midstream packet")
         ct_direction, orig_dport, orig_src = "original", dport, src
-        sport = None
+        sport = packet.get("sport")
+        if midstream and (isinstance(sport, bool) or not isinstance(sport, int) or not 1 <= sport <= 65535):
+            raise PolicyError(f"{path}.sport", sport, "is not a port (1-65535): a midstream packet leaves from a port of this host")
     iif, oif = _interface(packet, "iif", path), _interface(packet, "oif", path)
     if ir is not None and ir.get("kind") == "edge":
         iif, oif = edge_interfaces(ir["edge"], src, dst, iif, oif, path)
@@ -168,6 +176,8 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
         "dst": dst,
         "proto": proto,
         "dport": dport if direction == "outbound" else sport,
+        "sport": sport if direction == "outbound" else dport,
+        "midstream": midstream,
         "icmp_type": icmp_type,
         "iif": iif,
         "oif": oif,
@@ -232,6 +242,10 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
     if rule.get("l4proto") is not None and rule["l4proto"] != PROTO_NUMBERS.get(pkt["proto"], pkt["proto"]):
         return False
     if rule["dports"] is not None and not any(low <= (pkt["dport"] or 0) <= high for low, high in rule["dports"]):
+        return False
+    if rule.get("sports") is not None and not any(low <= (pkt.get("sport") or 0) <= high for low, high in rule["sports"]):
+        return False
+    if rule.get("midstream") and not pkt.get("midstream"):
         return False
     if rule["icmp_types"] is not None and pkt["icmp_type"] not in rule["icmp_types"]:
         return False

@@ -85,6 +85,9 @@ def draw(host: str, kind: str, ir: Mapping, own: Iterable[str] = ()) -> list[dic
             else:
                 if rule["ct_state"]:
                     packet["ct_state"] = "new" if "new" in rule["ct_state"] else rule["ct_state"][0]
+                if rule.get("midstream"):
+                    # the next packet of a connection to this host, picked up mid-stream
+                    packet.update(midstream=True, sport=rule["sports"][0][0])
                 ports = rule["dports"]
             if packet.get("proto", "tcp") in ("tcp", "udp"):
                 ends = sorted({ports[0][0], ports[-1][1]}) if ports else [443]

@@ -128,6 +128,23 @@ def _port(reader: _Reader) -> tuple[int, int]:
     return (low_n, high_n)
 
 
+TCP_FLAGS = "FSRPAUEW"
+# What pf takes for a stateful pass rule that names no flags: state only from a SYN.
+DEFAULT_FLAGS = ("S", "SA")
+
+
+def _flags(reader: _Reader) -> tuple[str, str] | None:
+    """``flags SET/MASK`` (a packet matches when its flags within MASK are exactly SET) or
+    ``flags any`` (an empty mask: every packet)."""
+    token = reader.take()
+    if token == "any":
+        return "", ""
+    match = re.fullmatch(f"([{TCP_FLAGS}]*)/([{TCP_FLAGS}]+)", token)
+    if not match or not set(match.group(1)) <= set(match.group(2)):
+        reader.fail(f"{token!r} is not flags SET/MASK with SET within MASK")
+    return match.group(1), match.group(2)
+
+
 def _owner(reader: _Reader, word: str) -> str:
     """A user or group: a number or a name (pf looks names up when it loads the rules)."""
     token = reader.take()
@@ -140,7 +157,7 @@ def _rule(reader: _Reader) -> dict:
     rule = {"action": reader.take(ACTIONS), "direction": None, "log": False, "quick": False, "on": None,
             "on_negate": False, "af": None, "proto": None, "from": None, "to": None, "ports": None,
             "icmp_types": None, "tagged": None, "tagged_not": None, "tag": None, "state": None, "label": None,
-            "user": None, "group": None}
+            "user": None, "group": None, "sports": None, "flags": None}
     if reader.peek() in ("in", "out"):
         rule["direction"] = reader.take()
     if reader.accept("log"):
@@ -172,6 +189,8 @@ def _rule(reader: _Reader) -> dict:
     else:
         reader.take("from")
         rule["from"] = reader.items(lambda: _address(reader))
+        if reader.accept("port"):
+            rule["sports"] = reader.items(lambda: _port(reader))
         reader.take("to")
         rule["to"] = reader.items(lambda: _address(reader))
         if reader.accept("port"):
@@ -202,7 +221,7 @@ def _rule(reader: _Reader) -> dict:
         elif word == "flags":
             if rule["action"] == "block":
                 reader.fail("'flags' on a block rule blocks only the packets with those flags (SYNs), not the flow")
-            reader.take()
+            rule["flags"] = _flags(reader)
         elif word == "keep":
             reader.take("state")
             rule["state"] = {}
@@ -210,7 +229,7 @@ def _rule(reader: _Reader) -> dict:
                 while not reader.accept(")"):
                     if reader.accept(","):
                         continue
-                    option = reader.take(("max-src-conn-rate", "overload", "flush", "global"))
+                    option = reader.take(("max-src-conn-rate", "overload", "flush", "global", "sloppy"))
                     if option == "max-src-conn-rate":
                         value = reader.take()
                         if not re.fullmatch(r"[1-9][0-9]*/[1-9][0-9]*", value):
@@ -221,14 +240,16 @@ def _rule(reader: _Reader) -> dict:
                         if not table:
                             reader.fail("overload needs a <table>")
                         rule["state"]["overload"] = table.group(1)
-                    elif option == "flush":
-                        rule["state"]["flush"] = True
+                    elif option in ("flush", "sloppy"):
+                        rule["state"][option] = True
         elif word == "label":
             rule["label"] = reader.take()
         else:
             reader.fail(f"unknown or misplaced word {word!r}")
-    if rule["ports"] is not None and (rule["proto"] is None or not set(rule["proto"]) <= {6, 17}):
+    if (rule["ports"] is not None or rule["sports"] is not None) and (rule["proto"] is None or not set(rule["proto"]) <= {6, 17}):
         reader.fail("a port needs proto tcp or udp (pf would refuse it)")
+    if rule["flags"] is not None and rule["proto"] != [6]:
+        reader.fail("flags are for proto tcp")
     if rule["state"] is not None and rule["action"] != "pass":
         reader.fail("keep state on a rule that does not pass")
     if rule["state"] and "max-src-conn-rate" in rule["state"] and rule["proto"] != [6]:
@@ -395,6 +416,15 @@ def _matches(rule: dict, packet: dict, direction: str, interface: str, tag: str 
         return False
     if rule["ports"] is not None and not any(low <= (packet["dport"] or -1) <= high for low, high in rule["ports"]):
         return False
+    if rule["sports"] is not None and not any(low <= (packet["sport"] or -1) <= high for low, high in rule["sports"]):
+        return False
+    if rule["action"] == "pass" and rule["state"] is not None and packet["proto"] == 6:
+        # A stateful pass rule creates state only from the packets its flags allow (S/SA
+        # unless it says otherwise): any other packet of a connection pf has no state for
+        # goes on to the next rule.
+        flags = rule["flags"] or DEFAULT_FLAGS
+        if set(packet["flags"]) & set(flags[1]) != set(flags[0]):
+            return False
     if rule["icmp_types"] is not None and packet["icmp_type"] not in rule["icmp_types"]:
         return False
     if rule["tagged"] is not None and rule["tagged"] != tag:
@@ -436,14 +466,18 @@ def evaluate(ruleset: dict, flow: dict, own: list) -> dict:
     dport, icmp_type (a name), oif and, for a forwarded packet, iif; optionally the sending
     socket's ``user`` and ``group``. With ``inbound`` true the flow is a connection opened to
     the box, judged ``in`` on ``iif`` (default eth0) only. ``own`` lists the box's addresses
-    (``self``). Returns {verdict: pass|block, rule: the deciding rule's label}."""
+    (``self``). With ``midstream`` true the flow is the next packet out of a TCP connection
+    that pf has no state for (ACK without SYN, from the box's port ``sport``); any other TCP
+    flow is a new connection's SYN. Returns {verdict: pass|block, rule: the deciding rule's
+    label}."""
     src, dst = ipaddress.ip_address(flow["src"]), ipaddress.ip_address(flow["dst"])
     proto = flow.get("proto", "tcp")
     icmp_type = flow.get("icmp_type", "echo-request") if proto in ("icmp", "icmpv6") else None
     packet = {
         "src": src, "dst": dst, "proto": PROTO_NUMBERS.get(proto, proto), "dport": flow.get("dport"),
         "icmp_type": ICMP_NUMBERS[src.version].get(icmp_type) if icmp_type else None,
-        "user": flow.get("user"), "group": flow.get("group"),
+        "user": flow.get("user"), "group": flow.get("group"), "sport": flow.get("sport"),
+        "flags": ("A" if flow.get("midstream") else "S") if PROTO_NUMBERS.get(proto, proto) == 6 else "",
     }
     own_addresses = [ipaddress.ip_address(a) for a in own]
     rules, tables = ruleset["rules"], ruleset["tables"]

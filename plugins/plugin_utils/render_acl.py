@@ -149,7 +149,8 @@ def aces(ir: Mapping, grouped: bool = False) -> dict:
     if ir.get("kind") != "edge":
         raise ValueError("device ACLs are rendered from an edge policy (egress_edge)")
     for rule in ir["rules"]:
-        if rule.get("users") is not None or rule.get("groups") is not None or rule.get("ct_direction") is not None:
+        if rule.get("users") is not None or rule.get("groups") is not None or rule.get("ct_direction") is not None \
+                or rule.get("sports") is not None or rule.get("midstream"):
             raise ValueError(f"rule {rule['comment']!r}: a device ACL sees each packet alone, with no local user and no connection state: "
                              "it cannot match users, groups or what a host serves")
     edge = ir["edge"]

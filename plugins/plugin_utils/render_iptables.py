@@ -187,7 +187,17 @@ class _Renderer:
                     variants = [[f"-m {proto} --dport {chunks[0][0]}"]]
                 else:
                     variants = [[f"-m multiport --dports {','.join(chunk)}"] for chunk in chunks]
-            elif proto in ("icmp", "icmpv6") and rule["icmp_types"] is not None:
+            if proto in ("tcp", "udp") and rule.get("sports") is not None:
+                chunks = _ports(rule["sports"])
+                if len(chunks) == 1 and len(chunks[0]) == 1 and ":" not in chunks[0][0]:
+                    variants = [[*v, f"-m {proto} --sport {chunks[0][0]}"] for v in variants]
+                else:
+                    variants = [[*v, f"-m multiport --sports {','.join(chunk)}"] for v in variants for chunk in chunks]
+            if rule.get("midstream"):
+                if proto != "tcp":
+                    raise ValueError(f"refusing to render a midstream match for {proto!r}: it is a tcp packet without SYN")
+                variants = [[*v, "-m tcp --tcp-flags SYN,ACK ACK"] for v in variants]
+            if proto in ("icmp", "icmpv6") and rule["icmp_types"] is not None:
                 flag = "-m icmp --icmp-type" if proto == "icmp" else "-m icmp6 --icmpv6-type"
                 variants = [[f"{flag} {ICMP_TYPES[family][name]}"] for name in rule["icmp_types"]]
             after = []

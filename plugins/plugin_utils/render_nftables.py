@@ -153,8 +153,14 @@ def _match_parts(ir: Mapping, rule: Mapping, family: str | None) -> list[str]:
     if proto in ("tcp", "udp"):
         if rule["dports"] is not None:
             parts.append(f"{proto} dport {_ports(rule['dports'])}")
-        else:
+        if rule.get("sports") is not None:
+            parts.append(f"{proto} sport {_ports(rule['sports'])}")
+        if rule["dports"] is None and rule.get("sports") is None:
             parts.append(f"meta l4proto {proto}")
+    if rule.get("midstream"):
+        if proto != "tcp":
+            raise ValueError(f"refusing to render a midstream match for {proto!r}: it is a tcp packet without SYN")
+        parts.append("tcp flags & (syn | ack) == ack")
     elif proto in ("icmp", "icmpv6"):
         if rule["icmp_types"] is not None:
             parts.append(f"{proto} type {_names(rule['icmp_types'])}")

@@ -150,9 +150,26 @@ class _Renderer:
         return [f"{head} {what} from any to self {kind} {tail} label {label}".replace("  ", " ") for what, kind in (
             ("proto { tcp udp }", ""), ("inet proto icmp", "icmp-type 8"), ("inet6 proto icmp6", "icmp6-type 128"))]
 
+    def pickup(self, rule: Mapping) -> list[str]:
+        """A connection to this box that pf has no state for (pf was off when it opened), as
+        pf creates state from its next packet out: ACK without SYN (``flags A/SA``), from the
+        served port to the served clients. ``sloppy``: pf learns a connection's window
+        scaling from its SYNs, which it never saw here, so it does not check the window."""
+        if rule["proto"] != "tcp" or rule.get("sports") is None:
+            raise ValueError("pf picks up only tcp connections, from a port of the box")
+        parts = ["pass out quick"]
+        if rule["family"] != "any":
+            parts.append(AF[rule["family"]])
+        dst = self.table(rule["daddr_in"]) if rule["daddr_in"] is not None else "any"
+        parts += ["proto tcp", f"from self port {_ports(rule['sports'])} to {dst}", "flags A/SA keep state (sloppy)",
+                  f"label {_text(rule['comment'], LABEL_MAX)}"]
+        return [" ".join(parts)]
+
     def line(self, rule: Mapping, on: str | None = None, tagged: str | None = None, not_self: bool = False,
              ir: Mapping | None = None) -> list[str]:
         """One IR rule as pf rules (one per family when only one family's table applies)."""
+        if rule.get("sports") is not None or rule.get("midstream"):
+            raise ValueError("pf writes a source port only for a connection picked up mid-stream (pickup)")
         action = rule["action"]
         if action == "ratelimit":
             # The meter itself is pf's source tracking on the pass rules below; what it
@@ -229,7 +246,7 @@ class _Renderer:
 
 def _unconditional(rule: Mapping) -> bool:
     keys = ("saddr_in", "saddr_not_in", "daddr_in", "proto", "l4proto", "dports", "icmp_types", "hoplimit", "meter",
-            "ct_direction", "ct_orig_dports", "ct_orig_saddr_in", "users", "groups")
+            "ct_direction", "ct_orig_dports", "ct_orig_saddr_in", "users", "groups", "sports", "midstream")
     return rule["family"] == "any" and all(rule.get(key) is None for key in keys)
 
 
@@ -262,6 +279,9 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
     for rule in ir["rules"]:
         if rule.get("ct_direction") == "reply":
             out.extend(rend.served(rule))
+            continue
+        if rule.get("midstream"):
+            out.extend(rend.pickup(rule))
             continue
         if rule["ct_state"] is not None:
             continue

@@ -59,6 +59,8 @@ RULE_FIELDS = (
     "ct_orig_saddr_in",  # set name: the connection's original source (the client) is in the set
     "users",            # local users (names or uids): the sending socket's owner is one of them
     "groups",           # local groups (names or gids): the sending socket's group is one of them
+    "sports",           # port ranges: the packet's source port (this host's port, for a connection it answers)
+    "midstream",        # true: a TCP packet with ACK and without SYN, tracked from this packet on (see compiler.pickup_rules)
 )
 
 

@@ -91,7 +91,7 @@ def test_the_first_policy_that_drops_decides_and_an_exception_is_named():
     result = explained("198.51.100.14", "203.0.113.80", 443)  # ws1's exception: https to the payroll portal
     assert [(p["host"], p["verdict"], p["origin"]) for p in result["policies"]] == [
         ("ws1", "accept", "exception:0"), ("gw1", "accept", "exception:0")]
-    assert result["lines"][1] == "ws1: host policy (nftables): ALLOWED by rule 15 (exception:0): exception 0: https"
+    assert result["lines"][1] == "ws1: host policy (nftables): ALLOWED by rule 16 (exception:0): exception 0: https"
 
 
 def test_a_gateway_is_not_on_the_path_of_its_own_traffic():

@@ -49,10 +49,12 @@ def test_no_duplicate_rules(host):
 
 @pytest.mark.parametrize("host", HOSTS)
 def test_every_service_rule_keeps_its_port(host):
-    """Capirca pitfall: a tcp/udp accept must never lose its dport."""
+    """Capirca pitfall: a tcp/udp accept must never lose its dport (a connection picked up
+    mid-stream is matched on this host's port, its source port)."""
     for line in rule_lines(render(compile_for(host))):
         if re.search(r"\b(tcp|udp)\b", line) and line.endswith('"') and " accept " in line:
-            assert re.search(r"\b(tcp|udp) dport \S", line), line
+            port = "sport" if "tcp flags & (syn | ack) == ack" in line else "dport"
+            assert re.search(rf"\b(tcp|udp) {port} \S", line), line
 
 
 @pytest.mark.parametrize("host", HOSTS)

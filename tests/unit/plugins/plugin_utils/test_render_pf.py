@@ -231,3 +231,46 @@ def test_inside_interfaces_whose_names_differ_in_punctuation_get_their_own_tags(
     tags = dict(re.findall(r"^match in on (\S+) all tag (\S+)", text, re.M))
     assert len(set(tags.values())) == 3 and tags["vlan_1"] == "WE_IN_vlan_1", tags
     parse(text)
+
+
+# --------------------------------------------------------------------------- a connection pf has no state for
+
+SSH_SERVED = {"mail_server": {"serves": [{"service": "ssh", "from": ["198.51.100.0/24", "2001:db8:10::/64"]}], "allow": []}}
+
+
+@pytest.mark.parametrize("served", [False, True], ids=["serves-unset", "ssh-served"])
+def test_a_connection_without_state_is_picked_up_only_from_the_ssh_or_a_served_port(served):
+    """pf enabled while the controller's SSH session is open has no state for it; the box's
+    next packet on it (ACK without SYN) matches no stateful pass rule, whose flags are S/SA,
+    and the anchor's catch-all would block it. The pickup rule creates state from it, for
+    the SSH port (serves unset) or a served port and client (serves declared), and only
+    then; the oracle says the same."""
+    ir = compile_for("mail1", **({"egress_roles": SSH_SERVED} if served else {}))
+    text = render(ir)
+    pickup = [line for line in text.splitlines() if "picked up mid-stream" in line]
+    assert pickup and all("flags A/SA keep state (sloppy)" in line for line in pickup)
+    ruleset = parse(text)
+    cut = parse("\n".join(line for line in text.splitlines() if "picked up mid-stream" not in line) + "\n")
+    own = OWN["mail1"]
+    for client, sport, expected in [("198.51.100.254", 22, "pass"), ("2001:db8:10::fe", 22, "pass"), ("198.51.100.254", 4444, "block"),
+                                    ("203.0.113.9", 22, "block" if served else "pass")]:
+        src = own[1] if ":" in client else own[0]
+        flow = {"src": src, "dst": client, "proto": "tcp", "dport": 40000, "oif": "eth0", "midstream": True, "sport": sport}
+        assert evaluate(ruleset, flow, own)["verdict"] == expected, (client, sport)
+        assert (oracle(ir, {k: v for k, v in flow.items() if k != "oif"})["verdict"] == "accept") == (expected == "pass")
+        # Without the pickup rule nothing lets the packet out: pf creates state only from a SYN.
+        assert evaluate(cut, flow, own)["verdict"] == "block"
+        assert evaluate(cut, {**flow, "midstream": False}, own)["verdict"] == evaluate(ruleset, {**flow, "midstream": False}, own)["verdict"]
+
+
+def test_the_model_creates_state_only_from_the_flags_a_rule_allows():
+    ruleset = rules_of('pass out quick proto tcp from any to any keep state label "s"', 'block out quick all label "b"')
+    assert evaluate(ruleset, FLOW, [])["rule"] == "s"
+    assert evaluate(ruleset, {**FLOW, "midstream": True, "sport": 22}, [])["rule"] == "b"
+    anyflags = rules_of('pass out quick proto tcp from any to any flags any keep state label "s"', 'block out quick all label "b"')
+    assert evaluate(anyflags, {**FLOW, "midstream": True, "sport": 22}, [])["rule"] == "s"
+    for bad in ('pass out quick proto tcp from any to any flags S/A keep state label "s"',
+                'pass out quick proto udp from any to any flags S/SA keep state label "s"',
+                'pass out quick from any port 22 to any keep state label "s"'):
+        with pytest.raises(PfSyntaxError):
+            rules_of(bad)
