@@ -10,7 +10,8 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   _input:
-    description: Rows with C(host), C(name), C(src), C(dst), C(proto), C(port), C(expect), C(observed), C(outcome), C(ok), and C(from_host) for an inbound flow.
+    description: Rows with C(host), C(name), C(src), C(dst), C(proto), C(port), C(expect), C(observed), C(outcome), C(ok),
+      C(seconds) (how long the probe took; 0 when absent), and C(from_host) for an inbound flow.
     type: list
     elements: dict
     required: true

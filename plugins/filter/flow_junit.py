@@ -11,9 +11,13 @@ version_added: 0.5.0
 short_description: Format verification results as a JUnit XML report
 description:
   - Turns the rows produced by the P(warden.egress.verify#role) role into a JUnit XML document that CI
-    systems (Jenkins, GitLab) read - C(testsuites) holding one C(testsuite) with C(tests), C(failures),
-    C(errors) and C(skipped) counts and a C(timestamp), the run metadata as C(properties), and one
-    C(testcase) per flow.
+    systems (Jenkins, GitLab) read - C(testsuites) with C(tests), C(failures) and C(errors) counts and
+    C(time), holding one C(testsuite) with the same counts, C(skipped), C(time) and a C(timestamp), the
+    run metadata as C(properties), and one C(testcase) per flow. The document is valid against the
+    JUnit schema the Jenkins xUnit plugin checks (C(skipped) is not an attribute of C(testsuites)).
+  - A testcase's C(time) is the row's C(seconds), how long the M(warden.egress.probe) took to try the
+    flow (0 for a row without it, and for a host with no result); the suite's and the document's
+    C(time) is their sum.
   - A testcase's C(classname) is the host that sent the flow (for an inbound flow, its C(from_host)), its
     C(name) the flow's name. A mismatch is a C(failure) (expected against observed); an inconclusive outcome
     that fails the host is an C(error) with its reason; one accepted by C(inconclusive_ok) is C(skipped) with

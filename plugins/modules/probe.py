@@ -123,8 +123,9 @@ RETURN = r"""
 results:
   description:
     - One entry per flow, in the order given, with C(outcome), C(passed) (the packet got out
-      and something answered), C(observed) (C(allowed), C(denied) or C(inconclusive)) and
-      C(detail), and C(ok) when the flow carried O(flows[].expect).
+      and something answered), C(observed) (C(allowed), C(denied) or C(inconclusive)),
+      C(detail), C(seconds) (how long trying the flow took, to the microsecond; the JUnit
+      report's testcase time), and C(ok) when the flow carried O(flows[].expect).
   returned: always
   type: list
   elements: dict
@@ -214,7 +215,7 @@ def try_flow(flow: dict, timeout: float) -> dict:
     start = time.monotonic()
     outcome, detail = _outcome(flow, timeout)
     result.update(outcome=outcome, passed=outcome in PASSED, observed=observed(outcome, flow["proto"]), detail=detail)
-    result["seconds"] = round(time.monotonic() - start, 3)
+    result["seconds"] = round(time.monotonic() - start, 6)
     if flow.get("expect"):
         result["ok"] = judge(result)
     return result

@@ -110,20 +110,38 @@ def _xml(value) -> str:
     return NOT_XML.sub("\ufffd", str(value))
 
 
+def case_seconds(row: dict, index: int) -> float:
+    """How long the probe took to try the flow (its ``seconds``); 0 for a row without it."""
+    seconds = row.get("seconds", 0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < 86400:
+        raise ReportError(f"warden.egress.flow_junit: input[{index}].seconds: {seconds!r} must be the probe's duration in seconds")
+    return float(seconds)
+
+
+def _time(seconds: float) -> str:
+    """A JUnit time: seconds with a fraction (to the microsecond, so a fast probe is not 0)."""
+    return f"{seconds:.6f}"
+
+
 def junit_xml(rows: list, run: dict) -> str:
-    """One testsuite, one testcase per flow (classname: the host that sent it)."""
+    """One testsuite, one testcase per flow (classname: the host that sent it, time: how long
+    its probe took); the suite's and the document's time is the sum. ``skipped`` is counted
+    on the testsuite only: the JUnit schema CI systems validate against has no such attribute
+    on testsuites."""
     run = check_run("flow_junit", rows, run)
+    seconds = [case_seconds(row, i) for i, row in enumerate(rows)]
     total = {k: str(v) for k, v in counts(rows, run["missing"]).items()}
-    root = ET.Element("testsuites", {"name": SUITE, **total})
-    suite = ET.SubElement(root, "testsuite", {"name": SUITE, **total, "timestamp": run["time"], "time": "0"})
+    elapsed = _time(sum(seconds))
+    root = ET.Element("testsuites", {"name": SUITE, **{k: v for k, v in total.items() if k != "skipped"}, "time": elapsed})
+    suite = ET.SubElement(root, "testsuite", {"name": SUITE, **total, "timestamp": run["time"], "time": elapsed})
     props = ET.SubElement(suite, "properties")
     for name, values in (("inventory", run["inventory"]), ("commit", [commit_text(c) for c in run["commits"]]),
                          ("hosts", run["hosts"]), ("hosts without a result", run["missing"]),
                          ("hosts still to go", run["pending"])):
         for value in values:
             ET.SubElement(props, "property", {"name": name, "value": _xml(value)})
-    for row in rows:
-        case = ET.SubElement(suite, "testcase", {"classname": _xml(source_host(row)), "name": _xml(case_name(row)), "time": "0"})
+    for row, took in zip(rows, seconds):
+        case = ET.SubElement(suite, "testcase", {"classname": _xml(source_host(row)), "name": _xml(case_name(row)), "time": _time(took)})
         verdict = result(row)
         if verdict == "MISMATCH":
             element = ET.SubElement(case, "failure", {
@@ -141,7 +159,7 @@ def junit_xml(rows: list, run: dict) -> str:
                                 f"{': ' + str(row['detail']) if row.get('detail') else ''}), accepted by inconclusive_ok")})
         ET.SubElement(case, "system-out").text = _xml(describe(row))
     for host in run["missing"]:
-        case = ET.SubElement(suite, "testcase", {"classname": _xml(host), "name": MISSING, "time": "0"})
+        case = ET.SubElement(suite, "testcase", {"classname": _xml(host), "name": MISSING, "time": _time(0)})
         ET.SubElement(case, "error", {"type": "no result", "message": MISSING_WHY})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

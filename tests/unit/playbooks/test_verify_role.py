@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from junit_schema import check_junit
 from netns import HOST_V4, HOST_V6, Pair, sh
 from sample import ADDRESSES, GROUPS, compile_for, site
 
@@ -68,17 +69,27 @@ def run_verify(pair, tmp_path, flows: list[dict], *options: str, twins: tuple[st
 
 
 def junit(tmp_path) -> dict:
-    """The JUnit report's testcases by (classname, name), once its structure is checked: one
-    testsuite in testsuites, and each count equal to the testcases with such a child."""
-    root = ET.parse(tmp_path / "report" / "egress-report.xml").getroot()
+    """The JUnit report's testcases by (classname, name), once its structure is checked: valid
+    against the JUnit schema CI systems check (skipped counted on the testsuite alone), one
+    testsuite in testsuites, each count equal to the testcases with such a child, and each
+    flow's time its probe's duration (more than 0), the suite's their sum."""
+    text = (tmp_path / "report" / "egress-report.xml").read_bytes()
+    check_junit(text)
+    root = ET.fromstring(text)
     assert root.tag == "testsuites"
     assert [s.tag for s in root] == ["testsuite"]
-    cases = root.find("testsuite").findall("testcase")
-    for element in (root, root.find("testsuite")):
+    suite = root.find("testsuite")
+    cases = suite.findall("testcase")
+    for element in (root, suite):
         assert int(element.get("tests")) == len(cases)
-        for count, child in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        for count, child in (("failures", "failure"), ("errors", "error")):
             assert int(element.get(count)) == sum(1 for c in cases if c.find(child) is not None), count
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", root.find("testsuite").get("timestamp"))
+    assert "skipped" not in root.attrib
+    assert int(suite.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp"))
+    probed = [float(c.get("time")) for c in cases if c.get("name") != "(no result)"]
+    assert all(seconds > 0 for seconds in probed), [c.get("time") for c in cases]
+    assert float(root.get("time")) == float(suite.get("time")) == pytest.approx(sum(probed), abs=1e-5)
     return {(c.get("classname"), c.get("name")): c for c in cases}
 
 

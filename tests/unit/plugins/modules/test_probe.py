@@ -128,6 +128,27 @@ def test_udp_silence_is_inconclusive(pair, tmp_path):
     assert (results["refusing"]["outcome"], results["refusing"]["observed"], results["refusing"]["ok"]) == ("refused", "allowed", True)
 
 
+def test_each_flow_carries_how_long_its_probe_took(pair, tmp_path):
+    """seconds is measured around each probe (the JUnit report's testcase time): a far end that
+    ignores a SYN holds the probe for the whole timeout, one that refuses answers at once, and
+    even that takes more than nothing (it is not rounded to 0)."""
+    sh("nft", "-f", "-", ns=pair.world, data="table inet far_end {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+       "  tcp dport 81 drop\n }\n}\n")
+    flows = [
+        {"name": "ignored", "dst": "203.0.113.80", "port": 81},
+        {"name": "refused", "dst": "203.0.113.80", "port": 80},
+        {"name": "refused v6", "dst": "2001:db8:5100::80", "port": 80},
+    ]
+    started = time.monotonic()
+    results = by_name(probe(pair, tmp_path, flows, timeout=0.6))
+    took = time.monotonic() - started
+    assert [results[n]["outcome"] for n in ("ignored", "refused", "refused v6")] == ["timeout", "refused", "refused"], results
+    assert 0.6 <= results["ignored"]["seconds"] < took, results
+    for name in ("refused", "refused v6"):
+        assert 0 < results[name]["seconds"] < 0.3, results
+    assert all(isinstance(r["seconds"], float) for r in results.values())
+
+
 def test_inconclusive_ok_does_not_excuse_a_conclusive_mismatch(pair, tmp_path):
     """inconclusive_ok accepts only an outcome that proves nothing: a flow the policy should
     deny that connects is still a mismatch."""

@@ -1,13 +1,17 @@
-"""The verify role's JUnit XML and HTML reports: the XML parses back with the counts equal to
-its testcases' failure/error/skipped children, each verdict lands where CI looks for it, and
+"""The verify role's JUnit XML and HTML reports: the XML is valid against the JUnit schema CI
+systems check, parses back with the counts equal to its testcases' failure/error/skipped
+children and each testcase's time the probe's, each verdict lands where CI looks for it, and
 values from the inventory (names, comments) with <, & and quotes are escaped in both files."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
 import pytest
+from junit_schema import check_junit
+from lxml.etree import DocumentInvalid
 
 from ansible_collections.warden.egress.plugins.filter.flow_html import flow_html
 from ansible_collections.warden.egress.plugins.filter.flow_junit import flow_junit
@@ -19,15 +23,15 @@ NASTY = "<b>x & 'y' \"z\"</b>"
 BASE = {"dst": "203.0.113.80", "port": 80, "proto": "tcp", "src": None, "inconclusive_ok": False, "detail": ""}
 ROWS = [
     {**BASE, "host": "mail1", "name": "smtp to relay", "port": 25, "expect": "allowed", "observed": "allowed",
-     "outcome": "connected", "ok": True, "reason": "role mail_server: smtp to smtp_relays"},
+     "outcome": "connected", "ok": True, "reason": "role mail_server: smtp to smtp_relays", "seconds": 0.001234},
     {**BASE, "host": "mail1", "name": NASTY, "expect": "denied", "observed": "allowed", "outcome": "connected",
-     "ok": False, "reason": f"exception {NASTY}"},
+     "ok": False, "reason": f"exception {NASTY}", "seconds": 0.000071},
     {**BASE, "host": "mail1", "name": "http v4 with no route", "expect": "denied", "observed": "inconclusive",
-     "outcome": "unreachable", "detail": "[Errno 101] Network is unreachable", "ok": False, "reason": "default deny"},
+     "outcome": "unreachable", "detail": "[Errno 101] Network is unreachable", "ok": False, "reason": "default deny", "seconds": 0.0005},
     {**BASE, "host": "mail1", "name": "ntp", "proto": "udp", "port": 123, "expect": "allowed", "observed": "inconclusive",
-     "outcome": "timeout", "detail": "no answer within 2 s", "inconclusive_ok": True, "ok": True, "reason": "role: ntp"},
+     "outcome": "timeout", "detail": "no answer within 2 s", "inconclusive_ok": True, "ok": True, "reason": "role: ntp", "seconds": 2.003},
     {**BASE, "host": "web1", "name": "https in from mail1", "port": 443, "dst": "198.51.100.80", "expect": "allowed",
-     "observed": "allowed", "outcome": "connected", "ok": True, "reason": "serves https", "from_host": "mail1"},
+     "observed": "allowed", "outcome": "connected", "ok": True, "reason": "serves https", "from_host": "mail1", "seconds": 1},
 ]
 RUN = {"time": "2026-12-04T10:35:00", "inventory": [f"/srv/inv/{NASTY}.yml"],
        "commits": [{"dir": "/srv/inv", "commit": "0123456789abcdef0123456789abcdef01234567"}, {"dir": "/srv/play", "commit": None}],
@@ -48,10 +52,36 @@ def test_junit_counts_equal_the_testcases_children():
     assert len(cases) == len(ROWS) + 1  # and the host without a result
     for element in (root, suite):
         assert int(element.get("tests")) == len(cases)
-        for kind, count in (("failures", "failure"), ("errors", "error"), ("skipped", "skipped")):
+        for kind, count in (("failures", "failure"), ("errors", "error")):
             assert int(element.get(kind)) == sum(1 for c in cases if c.find(count) is not None), kind
+    assert int(suite.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == ("6", "1", "2", "1")
     assert suite.get("timestamp") == "2026-12-04T10:35:00"
+
+
+def test_junit_is_valid_for_ci_with_skipped_on_the_testsuite_alone():
+    text = junit_xml(ROWS, RUN)
+    check_junit(text)
+    root = ET.fromstring(text.encode())
+    assert "skipped" not in root.attrib and root.find("testsuite").get("skipped") == "1"
+    assert set(root.attrib) == {"name", "tests", "failures", "errors", "time"}
+    # the schema refuses what the report used to write
+    with pytest.raises(DocumentInvalid, match="attribute 'skipped' is not allowed"):
+        check_junit(text.replace('<testsuites name="warden.egress verify"', '<testsuites name="warden.egress verify" skipped="1"'))
+
+
+def test_junit_times_are_the_probes_durations_and_their_sum():
+    root = parse()
+    suite = root.find("testsuite")
+    times = {c.get("name"): c.get("time") for c in suite.iter("testcase")}
+    assert times == {"smtp to relay": "0.001234", NASTY: "0.000071", "http v4 with no route": "0.000500", "ntp": "2.003000",
+                     "https in from mail1 (inbound to web1)": "1.000000", "(no result)": "0.000000"}
+    assert suite.get("time") == root.get("time") == "3.004805"
+    # a row without a duration counts 0; one that is not a duration is refused, naming it
+    assert parse([{k: v for k, v in ROWS[0].items() if k != "seconds"}]).find("testsuite").get("time") == "0.000000"
+    for bad in ("fast", -1, True, None):
+        with pytest.raises(AnsibleFilterError, match=rf"^warden.egress.flow_junit: input\[1\].seconds: {re.escape(repr(bad))} must be the probe's"):
+            flow_junit([ROWS[0], {**ROWS[1], "seconds": bad}], RUN)
 
 
 def test_junit_each_verdict_and_its_text():
