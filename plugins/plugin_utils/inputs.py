@@ -88,11 +88,25 @@ def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required
         raise PolicyError(path, dict(value), f"lacks the keys {', '.join(missing)}: each {problem}")
 
 
+# How alike (difflib's ratio) a known name must be to a name that is not defined for the
+# error to suggest it: a typo (smpt, dns_resolver, mailserver) is; a name that only shares
+# some letters (nosuchgroup and ungrouped, 0.6) is not.
+CLOSE = 0.75
+
+
+def closest(value: object, known) -> str | None:
+    """The known name nearest in spelling to ``value``, or None when none is near."""
+    if not isinstance(value, str):
+        return None
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=CLOSE)
+    return close[0] if close else None
+
+
 def unknown(path: str, value: object, what: str, known, problem: str = "") -> PolicyError:
     """The error for a name that is not defined: the closest known name first, then the list."""
     known = sorted(known)
-    close = difflib.get_close_matches(value, known, n=1) if isinstance(value, str) else []
-    hint = f"did you mean {close[0]}? " if close else ""
+    close = closest(value, known)
+    hint = f"did you mean {close}? " if close else ""
     listed = ", ".join(known[:40]) + (f", and {len(known) - 40} more" if len(known) > 40 else "")
     return PolicyError(path, value, f"{problem or f'is not a known {what}'} ({hint}known {what}s: {listed})")
 
@@ -230,9 +244,13 @@ class _Inventory:
         return name in self._addresses
 
     def addresses(self, name: str, path: str) -> list:
+        """The host's addresses; ``path`` is the variable that needs them (named in the error
+        when the host has none, which is reported against its egress_addresses)."""
         raw = self._addresses(name) if callable(self._addresses) else self._addresses.get(name)
         if raw is None or raw == []:
-            raise PolicyError(path, name, "is an inventory host with no address: set egress_addresses (or ansible_host to an IP) for it")
+            raise PolicyError(f"hostvars[{name}].egress_addresses", raw, f"is unset or empty, and ansible_host is not an IP address: host {name} "
+                                                                        f"has no address, which {path} needs; set egress_addresses "
+                                                                        "(or ansible_host to an IP) for it")
         nets = []
         for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
             net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
@@ -248,8 +266,8 @@ def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
         if not HOST_RE.fullmatch(group):
             raise PolicyError(path, entry, "names an invalid group")
         if group not in inventory.groups:
-            close = difflib.get_close_matches(group, sorted(inventory.groups), n=1)
-            hint = f" (did you mean group:{close[0]}?)" if close else ""
+            close = closest(group, inventory.groups)
+            hint = f" (did you mean group:{close}?)" if close else ""
             raise PolicyError(path, entry, f"names group '{group}', which is not in the inventory{hint}")
         members = list(inventory.groups[group])
         if not members:

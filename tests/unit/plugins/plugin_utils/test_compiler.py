@@ -188,5 +188,6 @@ def test_error_message_quotes_the_value():
 def test_host_upstream_without_address_is_an_error():
     variables = site(egress_role="client")
     variables["egress_upstreams"]["internal_proxies"] = ["proxy1"]
-    with pytest.raises(PolicyError, match=r"egress_upstreams.internal_proxies\[0\]: 'proxy1' is an inventory host with no address"):
+    with pytest.raises(PolicyError, match=r"^hostvars\[proxy1\]\.egress_addresses: \[\] is unset or empty, .*: host proxy1 has no address, "
+                                          r"which egress_upstreams.internal_proxies\[0\] needs"):
         compile_policy(variables, "ws1", {**ADDRESSES, "proxy1": []}, GROUPS)

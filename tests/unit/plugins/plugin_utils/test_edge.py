@@ -127,7 +127,8 @@ def test_bad_edge_input(kwargs, path, problem):
 
 def test_host_role_without_address_is_an_error():
     variables = site(egress_edge=EDGE)
-    with pytest.raises(PolicyError, match=r"hostvars\[mail1\].egress_role: 'mail1' is an inventory host with no address"):
+    with pytest.raises(PolicyError, match=r"^hostvars\[mail1\]\.egress_addresses: \[\] is unset or empty, .*: host mail1 has no address, "
+                                          r"which hostvars\[mail1\]\.egress_role needs"):
         compile_edge(variables, "gw1", {**ADDRESSES, "mail1": []}, GROUPS, dict(ROLES))
 
 

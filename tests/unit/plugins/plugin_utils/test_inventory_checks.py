@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, compile_for, edge_ir, site
 
+from ansible_collections.warden.egress.plugins.filter.policy import policy
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
@@ -114,6 +116,82 @@ def test_a_name_nothing_resembles_gets_no_suggestion():
     with pytest.raises(PolicyError) as error:
         compile_for("mail1", egress_role="zzzzqqqq")
     assert "did you mean" not in str(error.value)
+
+
+# The groups Ansible gives every inventory, as the filters pass them: all, ungrouped, and the inventory's own.
+ANSIBLE_GROUPS = {**GROUPS, "all": sorted(ADDRESSES), "ungrouped": []}
+SERVES_FROM = {"allow": [], "serves": [{"service": "ssh", "from": ["198.51.100.0/25"]}]}
+
+
+def with_group(name: str, where: str) -> dict:
+    if where == "upstream":
+        return site(egress_role="client", egress_upstreams={**site()["egress_upstreams"], "internal_proxies": f"group:{name}"})
+    return site(egress_role="r", egress_roles={"r": {**SERVES_FROM, "serves": [{"service": "ssh", "from": [f"group:{name}"]}]}})
+
+
+@pytest.mark.parametrize("where", ["upstream", "serves"])
+@pytest.mark.parametrize(("group", "suggested"), [
+    ("nosuchgroup", None),  # as near to 'ungrouped' as difflib's default cutoff lets through: no suggestion
+    ("webservers", None),
+    ("dns_resolver", "dns_resolvers"),
+    ("proxys", "proxies"),
+    ("DNS_resolvers", "dns_resolvers"),
+    ("al", "all"),
+])
+def test_a_group_not_in_the_inventory_suggests_only_a_group_near_in_spelling(where, group, suggested):
+    path = "egress_upstreams.internal_proxies" if where == "upstream" else "egress_roles.r.serves[0].from[0]"
+    with pytest.raises(PolicyError) as error:
+        compile_policy(with_group(group, where), "ws1" if where == "upstream" else "mail1", ADDRESSES, ANSIBLE_GROUPS)
+    hint = f" (did you mean group:{suggested}?)" if suggested else ""
+    assert str(error.value) == f"{path}: 'group:{group}' names group '{group}', which is not in the inventory{hint}"
+
+
+@pytest.mark.parametrize(("overrides", "near"), [
+    ({"egress_role": "mail_sever"}, "mail_server"),
+    ({"egress_role": "mailserver"}, "mail_server"),
+    ({"egress_role": "webserver"}, None),  # as near to mail_server as difflib's default cutoff lets through
+    ({"egress_role": "ungrouped"}, None),
+    ({"egress_roles": {"r": {"allow": [{"service": "smpt", "to": "smtp_relays"}]}}, "egress_role": "r"}, "smtp"),
+    ({"egress_roles": {"r": {"allow": [{"service": "nfs", "to": "smtp_relays"}]}}, "egress_role": "r"}, None),  # not dns
+])
+def test_unknown_names_suggest_only_a_near_one(overrides, near):
+    with pytest.raises(PolicyError) as error:
+        compile_for("mail1", **overrides)
+    assert ("did you mean" in str(error.value)) is (near is not None), str(error.value)
+    if near:
+        assert f"(did you mean {near}? " in str(error.value)
+
+
+def no_address(host: str, value=None) -> str:
+    return (f"hostvars[{host}].egress_addresses: {value!r} is unset or empty, and ansible_host is not an IP address: host {host} has no address, "
+            f"which {{}} needs; set egress_addresses (or ansible_host to an IP) for it")
+
+
+@pytest.mark.parametrize("value", [None, []])
+def test_a_host_with_no_address_is_reported_against_its_egress_addresses(value):
+    # a gateway: each host's role needs the host's addresses
+    with pytest.raises(PolicyError) as error:
+        edge_with(addresses={**ADDRESSES, "mail1": value})
+    assert (error.value.path, error.value.value) == ("hostvars[mail1].egress_addresses", value)
+    assert str(error.value) == no_address("mail1", value).format("hostvars[mail1].egress_role")
+    addresses = {**ADDRESSES, "dns1": value}
+    # an upstream naming the host through its group, and by its name
+    with pytest.raises(PolicyError) as error:
+        compile_policy(site(egress_role="client"), "ws1", addresses, GROUPS)
+    assert str(error.value) == no_address("dns1", value).format("egress_upstreams.internal_resolvers")
+    upstreams = {**site()["egress_upstreams"], "internal_resolvers": ["dns1"]}
+    with pytest.raises(PolicyError) as error:
+        compile_policy(site(egress_role="client", egress_upstreams=upstreams), "ws1", addresses, GROUPS)
+    assert str(error.value) == no_address("dns1", value).format("egress_upstreams.internal_resolvers[0]")
+
+
+def test_the_policy_filter_names_egress_addresses_of_a_host_reached_by_name():
+    """As the filter sees the inventory: dns1 reached by a DNS name (ansible_host), no egress_addresses."""
+    hostvars = {host: {**site(egress_role=ROLES[host]), "egress_addresses": ADDRESSES[host]} for host in ADDRESSES}
+    hostvars["dns1"] = {**site(egress_role="dns_resolver"), "ansible_host": "dns1.example.net"}
+    with pytest.raises(AnsibleFilterError) as error:
+        policy(hostvars, "ws1", ANSIBLE_GROUPS)
+    assert str(error.value) == "warden.egress: host ws1: " + no_address("dns1", []).format("egress_upstreams.internal_resolvers")
 
 
 # ----------------------------------------------------------------------------- exceptions about to expire
