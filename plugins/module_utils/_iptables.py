@@ -195,3 +195,29 @@ def destroy_sets(target: Target, names) -> list[str]:
         if rc != 0:
             left.append(name)
     return left
+
+
+NFT_FILTER = {"ipv4": "ip", "ipv6": "ip6"}
+
+
+def drop_empty_filter(target: Target, family: str) -> bool:
+    """Once the collection's chains are gone, delete the filter table iptables-nft made for
+    them when nothing else is in it (only built-in chains, no rule, policy ACCEPT): a host
+    that had no iptables filter table before the first load has none after the removal.
+    An empty table that accepts everything decides nothing, so one that was there before
+    goes too. iptables-legacy's tables belong to the kernel and stay. True when deleted."""
+    rc, version, dummy = target.run([target.bins[TOOLS[family][1]], "--version"], check=False)
+    nft = target.module.get_bin_path("nft")
+    if rc != 0 or "nf_tables" not in version or nft is None:
+        return False
+    rc, out, dummy = target.run([target.bins[TOOLS[family][0]], "-t", "filter"], check=False)
+    if rc != 0:
+        return False
+    body = [line for line in out.splitlines() if line and not line.startswith("#")]
+    if not body or body[0] != "*filter" or body[-1] != "COMMIT":
+        return False
+    chains = body[1:-1]
+    if not all(re.fullmatch(r":(INPUT|FORWARD|OUTPUT) ACCEPT \[[0-9]+:[0-9]+\]", line) for line in chains):
+        return False
+    rc, dummy, dummy = target.run([nft, "delete", "table", NFT_FILTER[family], "filter"], check=False)
+    return rc == 0

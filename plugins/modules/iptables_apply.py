@@ -256,8 +256,8 @@ from ansible_collections.warden.egress.plugins.module_utils import _apply_files 
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
 from ansible_collections.warden.egress.plugins.module_utils._iptables import (
-    FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, body, combined, destroy_sets, files_for, listing, restore, saved_body,
-    scratch_check, split_words, transaction,
+    FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, body, combined, destroy_sets, drop_empty_filter, files_for, listing, restore,
+    saved_body, scratch_check, split_words, transaction,
 )
 
 
@@ -338,6 +338,7 @@ def absent(module: AnsibleModule, target: Target, params: dict, result: dict, re
                 rc, err = restore(target, family, transaction([], lives[family]))
                 if rc != 0:
                     module.fail_json(msg=f"{TOOLS[family][1]} failed removing the collection's chains: {err}", **result)
+                drop_empty_filter(target, family)
         left = destroy_sets(target, owned_sets)
         if left:
             result["warnings"] = [f"ipsets still in use elsewhere, left in place: {', '.join(left)}"]

@@ -222,3 +222,16 @@ def test_absent_removes_only_its_own(env):
     assert foreign(pair) == before
     assert os.listdir(os.path.join(tmp, "etc")) == []
     assert not run(pair, tmp, state="absent")["changed"]
+
+
+def test_absent_on_a_host_that_had_no_filter_table_leaves_none():
+    """A stock host has no iptables filter table; the first load makes one (iptables-nft);
+    removing the collection takes it away again, so the host is as it was. A table that
+    holds anyone else's rule stays (test_absent_removes_only_its_own)."""
+    with Pair() as pair, tempfile.TemporaryDirectory() as tmp:
+        assert pair.nft("list", "ruleset").stdout.strip() == ""
+        assert run(pair, tmp, render(compile_for("mail1")))["changed"]
+        assert ours(pair) and ours(pair, "ip6tables")
+        assert run(pair, tmp, state="absent")["changed"]
+        assert pair.nft("list", "ruleset").stdout.strip() == "" and sets(pair) == []
+        assert sh("iptables-save", ns=pair.host).stdout.strip() == sh("ip6tables-save", ns=pair.host).stdout.strip() == ""
