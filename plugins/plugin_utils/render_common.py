@@ -11,7 +11,15 @@ import math
 import re
 from collections.abc import Mapping
 
-SAFE_TEXT = re.compile(r"[A-Za-z0-9_ .,:/()#-]{1,120}")
+COMMENT_MAX = 120
+SAFE_TEXT = re.compile(rf"[A-Za-z0-9_ .,:/()#-]{{1,{COMMENT_MAX}}}")
+
+
+def clip(comment: str, limit: int = COMMENT_MAX) -> str:
+    """A rule's comment cut to what a backend's rule may carry, marked with '...': a comment
+    names the rule's origin (role, service, upstream, the clients a service is served to),
+    which long names can take past the limit; what it matches is in the rule itself."""
+    return comment if len(comment) <= limit else comment[: limit - 3].rstrip() + "..."
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # Log lines that may be written at once: per verdict chain (all sources), and per alert
 # class and source (see alert_burst).

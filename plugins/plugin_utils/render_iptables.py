@@ -32,6 +32,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     alert_burst,
     alert_class,
     alert_timeout,
+    clip,
     describe,
     merge_sets,
     owners,
@@ -236,7 +237,7 @@ class _Renderer:
                     f"-m hashlimit --hashlimit-above {meter['rate']} --hashlimit-burst {int(meter['burst'])}"
                     f" --hashlimit-mode srcip --hashlimit-name w{GEN_PLACEHOLDER}{SUFFIX[family]}"
                 )
-            tail.append(f"-m comment --comment {_text(rule['comment'])}")
+            tail.append(f"-m comment --comment {_text(clip(rule['comment']))}")
             if rule["action"] == "accept":
                 tail.append("-j RETURN")
             else:
@@ -264,7 +265,7 @@ class _Renderer:
         return [
             f"-m hashlimit --hashlimit-upto {self.log['rate']} --hashlimit-burst {alert_burst(self.log)} --hashlimit-mode srcip"
             f" --hashlimit-name {self.alert_meter(rule, family)} --hashlimit-htable-expire {alert_timeout(self.log) * 1000}",
-            f"-m comment --comment {_text(rule['comment'])}",
+            f"-m comment --comment {_text(clip(rule['comment']))}",
             f"-j LOG --log-prefix {_text(self.log_prefix('alert'))}",
         ]
 

@@ -28,6 +28,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     alert_burst,
     alert_class,
     alert_timeout,
+    clip,
     describe,
     merge_sets,
     owners,
@@ -93,7 +94,7 @@ def _alert_log_lines(ir: Mapping, rule: Mapping, log: Mapping) -> list[str]:
     for family in _families(rule, per_family=True):
         parts = _match_parts(ir, rule, family)
         parts.append(f"update @alert_{name}_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate {log['rate']} burst {alert_burst(log)} packets }}")
-        parts.append(f"counter log prefix {_text(prefix)} comment {_text(rule['comment'])}")
+        parts.append(f"counter log prefix {_text(prefix)} comment {_text(clip(rule['comment']))}")
         lines.append(" ".join(parts))
     return lines
 
@@ -116,7 +117,7 @@ def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
             )
         verdict = "accept" if rule["action"] == "accept" else f"goto {deny if rule['action'] == 'deny' else rule['action']}"
         parts.append(verdict)
-        parts.append(f"comment {_text(rule['comment'])}")
+        parts.append(f"comment {_text(clip(rule['comment']))}")
         lines.append(" ".join(parts))
     return lines
 

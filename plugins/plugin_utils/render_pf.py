@@ -38,7 +38,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, describe, merge_sets, owners, policies, specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, clip, describe, merge_sets, owners, policies, specialise
 
 ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
@@ -52,8 +52,8 @@ REQUEST_OF = {"echo-reply": "echo-request"}
 
 
 def _text(value: str, limit: int | None = None) -> str:
-    if limit is not None and len(value) > limit:
-        value = value[: limit - 3].rstrip() + "..."
+    if limit is not None:
+        value = clip(value, limit)
     if not SAFE_TEXT.fullmatch(value):
         raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
     return f'"{value}"'

@@ -260,3 +260,26 @@ def test_rates_the_compiler_accepts_load(log_rate, limit_rate, burst, mode):
     accepted_loads(lambda platform: compile_edge({**variables, "egress_platform": platform}, "gw1", ADDRESSES, GROUPS, ROLES))
     host_variables = {**site(egress_log={"rate": log_rate}, egress_mode=mode), "egress_role": "mail_server"}
     accepted_loads(lambda platform: compile_policy({**host_variables, "egress_platform": platform}, "mail1", ADDRESSES, GROUPS), HOST_PLATFORMS)
+
+
+# Names the compiler takes (NAME_RE), mostly at or near its longest (32 characters).
+NAME = st.builds(lambda first, rest: first + rest, st.sampled_from("abz"),
+                 st.one_of(st.sampled_from([31, 30, 24]), st.integers(0, 31)).flatmap(
+                     lambda n: st.text(alphabet="abcxyz0189_", min_size=n, max_size=n)))
+
+
+@PROPERTY
+@given(role=NAME, service=NAME, upstream=NAME, mode=st.sampled_from(MODES))
+def test_long_names_in_rule_comments_load_everywhere(role, service, upstream, mode):
+    """A rule's comment carries the role, the service, the upstream and the clients a service
+    is served to: names of the longest length the compiler takes, served from three
+    prefixes, must load on every host backend (comments are cut there)."""
+    variables = site(egress_role=role, egress_mode=mode)
+    variables["egress_services"] = {service: {"proto": "tcp", "ports": [444]}}
+    variables["egress_upstreams"] = {**variables["egress_upstreams"], upstream: ["203.0.113.9", "2001:db8:5100::9"]}
+    variables["egress_roles"] = {role: {
+        "allow": [{"service": service, "to": upstream}],
+        "serves": [{"service": [service, "ssh"],
+                    "from": ["198.51.100.128/25", "203.0.113.0/25", "2001:db8:10::/64"]}]}}
+    accepted = accepted_loads(lambda platform: compile_policy({**variables, "egress_platform": platform}, "mail1", ADDRESSES, GROUPS), HOST_PLATFORMS)
+    assert accepted == list(HOST_PLATFORMS)
