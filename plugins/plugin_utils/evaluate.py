@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex
+from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex, Spans
 
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
 PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit", "direction", "user", "group", "sport",
@@ -220,9 +220,10 @@ def _owned_by(ir: Mapping, kind: str, entries: list, value: str | int | None) ->
     return any(item == value or (wanted is not None and number(item) == wanted) for item in entries)
 
 
-def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
+def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping, in_set=_in_set) -> bool:
     """Whether one IR rule matches. A per-source meter is taken as not exceeded: the
-    oracle judges a single flow, not a burst."""
+    oracle judges a single flow, not a burst. ``in_set(ir, name, family, address)`` tests
+    set membership (``Evaluator`` gives an indexed one)."""
     if rule["family"] != "any" and rule["family"] != pkt["family"]:
         return False
     if rule.get("iif") is not None and pkt["iif"] not in rule["iif"]:
@@ -249,17 +250,17 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
         return False
     if rule["icmp_types"] is not None and pkt["icmp_type"] not in rule["icmp_types"]:
         return False
-    if rule.get("saddr_in") is not None and not _in_set(ir, rule["saddr_in"], pkt["family"], pkt["src"]):
+    if rule.get("saddr_in") is not None and not in_set(ir, rule["saddr_in"], pkt["family"], pkt["src"]):
         return False
-    if rule["saddr_not_in"] is not None and _in_set(ir, rule["saddr_not_in"], pkt["family"], pkt["src"]):
+    if rule["saddr_not_in"] is not None and in_set(ir, rule["saddr_not_in"], pkt["family"], pkt["src"]):
         return False
-    if rule["daddr_in"] is not None and not _in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
+    if rule["daddr_in"] is not None and not in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
         return False
     if rule.get("ct_direction") is not None and (pkt["ct_state"] == "invalid" or rule["ct_direction"] != pkt["ct_direction"]):
         return False
     if rule.get("ct_orig_dports") is not None and not any(low <= (pkt["orig_dport"] or 0) <= high for low, high in rule["ct_orig_dports"]):
         return False
-    if rule.get("ct_orig_saddr_in") is not None and not _in_set(ir, rule["ct_orig_saddr_in"], pkt["family"], pkt["orig_src"]):
+    if rule.get("ct_orig_saddr_in") is not None and not in_set(ir, rule["ct_orig_saddr_in"], pkt["family"], pkt["orig_src"]):
         return False
     for kind, key in (("users", "user"), ("groups", "group")):
         if rule.get(kind) is not None and not _owned_by(ir, kind, rule[kind], pkt[key]):
@@ -269,12 +270,12 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping) -> bool:
     return True
 
 
-def _judged(ir: Mapping, pkt: Mapping, rules) -> dict:
+def _judged(ir: Mapping, pkt: Mapping, rules, in_set=_in_set) -> dict:
     """The verdict for the normalised ``pkt`` from ``rules`` (``(index, rule)`` in order)."""
     where = {"iif": pkt["iif"], "oif": pkt["oif"]}
     audit = ir["mode"] == "audit"
     for index, rule in rules:
-        if rule_matches(ir, rule, pkt):
+        if rule_matches(ir, rule, pkt, in_set):
             denied = rule["action"] != "accept"
             return {
                 "verdict": "accept" if (not denied or audit) else "drop",
@@ -306,16 +307,20 @@ def evaluate(ir: Mapping, packet: Mapping) -> dict:
 
 class Evaluator:
     """``evaluate`` for many packets under one IR, at a cost that grows with the rules that
-    could match a packet rather than with all of them. The rules are indexed by the set
-    their sources must lie in (``saddr_in``); a packet is tried, in order, against the rules
-    without one and those whose set holds its source. Every other rule fails its
-    ``saddr_in`` test, so the first match, and with it the result, is ``evaluate``'s."""
+    could match a packet rather than with all of them, and with the logarithm of a set's
+    size rather than its size. The rules are indexed by the set their sources must lie in
+    (``saddr_in``); a packet is tried, in order, against the rules without one and those
+    whose set holds its source. Every other rule fails its ``saddr_in`` test, so the first
+    match, and with it the result, is ``evaluate``'s. A set's membership is a binary search
+    over the union of its prefixes (``spans.Spans``), which holds an address exactly when
+    one of the prefixes does."""
 
     def __init__(self, ir: Mapping) -> None:
         self.ir = ir
         self._open: list[int] = []
         self._by_set: dict[str, list[int]] = {}
         self._sources = PrefixIndex()
+        self._members: dict[str, Spans] = {}
         for index, rule in enumerate(ir["rules"]):
             name = rule.get("saddr_in")
             if name is None:
@@ -327,8 +332,17 @@ class Evaluator:
                 for prefix in ir["sets"][name][family]:
                     self._sources.add(_network(prefix), name)
 
+    def in_set(self, ir: Mapping, name: str, family: str, address) -> bool:
+        """``_in_set`` by binary search (``family`` is the address's own: a set's members of
+        the other family never hold it)."""
+        spans = self._members.get(name)
+        if spans is None:
+            members = ir["sets"][name]
+            spans = self._members[name] = Spans([_network(p) for f in ("ipv4", "ipv6") for p in members[f]])
+        return spans.holds(address)
+
     def evaluate(self, packet: Mapping) -> dict:
         pkt = normalise_packet(packet, ir=self.ir)
         names = {name for name, dummy in self._sources.lookup(pkt["src"])}
         indices = sorted(self._open + [index for name in names for index in self._by_set[name]])
-        return _judged(self.ir, pkt, ((index, self.ir["rules"][index]) for index in indices))
+        return _judged(self.ir, pkt, ((index, self.ir["rules"][index]) for index in indices), self.in_set)

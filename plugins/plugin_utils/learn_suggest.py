@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.learn import collect
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
 
@@ -129,11 +129,14 @@ def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
         group["kinds"].add(flow["source"]["kind"])
     roles: dict[str, dict] = {}
     exceptions: list[dict] = []
+    lones: dict[tuple, dict] = {}  # (hosts, service) -> its exception: one look-up per group, not a scan
     for (role, service, target), group in sorted(groups.items()):
         if len(group["sources"]) == 1 and group["kinds"] == {"host"} and members.get(role, 0) > 1:
-            lone = next((e for e in exceptions if e["hosts"] == sorted(group["sources"]) and e["service"] == service), None)
+            hosts = sorted(group["sources"])
+            lone = lones.get((tuple(hosts), service))
             if lone is None:
-                lone = {"hosts": sorted(group["sources"]), "service": service, "to": [], "reason": None, "owner": None, "expires": None}
+                lone = lones[(tuple(hosts), service)] = {"hosts": hosts, "service": service, "to": [], "reason": None, "owner": None,
+                                                         "expires": None}
                 exceptions.append(lone)
             lone["to"].append(target)
             continue
@@ -206,14 +209,21 @@ def packet_of(flow: Mapping) -> dict:
     return packet
 
 
-def judge(site: Site, flow: Mapping) -> dict | None:
+def judge(site: Site, flow: Mapping, oracles: dict | None = None) -> dict | None:
     """The oracle's decision for a learned flow under the policy of the host that logged it
-    (its edge policy for a forwarded packet), or None when that host has no such policy."""
+    (its edge policy for a forwarded packet), or None when that host has no such policy.
+    ``oracles`` keeps one indexed ``Evaluator`` per policy across calls (same answers as
+    ``evaluate``, in time that does not grow with the policy's sets)."""
     ir = site.policies.get(flow["reporter"], {}).get("edge" if flow["iif"] else "host")
     if ir is None:
         return None
     try:
-        return evaluate(ir, packet_of(flow))
+        if oracles is None:
+            return evaluate(ir, packet_of(flow))
+        oracle = oracles.get(id(ir))
+        if oracle is None:
+            oracle = oracles[id(ir)] = Evaluator(ir)
+        return oracle.evaluate(packet_of(flow))
     except PolicyError as exc:
         return {"error": str(exc)}
 
@@ -221,8 +231,9 @@ def judge(site: Site, flow: Mapping) -> dict | None:
 def replay(before: Site, after: Site, flows: list[dict]) -> dict:
     """How many learned flows each policy denies: today's and the suggested one."""
     result = {"flows": len(flows), "denied_now": 0, "denied_suggested": 0, "not_replayed": [], "still_denied": []}
+    oracles: dict = {}  # the sites' policies live as long as this call, so their ids are stable keys
     for flow in flows:
-        now, then = judge(before, flow), judge(after, flow)
+        now, then = judge(before, flow, oracles), judge(after, flow, oracles)
         if now is None or then is None or "error" in now or "error" in then:
             why = (now or then or {}).get("error") or f"{flow['reporter']} has no {'edge' if flow['iif'] else 'host'} policy"
             result["not_replayed"].append({"reporter": flow["reporter"], "src": flow["src"], "dst": flow["dst"], "why": why})

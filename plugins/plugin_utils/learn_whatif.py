@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator
 from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
 
 INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
@@ -106,12 +106,16 @@ def _own(addresses, host: str) -> list[str]:
     return [raw] if isinstance(raw, str) else list(raw or [])
 
 
-def _decide(policies: Mapping, flow: Mapping) -> dict:
+def _decide(policies: Mapping, flow: Mapping, oracles: dict) -> dict:
+    """The decision under the flow's policy, by one indexed ``Evaluator`` per policy (kept in ``oracles``)."""
     ir = policies.get(flow["host"], {}).get(flow["kind"])
     if ir is None:
         return dict(NO_POLICY)
     try:
-        result = evaluate(ir, flow["packet"])
+        oracle = oracles.get(id(ir))
+        if oracle is None:
+            oracle = oracles[id(ir)] = Evaluator(ir)
+        result = oracle.evaluate(flow["packet"])
     except PolicyError as exc:
         return {"verdict": "error", "denied": None, "origin": "error", "reason": str(exc)}
     return {k: result[k] for k in ("verdict", "denied", "origin", "reason")}
@@ -139,8 +143,9 @@ def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), ad
     for flow in given:
         judged.setdefault(_key(flow), flow)
     changed = []
+    oracles: dict = {}  # both sides' policies live as long as this call, so their ids are stable keys
     for flow in judged.values():
-        was, now = _decide(sides[0], flow), _decide(sides[1], flow)
+        was, now = _decide(sides[0], flow, oracles), _decide(sides[1], flow, oracles)
         if (was["verdict"], was["denied"]) != (now["verdict"], now["denied"]):
             changed.append({"host": flow["host"], "kind": flow["kind"], "origin": flow.get("origin", "given"),
                             "packet": {k: str(v) for k, v in flow["packet"].items()}, "before": was, "after": now})

@@ -36,6 +36,12 @@ class Spans:
         at = bisect.bisect_right(self._starts[net.version], start) - 1
         return at >= 0 and self._ends[net.version][at] >= end
 
+    def holds(self, address) -> bool:
+        """Whether ``address`` lies in the union."""
+        value = int(address)
+        at = bisect.bisect_right(self._starts[address.version], value) - 1
+        return at >= 0 and self._ends[address.version][at] >= value
+
 
 def members(net, ordered: list, starts: list[int]) -> list:
     """The prefixes of ``ordered`` (sorted by start, with ``starts`` their starts, one IP
