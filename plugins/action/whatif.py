@@ -20,6 +20,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.whatif_inventory imp
 
 COLLECTION = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 LEARNED_KEYS = ("reporter", "iif", "src", "dst", "proto", "dport")
+# from_vars: each option and the play variable it is read from, as given (never templated)
+FROM_VARS = {"proposed": "whatif_proposed", "proposed_ref": "whatif_proposed_ref", "learned": "whatif_learned", "dest": "whatif_dest"}
 
 
 def _inside(path: str, top: str) -> bool:
@@ -49,6 +51,35 @@ def learned_from(path: object) -> list[dict]:
     if not isinstance(flows, list) or not all(isinstance(f, dict) and all(k in f for k in LEARNED_KEYS) for f in flows):
         raise InputError(f"learned {path!r}: not a learn result (no list of flows with {', '.join(LEARNED_KEYS)})")
     return flows
+
+
+def _plain(value: object) -> object:
+    """A variable's value as plain data: text stays text (``str()`` drops any tag a template
+    engine reads), lists and mappings are copied, nothing is templated."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def args_from_vars(args: Mapping, task_vars: Mapping) -> dict:
+    """The task's ``args`` with ``from_vars`` resolved: the options read from the ``whatif_``
+    variables as they were given (``-e``, inventory), never templated. A git ref or path is
+    text from whoever proposes the change: ``{{ }}`` in it must not run on the controller."""
+    out = {k: v for k, v in args.items() if k != "from_vars"}
+    if not args.get("from_vars"):
+        return out
+    given = sorted(k for k in FROM_VARS if out.get(k) is not None)
+    if given:
+        raise InputError(f"from_vars reads {', '.join(FROM_VARS[k] for k in given)} from the play's variables: "
+                         f"do not give {', '.join(given)} as well")
+    for option, variable in FROM_VARS.items():
+        if task_vars.get(variable) is not None:
+            out[option] = _plain(task_vars[variable])
+    return out
 
 
 def compare_inventories(args: Mapping, inventory_sources: list) -> dict:
@@ -96,15 +127,15 @@ def compare_inventories(args: Mapping, inventory_sources: list) -> dict:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("current", "proposed", "proposed_ref", "learned", "dest"))
+    _VALID_ARGS = frozenset(("current", "proposed", "proposed_ref", "learned", "dest", "from_vars"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         if not HAS_NETADDR:
             raise AnsibleActionFail("warden.egress.whatif needs the Python package netaddr on the controller")
-        args = self._task.args
         try:
+            args = args_from_vars(self._task.args, task_vars or {})
             outcome = compare_inventories(args, task_vars.get("ansible_inventory_sources") or [])
         except InputError as exc:
             raise AnsibleActionFail(f"warden.egress.whatif: {exc}") from None

@@ -66,6 +66,15 @@ options:
       - Default C(whatif.md) beside the current inventory (in its directory), or in the current directory when the
         inventory is inside the collection. It is never written inside the collection.
     type: path
+  from_vars:
+    description:
+      - Read O(proposed), O(proposed_ref), O(learned) and O(dest) from the play's variables C(whatif_proposed),
+        C(whatif_proposed_ref), C(whatif_learned) and C(whatif_dest) (given with C(-e)), exactly as given: never
+        templated. A branch name may hold C({{ }}) (git allows it): given as a templated option, Ansible would run it
+        on the controller before this action sees it; read this way, it is only the name of a ref.
+      - The playbook C(warden.egress.whatif) sets it. Do not give those options as well.
+    type: bool
+    default: false
 notes:
   - This is an action that runs on the controller; it has no effect on the target.
   - The playbook C(warden.egress.whatif) runs it; see docs/learn.md.
@@ -84,6 +93,10 @@ EXAMPLES = r"""
     proposed_ref: origin/review
     learned: learned/learned.json
     dest: /tmp/whatif.md
+
+- name: The ref and paths given with -e whatif_proposed_ref=... (and so on), never templated
+  warden.egress.whatif:
+    from_vars: true
 
 - name: Say how many flows differ
   ansible.builtin.debug:

@@ -4,6 +4,7 @@ inventory and a short summary printed; bad input fails naming the variable and v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -73,3 +74,26 @@ def test_inventory_variables_named_like_the_options_are_not_taken_for_them(tmp_p
     result, output = playbook(tmp_path, current, "-e", f"whatif_proposed={proposed}", "--check")
     assert result.returncode == 0, output[-4000:]
     assert "4 flows differ (of " in output
+
+
+def test_a_ref_or_path_holding_a_template_runs_nothing_on_the_controller(tmp_path):
+    """A branch name may hold {{ }} (git allows it): given with -e, on the command line or in a
+    file, it is the name of a ref and nothing else; a path holding {{ }} is a path."""
+    repo, current = repository(tmp_path)
+    marker = tmp_path / "templated"
+    name = 'x{{lookup("pipe","touch${IFS}' + str(marker) + '")}}'
+    subprocess.run(["git", "check-ref-format", "--branch", name], check=True, capture_output=True)  # a valid branch name
+    git(repo, "branch", name, "review")
+    dest = tmp_path / "out" / ('{{lookup("pipe","touch ' + str(marker) + '")}}.md')
+    result, output = playbook(tmp_path, current, "-e", f"whatif_proposed_ref={name}", "-e", f"whatif_dest={dest}")
+    assert result.returncode == 0, output[-4000:]
+    assert not marker.exists()
+    assert "4 flows differ (of " in output and f"Proposed: git ref {name} (the same inventory paths)" in dest.read_text()
+    (tmp_path / "extra.json").write_text(json.dumps({"whatif_proposed_ref": name}))
+    result, output = playbook(tmp_path, current, "-e", f"@{tmp_path / 'extra.json'}", "--check")
+    assert result.returncode == 0, output[-4000:]
+    assert not marker.exists() and "4 flows differ (of " in output
+    # a ref git does not know is refused by its name, as given
+    result, output = playbook(tmp_path, current, "-e", 'whatif_proposed_ref=y{{lookup("pipe","touch${IFS}' + str(marker) + '")}}')
+    assert result.returncode != 0 and "git does not know this ref" in output and not marker.exists()
+    assert len([ln for ln in git(repo, "worktree", "list", "--porcelain").splitlines() if ln.startswith("worktree ")]) == 1
