@@ -75,19 +75,25 @@ class Site:
         self.raw = {name: first.get(name) for name in ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")}
         self.prefixes = sorted({ir["log"]["prefix"] for irs in self.policies.values() for ir in irs.values()} or {"warden-egress"})
         self.host_roles = {h: self._roles(v.get("egress_role")) for h, v in host_vars.items() if v.get("egress_role") is not None}
-        self.by_address: dict = {}
+        # every host that has an address: one look-up per line, however many hosts
+        self.hosts_at: dict = {}
         for host in host_vars:
             for addr in _address_list(addresses, host):
                 try:
-                    self.by_address.setdefault(ipaddress.ip_address(addr.split("/", maxsplit=1)[0]), host)
+                    self.hosts_at.setdefault(ipaddress.ip_address(addr.split("/", maxsplit=1)[0]), []).append(host)
                 except ValueError:
                     continue
+        self.by_address = {addr: hosts[0] for addr, hosts in self.hosts_at.items()}
         self.segments: dict[str, dict] = {}
+        self.segment_index = PrefixIndex()
         never = [ipaddress.ip_network(p) for family in NEVER_LEAVE.values() for p in family]
         for variables in host_vars.values():
             for name, spec in (variables.get("egress_segments") or {}).items():
-                self.segments.setdefault(name, {"prefixes": [ipaddress.ip_network(p) for p in spec.get("prefixes", [])],
-                                                "roles": self._roles(spec.get("role"))})
+                if name not in self.segments:
+                    self.segments[name] = {"prefixes": [ipaddress.ip_network(p) for p in spec.get("prefixes", [])],
+                                           "roles": self._roles(spec.get("role"))}
+                    for net in self.segments[name]["prefixes"]:
+                        self.segment_index.add(net, name)
             edge = variables.get("egress_edge") or {}
             for prefix in edge.get("never_leave") or []:
                 never.append(ipaddress.ip_network(prefix))
@@ -141,40 +147,89 @@ class Site:
     # ------------------------------------------------------------------ mapping
 
     def source(self, flow: Mapping) -> dict:
-        """Who sent a flow: the reporting host for its own policy's lines (no input interface),
-        else the inventory host with that address, else the segment that holds it."""
+        """Who sent a flow: nobody the site knows when the line could not be attributed (its
+        ``attribution`` finding); the reporting host for its own policy's lines (no input
+        interface), else the inventory host with that address, else the segment that holds it."""
         src = ipaddress.ip_address(flow["src"])
+        if flow.get("attribution"):
+            return {"kind": "unattributed", "name": str(src), "roles": []}
         if flow["iif"] is None and flow["reporter"] in self.host_roles:
             host = flow["reporter"]
             return {"kind": "host", "name": host, "roles": self.host_roles[host]}
-        host = self.by_address.get(src)
-        if host is not None and host in self.host_roles:
-            return {"kind": "host", "name": host, "roles": self.host_roles[host]}
-        best = None
-        for name, segment in self.segments.items():
-            for net in segment["prefixes"]:
-                if net.version == src.version and src in net and (best is None or net.prefixlen > best[0]):
-                    best = (net.prefixlen, name)
-        if best is not None:
-            return {"kind": "segment", "name": best[1], "roles": self.segments[best[1]]["roles"]}
+        owners = self.hosts_at.get(src, [])
+        if len(owners) == 1 and owners[0] in self.host_roles:
+            return {"kind": "host", "name": owners[0], "roles": self.host_roles[owners[0]]}
+        found = self.segment_index.lookup(src)
+        if found:
+            name = max(found, key=lambda item: (item[1].prefixlen, item[0]))[0]
+            return {"kind": "segment", "name": name, "roles": self.segments[name]["roles"]}
         return {"kind": "unknown", "name": str(src), "roles": []}
 
-    def owner(self, record: Mapping, seen_on: list[str]) -> str:
-        """Whose policy wrote a kernel line found in the logs of several hosts (``seen_on``;
-        containers share one kernel log): for a host's own output, the host with the source
-        address; for forwarded traffic, the gateway among them (else the site's only one)."""
-        if record["iif"] is None:
-            host = self.by_address.get(ipaddress.ip_address(record["src"]))
-            if host is not None and "host" in self.policies.get(host, {}):
-                return host
+    # ------------------------------------------------------------------ attribution
+
+    def _edge_matches(self, host: str, record: Mapping) -> bool:
+        edge = self.policies.get(host, {}).get("edge")
+        if edge is None:
+            return False
+        inside = {entry["interface"] for entry in edge["edge"]["inside"]}
+        outside = set(edge["edge"]["outside"])
+        return record["iif"] in inside | outside and record["oif"] in inside | outside
+
+    def _unwritten(self, host: str, record: Mapping) -> str | None:
+        """Why the policy of ``host`` that the line's form names (host or edge) would not
+        write it: another log prefix, no denied lines, or a word its mode does not log."""
+        kind = "edge" if record["iif"] else "host"
+        ir = self.policies.get(host, {}).get(kind)
+        if ir is None:
+            return None
+        log, mode, word = ir["log"], ir["mode"], record["word"]
+        if record["prefix"] != log["prefix"]:
+            return f"prefix {record['prefix']!r}: the {kind} policy of {host} logs as {log['prefix']!r}"
+        if not log["denied"]:
+            return f"the {kind} policy of {host} logs no denied flows (egress_log.denied: false)"
+        if word == "audit" and mode != "audit" or word == "deny" and mode == "audit":
+            return f"'{word}' from the {kind} policy of {host}, which is in {mode} mode"
+        return None
+
+    def owner(self, record: Mapping, seen_on: list[str]) -> dict:
+        """Whose policy wrote a kernel line found in the logs of ``seen_on`` (one host, or
+        several sharing a kernel log), for ``learn.collect``. A host's own output line belongs
+        to the host holding it whose address is its source; a forwarded line (``IN=`` set) to
+        the host holding it whose edge policy has its ``IN`` and ``OUT`` interfaces. Its prefix,
+        tag and word must be what that policy writes in its mode, or it is rejected. A line with
+        no such host is a finding (``not_this_host``, ``no_edge_policy``, ``owner_undecided``),
+        never given to a host by guess."""
+        edge = record["iif"] is not None
+        if edge:
+            candidates = [h for h in seen_on if self._edge_matches(h, record)]
         else:
-            gateways = [h for h in seen_on if "edge" in self.policies.get(h, {})]
-            if not gateways:
-                gateways = sorted(h for h, irs in self.policies.items() if "edge" in irs)
-                gateways = gateways if len(gateways) == 1 else []
-            if gateways:
-                return gateways[0]
-        return seen_on[0]
+            mine = set(self.hosts_at.get(ipaddress.ip_address(record["src"]), []))
+            candidates = [h for h in seen_on if h in mine and "host" in self.policies.get(h, {})]
+        fitting = [h for h in candidates if self._unwritten(h, record) is None]
+        if len(fitting) == 1:
+            return {"reporter": fitting[0]}
+        if len(candidates) == 1:
+            return {"reporter": candidates[0], "reject": ("not_this_policy", self._unwritten(candidates[0], record))}
+        if len(seen_on) == 1 and not candidates:
+            host = seen_on[0]
+            why = self._unwritten(host, record)
+            if why is not None:
+                return {"reporter": host, "reject": ("not_this_policy", why)}
+            if edge:
+                has = "edge" in self.policies.get(host, {})
+                return {"reporter": host, "finding": {"class": "no_edge_policy", "why": (
+                    f"a forwarded packet (IN={record['iif']} OUT={record['oif']}) in the log of {host}, "
+                    + ("whose edge policy has no such interfaces" if has else "which has no edge policy"))}}
+            owners = self.hosts_at.get(ipaddress.ip_address(record["src"]), [])
+            if "host" not in self.policies.get(host, {}):
+                return {"reporter": host, "finding": {"class": "no_host_policy", "why": f"in the log of {host}, which has no host policy"}}
+            return {"reporter": host, "finding": {"class": "not_this_host", "why": (
+                f"source is not this host's: {record['src']} is not an address of {host}"
+                + (f" (it is {', '.join(owners)}'s)" if owners else ""))}}
+        what = "several of them" if candidates else "none of them"
+        who = "has an edge policy with these interfaces" if edge else f"has {record['src']} as its address"
+        return {"reporter": None, "finding": {"class": "owner_undecided", "why": (
+            f"in the shared kernel log of {', '.join(seen_on)}: {what} {who}, so nothing says whose policy wrote it")}}
 
     def service(self, flow: Mapping) -> str | None:
         """The site's service (built-in or egress_services) that names this protocol and port."""
@@ -208,6 +263,8 @@ class Site:
         port, proto = flow["dport"], flow["proto"]
         if source["kind"] == "unknown":
             out.append({"class": "unknown_source", "why": f"{flow['src']} is no inventory host and in no segment"})
+        if flow.get("attribution"):
+            out.append(dict(flow["attribution"]))
         for name, spec in ALERT_CLASSES.items():
             hit = any(proto == p and any(low <= (port or 0) <= high for low, high in ranges) for p, ranges in spec["match"])
             if not hit:
