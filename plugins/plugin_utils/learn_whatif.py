@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, normalise_packet
 from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
 
 INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
@@ -121,8 +121,16 @@ def _decide(policies: Mapping, flow: Mapping, oracles: dict) -> dict:
     return {k: result[k] for k in ("verdict", "denied", "origin", "reason")}
 
 
-def _key(flow: Mapping) -> tuple:
-    return (flow["host"], flow["kind"], tuple(sorted((k, str(v)) for k, v in flow["packet"].items())))
+def _key(flow: Mapping, sides: tuple) -> tuple:
+    """What makes two flows the same packet: its host and policy, and the packet as the oracle
+    reads it (defaults filled in, under whichever side has the policy), so a learned flow
+    (which names its ``oif``) and a drawn one (which leaves it to the default) are one."""
+    ir = sides[0].get(flow["host"], {}).get(flow["kind"]) or sides[1].get(flow["host"], {}).get(flow["kind"])
+    try:
+        packet = normalise_packet(flow["packet"], ir=ir)
+    except PolicyError:
+        packet = flow["packet"]
+    return (flow["host"], flow["kind"], tuple(sorted((k, str(v)) for k, v in packet.items())))
 
 
 def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), addresses=None, after_addresses=None) -> dict:
@@ -141,7 +149,7 @@ def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), ad
             for kind, ir in sorted(side[host].items()):
                 given.extend(draw(host, kind, ir, _own(own, host)))
     for flow in given:
-        judged.setdefault(_key(flow), flow)
+        judged.setdefault(_key(flow, sides), flow)
     changed = []
     oracles: dict = {}  # both sides' policies live as long as this call, so their ids are stable keys
     for flow in judged.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime
 
+from journal import record
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
@@ -57,7 +58,8 @@ def test_a_removed_allow_is_found_with_the_rule_on_each_side():
 
 def test_the_learned_suggestion_shows_as_the_flows_it_lets_out():
     variables = host_vars(egress_mode="audit")
-    logs = {"mail1": ["warden-egress audit: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.44 LEN=60 PROTO=TCP SPT=1 DPT=8443"]}
+    logs = {"mail1": [record("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.44 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF "
+                             "PROTO=TCP SPT=1 DPT=8443 WINDOW=64240 RES=0x00 SYN URGP=0")]}
     learned = learn(variables, ADDRESSES, GROUPS, logs, today=TODAY)
     result = what_if(compiled(variables), compiled(apply_change(variables, learned["suggestion"], TODAY)), learned_flows(learned["flows"]))
     mine = [c for c in result["changed"] if c["origin"] == "learned on mail1"]
@@ -86,3 +88,16 @@ def test_verify_flows_and_added_policies():
     assert result["policies_removed"] == ["gw1 edge"]
     verify = [c for c in result["changed"] if c["origin"] == "egress_verify_flows[0] of ws1"]
     assert len(verify) == 1 and verify[0]["before"]["reason"] == "exception 0: https"
+
+
+def test_a_learned_flow_and_a_drawn_flow_of_the_same_packet_are_listed_once():
+    """The learned line names the interface the packet left by (OUT=eth0); the flow drawn from
+    the proposed rule leaves it to the default: the same packet, one row, the learned one."""
+    proposed = host_vars(egress_roles={"client": {"allow": [{"service": "https", "to": "partner_new"}]}},
+                         egress_upstreams={**site()["egress_upstreams"], "partner_new": ["203.0.113.44"]})
+    learned = [{"host": "ws1", "kind": "host", "origin": "learned on ws1",
+                "packet": {"src": "198.51.100.14", "dst": "203.0.113.44", "proto": "tcp", "dport": 443, "oif": "eth0"}}]
+    result = what_if(compiled(host_vars()), compiled(proposed), learned, addresses=ADDRESSES)
+    rows = [c for c in result["changed"] if c["host"] == "ws1" and c["packet"]["dst"] == "203.0.113.44" and c["packet"].get("dport") == "443"]
+    assert len(rows) == 1 and rows[0]["origin"] == "learned on ws1", rows
+    assert whatif_markdown(result).count("| ws1 | host | 198.51.100.14 → 203.0.113.44 tcp/443 |") == 1
