@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
 from ansible_collections.warden.egress.plugins.plugin_utils.learn import collect
 from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
 
@@ -45,16 +45,61 @@ def _host_address(address: str) -> str:
     return f"{addr}/{addr.max_prefixlen}"
 
 
+def _who(flow: Mapping) -> str:
+    """The local user and group a flow was sent as, in the kernel's numbers."""
+    parts = [f"uid {flow['uid']}" if flow.get("uid") is not None else "", f"gid {flow['gid']}" if flow.get("gid") is not None else ""]
+    return " ".join(p for p in parts if p) or "no local user"
+
+
+def owner_finding(site: Site, flow: Mapping) -> dict | None:
+    """A ``user_restricted`` finding when an allow of the host's policy limited to local users
+    or groups would let this flow out but for who sent it: the flow is denied because of its
+    user (``www-data`` sending mail where only ``postfix`` may), and allowing it to the role
+    would let every user send it."""
+    if flow.get("iif") is not None:
+        return None
+    ir = site.policies.get(flow["reporter"], {}).get("host")
+    restricted = [r for r in (ir or {}).get("rules", []) if r["action"] == "accept" and (r.get("users") or r.get("groups"))]
+    if not restricted:
+        return None
+    try:
+        pkt = normalise_packet(packet_of(flow), ir=ir)
+    except PolicyError:
+        return None
+    for rule in restricted:
+        if not rule_matches(ir, rule, pkt) and rule_matches(ir, {**rule, "users": None, "groups": None}, pkt):
+            kind = "users" if rule.get("users") else "groups"
+            return {"class": "user_restricted",
+                    "why": f"sent as {_who(flow)}, not one of the {kind} ({', '.join(str(o) for o in rule[kind])}) of {rule['comment']}"}
+    return None
+
+
 def annotate(site: Site, flows: list[dict]) -> list[dict]:
-    """Each flow with its source, role, service, matching upstreams and findings."""
+    """Each flow with its source, role, service, matching upstreams and findings (a flow its
+    user is denied is a finding: see ``owner_finding``)."""
     out = []
     for flow in flows:
         source = site.source(flow)
         service = site.service(flow)
         upstreams = site.upstreams_of(flow["dst"])
         findings = site.findings(flow, source, service)
+        restricted = owner_finding(site, flow)
+        if restricted is not None:
+            findings = [*findings, restricted]
         role = source["roles"][0] if source["roles"] else UNKNOWN_ROLE
         out.append({**flow, "source": source, "role": role, "service": service, "upstreams": upstreams, "findings": findings})
+    return out
+
+
+def owner_limited(site: Site) -> dict[str, set[str]]:
+    """Per role, the services some allow entry of it limits to local users or groups."""
+    out: dict[str, set[str]] = {}
+    for role in site.role_defs:
+        try:
+            entries = site.role_allows(role)
+        except PolicyError:
+            continue
+        out[role] = {svc for e in entries if e["owners"] for svc in e["services"]}
     return out
 
 
@@ -97,7 +142,13 @@ def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
     host of a role with several members (a segment counts as several) went to becomes an
     exception for that host, with its reason, owner and expiry left empty for a person to fill
     in (the compiler refuses it until then).
+
+    Where the role limits the service to local users or groups (``users:``/``groups:`` on an
+    allow entry), the suggestion keeps a limit: the allow names the flow's user (``users:
+    [UID]``, the number the kernel logged) and is never an exception (an exception cannot name
+    users); such a flow with no local user is left for a person.
     """
+    limited = owner_limited(site)
     members: dict[str, int] = {}
     for roles in site.host_roles.values():
         for role in roles[:1]:
@@ -122,16 +173,22 @@ def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
                 continue
             service = f"learned_{flow['proto']}_{flow['dport']}"
             services[service] = {"proto": flow["proto"], "ports": [flow["dport"]]}
-        # one group per existing upstream, or per new destination address
+        user = None
+        if service in limited.get(flow["role"], ()):
+            if flow.get("uid") is None:
+                review.append({**flow, "why": f"role {flow['role']} lets only some local users send {service}, and this flow has no local user"})
+                continue
+            user = flow["uid"]
+        # one group per existing upstream, or per new destination address (and per user, where the role limits the service)
         target = flow["upstreams"][0] if flow["upstreams"] else _host_address(flow["dst"])
-        group = groups.setdefault((flow["role"], service, target), {"sources": set(), "kinds": set(), "new": not flow["upstreams"]})
+        group = groups.setdefault((flow["role"], service, target, user), {"sources": set(), "kinds": set(), "new": not flow["upstreams"]})
         group["sources"].add(flow["source"]["name"])
         group["kinds"].add(flow["source"]["kind"])
     roles: dict[str, dict] = {}
     exceptions: list[dict] = []
     lones: dict[tuple, dict] = {}  # (hosts, service) -> its exception: one look-up per group, not a scan
-    for (role, service, target), group in sorted(groups.items()):
-        if len(group["sources"]) == 1 and group["kinds"] == {"host"} and members.get(role, 0) > 1:
+    for (role, service, target, user), group in sorted(groups.items(), key=lambda item: (item[0][:3], str(item[0][3]))):
+        if user is None and len(group["sources"]) == 1 and group["kinds"] == {"host"} and members.get(role, 0) > 1:
             hosts = sorted(group["sources"])
             lone = lones.get((tuple(hosts), service))
             if lone is None:
@@ -148,7 +205,7 @@ def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
             spec, _path = site.role_defs.get(role, ({"allow": []}, role))
             roles[role] = copy.deepcopy(dict(spec))
             roles[role]["allow"] = list(roles[role].get("allow") or [])
-        entry = {"service": service, "to": upstream}
+        entry = {"service": service, "to": upstream} if user is None else {"service": service, "to": upstream, "users": [user]}
         if entry not in roles[role]["allow"]:
             roles[role]["allow"].append(entry)
     change = {"egress_upstreams": dict(sorted(upstreams.items())), "egress_services": dict(sorted(services.items())),
@@ -206,6 +263,8 @@ def packet_of(flow: Mapping) -> dict:
             packet[key] = flow[key]
     if flow.get("uid") is not None:
         packet["user"] = flow["uid"]
+    if flow.get("gid") is not None:
+        packet["group"] = flow["gid"]
     return packet
 
 
