@@ -240,6 +240,8 @@ class _Renderer:
             tail.append(f"-m comment --comment {_text(clip(rule['comment']))}")
             if rule["action"] == "accept":
                 tail.append("-j RETURN")
+            elif rule["action"] == "ratelimit" and self.audit:
+                tail.append(f"-j {self.chains['ratelimit']}")  # audit: log the burst, RETURN, then judge the flow as any other
             else:
                 tail.append(f"-g {self.deny[ir['hook']] if rule['action'] == 'deny' else self.chains[rule['action']]}")
             log = self.alert_log(rule, family) if rule["action"] == "alert" and self.log["denied"] else None

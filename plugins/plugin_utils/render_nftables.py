@@ -116,6 +116,8 @@ def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
                 f"update @meter_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate over {meter['rate']} burst {int(meter['burst'])} packets }}"
             )
         verdict = "accept" if rule["action"] == "accept" else f"goto {deny if rule['action'] == 'deny' else rule['action']}"
+        if rule["action"] == "ratelimit" and ir["mode"] == "audit":
+            verdict = "jump ratelimit"  # audit: log the burst, then judge the flow as any other (so a denied one is audited)
         parts.append(verdict)
         parts.append(f"comment {_text(clip(rule['comment']))}")
         lines.append(" ".join(parts))
@@ -186,7 +188,10 @@ def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
         word = "audit" if audit and name == "deny" else name
         prefix = f"{log['prefix']} {word}: "
         lines.append(f"\t\tlimit rate {log['rate']} burst {LOG_BURST} packets log prefix {_text(prefix)} comment {_text('log ' + name)}")
-    lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {_text(name)}")
+    if audit and name == "ratelimit":
+        lines.append("\t\treturn comment \"audit mode: log, then judge the flow\"")
+    else:
+        lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {_text(name)}")
     lines.append("\t}")
     return lines
 

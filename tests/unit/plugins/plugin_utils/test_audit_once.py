@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 from netns import BACKENDS, HOST_V4, Pair, Routed, rendered, run_module, sh
-from sample import compile_for, edge_ir
+from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
@@ -293,3 +293,32 @@ def test_every_accepted_prefix_fits_with_its_tag():
             assert (f'--log-prefix "{prefix} audit[host]: "' in text) == (mode == "audit" and denied), prefix
         else:
             assert f'"{prefix} audit[host]: "' in render_nftables(ir)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_gateway_in_audit_mode_logs_the_flows_of_a_burst_above_its_rate(routed, backend):
+    """A client opens more new connections than the edge's per-source rate lets through: those
+    above it go to the rate-limit chain, which in audit mode logs the burst and then lets the
+    flow be judged as any other, so every would-be-denied flow of the burst is audited (and
+    enforcing would not deny one nobody saw)."""
+    ports = list(range(9101, 9109))  # eight flows the client role does not allow, at once
+    edge = {**EDGE, "conn_limit": {"rate": "1/minute", "burst": 1}}
+    routed.load([compile_for("proxy1", egress_mode="audit", egress_platform=backend),
+                 edge_ir(edge=edge, egress_mode="audit", egress_platform=backend)], backend)
+    try:
+        for result in Pair.probe(routed, [{"dst": DST4, "port": port, "proto": "tcp", "src": CLIENT} for port in ports], 3, 1, ns=routed.client):
+            assert result["passed"], result  # audit mode lets everything through
+        if backend == "nftables":
+            logged, seen = nft_audit(routed, routed.gw, "edge")
+            flows_seen = [key for key in seen["audit_seen4"] if key[1] == DST4]
+            bursts = None  # nft's rate-limit chain counts nothing; the iptables run shows the burst is over the rate
+        else:
+            logged, dummy, remembered = ipt_audit(routed.gw, "edge")
+            flows_seen = remembered.get("ipv4", [])
+            bursts = sum(int(re.match(r"^\[(\d+):", line).group(1)) for line in sh("iptables-save", "-c", "-t", "filter", ns=routed.gw).stdout.splitlines()
+                         if re.match(r"^\[\d+:\d+\] -A warden_egress-ratelimit .*-j LOG", line))
+    finally:
+        routed.unload()
+    assert bursts is None or bursts >= 1, "the burst did not exceed the rate (nothing logged by the rate-limit chain)"
+    assert len(flows_seen) == len(ports), (logged, flows_seen)
+    assert sorted(int(str(key[3] if backend == "nftables" else key.split(",")[1].split(":")[1])) for key in flows_seen) == ports
