@@ -11,24 +11,34 @@ import stat
 import subprocess
 
 import yaml
+from journal import record
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+TCP_TAIL = "WINDOW=64240 RES=0x00 SYN URGP=0 "
 LINES = [
-    "2026-12-02T10:00:01+0000 ws1 kernel: e1000e: eth0 NIC Link is Up",
-    "2026-12-02T10:00:02+0000 ws1 kernel: [ 12.3] warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.90 LEN=60 TOS=0x00 "
-    "TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=8443 WINDOW=64240 RES=0x00 SYN URGP=0",
-    "2026-12-02T10:05:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.7 LEN=60 PROTO=TCP SPT=40001 DPT=6667",
-    "2026-12-02T10:06:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=2001:db8:10::14 DST=2001:db8:5100::90 LEN=80 TC=0 HOPLIMIT=64 "
-    "FLOWLBL=0 PROTO=TCP SPT=40002 DPT=8443",
-    "2026-12-02T10:07:00+0000 ws1 kernel: warden-egress audit: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 PROTO=TCP SPT=4",
+    record("e1000e: eth0 NIC Link is Up", when="2026-12-02T10:00:01Z"),
+    record("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.90 LEN=60 TOS=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 "
+           f"DPT=8443 {TCP_TAIL}", when="2026-12-02T10:00:02Z"),
+    record(f"warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.7 LEN=60 PROTO=TCP SPT=40001 DPT=6667 {TCP_TAIL}",
+           when="2026-12-02T10:05:00Z"),
+    record("warden-egress audit[host]: IN= OUT=eth0 SRC=2001:db8:10::14 DST=2001:db8:5100::90 LEN=80 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=TCP "
+           f"SPT=40002 DPT=8443 {TCP_TAIL}", when="2026-12-02T10:06:00Z"),
+    record("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 PROTO=TCP SPT=4", when="2026-12-02T10:07:00Z"),
+    # written to /dev/kmsg from user space: facility 1, never a flow
+    record(f"warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.66 LEN=60 PROTO=TCP SPT=1 DPT=443 {TCP_TAIL}",
+           when="2026-12-02T10:08:00Z", facility=1),
+    # an edge line in the log of a host with no edge policy: a finding, not replayed
+    record("warden-egress audit[edge]: IN=eth0 OUT=eth1 SRC=198.51.100.11 DST=203.0.113.67 LEN=60 PROTO=TCP SPT=1 DPT=443 "
+           f"{TCP_TAIL}", when="2026-12-02T10:09:00Z"),
 ]
 
 
-def run(tmp_path, check: bool = False) -> tuple[subprocess.CompletedProcess, str]:
+def run(tmp_path, check: bool = False, fail: bool = False) -> tuple[subprocess.CompletedProcess, str]:
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
     fake = bindir / "journalctl"
-    fake.write_text("#!/bin/sh\n" f"echo \"$@\" > {tmp_path}/journalctl-args\n" f"cat {tmp_path}/kernel.log\n")
+    fake.write_text("#!/bin/sh\n" f"echo \"$@\" > {tmp_path}/journalctl-args\n"
+                    + ("echo 'No journal files were found.' >&2; exit 1\n" if fail else f"cat {tmp_path}/kernel.log\n"))
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     (tmp_path / "kernel.log").write_text("\n".join(LINES) + "\n")
     inventory = {"all": {
@@ -60,16 +70,21 @@ def run(tmp_path, check: bool = False) -> tuple[subprocess.CompletedProcess, str
 def test_learn_role_writes_report_suggestion_and_whatif(tmp_path):
     result, output = run(tmp_path)
     assert result.returncode == 0, output[-4000:]
-    assert (tmp_path / "journalctl-args").read_text().split() == ["-k", "-q", "--no-pager", "-o", "short-iso", "--since", "-7d"]
+    assert (tmp_path / "journalctl-args").read_text().split() == [
+        "-k", "-q", "--no-pager", "-o", "json", "--output-fields=MESSAGE,_TRANSPORT,SYSLOG_FACILITY,SYSLOG_IDENTIFIER,PRIORITY,"
+        "_SOURCE_MONOTONIC_TIMESTAMP", "--since", "-7d"]
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
-    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in report
+    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1. 1 flows could not be replayed" in report
     assert "mail1 (unreachable" in report
-    assert "Lines read: 5: 3 of ours, 1 not ours, 1 malformed." in report
+    assert "Lines read: 7: 4 of ours, 1 not ours, 1 not written by the kernel, 1 malformed or cut short." in report
     assert "| ws1 (on ws1) | client | 203.0.113.7 | tcp/6667 | 1 | IRC" in report
+    assert "* 198.51.100.11 → 203.0.113.67 https (on ws1): ws1 has no edge policy" in report
+    assert "| tcp/8443 | 203.0.113.90 | 1 (ws1) | ws1 | 1 |" in report
     suggestion = yaml.safe_load((out / "suggestion.yml").read_text())
     assert suggestion["egress_upstreams"] == {"learned_client_tcp_8443": ["2001:db8:5100::90/128", "203.0.113.90/32"]}
-    assert "203.0.113.7" not in (out / "suggestion.yml").read_text()
+    for dst in ("203.0.113.7", "203.0.113.66", "203.0.113.67"):
+        assert dst not in (out / "suggestion.yml").read_text()
     learned = json.loads((out / "learned.json").read_text())
     assert learned["hosts"]["mail1"]["failed"].startswith("unreachable")
     whatif = (out / "whatif.md").read_text()
@@ -84,3 +99,13 @@ def test_learn_role_in_check_mode_writes_nothing(tmp_path):
     # the tasks that write the results are skipped, not shown changed for files they do not write
     assert re.findall(r"(\w+)\s+: ok=\d+\s+changed=(\d+)", output) == [("mail1", "0"), ("ws1", "0")], output[-4000:]
     assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in output
+
+
+def test_learn_role_fails_when_no_hosts_log_could_be_read(tmp_path):
+    """Every host unreachable or its journal unreadable: the play fails, naming each host and
+    why, on the console; the report says so too."""
+    result, output = run(tmp_path, fail=True)
+    assert result.returncode != 0, output[-4000:]
+    assert "warden.egress.learn read no host's kernel log, so nothing was learned: mail1 (unreachable" in output
+    assert "ws1 (rc 1: No journal files were found.)" in output
+    assert "No host's log could be read: nothing was learned." in (tmp_path / "out" / "report.md").read_text()

@@ -88,7 +88,7 @@ TCP = "IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 TOS=0x00 PREC=0x00 
     ("e1000e: eth0 NIC Link is Up 1000 Mbps Full Duplex", "foreign", "no warden log prefix"),
     ("other-fw deny: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 PROTO=TCP SPT=1 DPT=1", "foreign", "not one of the site's"),
     # our prefix quoted inside another kernel message is not at its start: not a line of ours
-    (f"audit: type=1107 msg='warden-egress audit[host]: {TCP}'", "foreign", "no warden log prefix"),
+    (f"audit: type=1107 audit(1764669601.000:42): pid=1 uid=0 msg='x warden-egress audit[host]: {TCP}'", "foreign", "no warden log prefix"),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 PROTO=TCP SPT=40000", "malformed", "DPT=(none)"),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.", "malformed", "no PROTO"),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=2001:db8::1 PROTO=TCP DPT=1", "malformed", "different address families"),
