@@ -10,8 +10,14 @@ author: warden.egress contributors (@warden-egress)
 version_added: 0.5.0
 short_description: Turn gathered audit log lines into findings, a suggested inventory change and a replay
 description:
-  - Reads the collection's own kernel log lines (C(PREFIX audit:), C(PREFIX deny:), C(PREFIX alert:), in the
-    nftables and iptables LOG format, with or without journald's prefix, IPv4 and IPv6) gathered from hosts.
+  - Reads the collection's own kernel log lines (C(PREFIX audit[host]:), C(PREFIX audit[edge]:), C(PREFIX deny:),
+    C(PREFIX alert:), in the nftables and iptables LOG format, IPv4 and IPv6) from the journal records gathered from
+    hosts (C(journalctl -k -o json)). Only lines the kernel wrote (C(_TRANSPORT=kernel), facility 0), complete, and
+    with the prefix, tag and word the policy of their host writes in its mode are read as flows; the rest (text,
+    lines user space wrote to /dev/kmsg, lines cut short) are counted by kind in the report.
+  - Attributes each line to the host whose policy wrote it (its own output when its source is one of the host's
+    addresses, a forwarded packet when the host's edge policy names its interfaces); a line it cannot attribute,
+    also in a kernel log shared by containers, is a finding, never a guess.
   - Maps each source to its inventory host or segment and role, each destination to an upstream and a service,
     and aggregates per role.
   - Alert classes (IRC, backdoor ports, SMTP from a role that does not send mail), DNS, NTP and SMTP to servers
@@ -23,7 +29,8 @@ description:
 options:
   _input:
     description:
-      - "The gathered log per host, C({host: text}); a list of lines is accepted in place of the text."
+      - "The gathered log per host, C({host: records}): the output of C(journalctl -k -o json) (one record per line),
+        or a list of records. A line of text is no record: it is counted, never read as a flow."
       - "A host whose log could not be read maps to C({failed: why}), or to the registered result of the
         command that read it (unreachable, or a non-zero C(rc)); it is reported, the rest still learned."
     type: dict
@@ -42,7 +49,7 @@ options:
     type: dict
     required: true
   year:
-    description: The year of log lines whose timestamp has none (syslog's C(Mon DD HH:MM:SS)); default this year.
+    description: Not used (journal records carry their time); kept so that playbooks that give it still run.
     type: int
 """
 
@@ -61,7 +68,7 @@ _value:
     window:
       description: First and last time stamp seen (UTC, ISO 8601).
     hosts:
-      description: Per gathered host, lines read, flows, lines not ours, malformed lines, first/last seen, and why it failed.
+      description: Per gathered host, lines read, flows, each kind of line not read as a flow, copies of a line read on another host, first/last seen, and why it failed.
     flows:
       description: Every distinct flow, with its source, role, service, upstreams, findings, count, first and last seen.
     roles:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from journal import record
 from sample import ADDRESSES, GROUPS, ROLES, site
 
 from ansible_collections.warden.egress.plugins.filter.learn_analysis import learn_analysis
 from ansible_collections.warden.egress.plugins.filter.learn_whatif import learn_whatif
 
-LINE = "2026-12-02T10:00:02+0000 mail1 kernel: warden-egress audit: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.44 LEN=60 PROTO=TCP SPT=1 DPT=8443"
+LINE = record("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.44 LEN=60 PROTO=TCP SPT=1 DPT=8443 WINDOW=1 URGP=0 ",
+              when="2026-12-02T10:00:02Z")  # one record of journalctl -k -o json
 
 
 def hostvars(**overrides) -> dict:
