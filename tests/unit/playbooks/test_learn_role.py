@@ -90,6 +90,13 @@ def test_learn_role_writes_report_suggestion_and_whatif(tmp_path):
     whatif = (out / "whatif.md").read_text()
     assert "| ws1 | host | 198.51.100.14 → 203.0.113.90 tcp/8443 | denied (audit: logged, let through)" in whatif
     assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in output
+    assert sum(int(n) for n in re.findall(r"\w+\s+: ok=\d+\s+changed=(\d+)", output)) == 1, output[-4000:]
+    # The same records again: every file holds the same text, none is written, nothing changed.
+    stamps = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    result, output = run(tmp_path)
+    assert result.returncode == 0, output[-4000:]
+    assert sum(int(n) for n in re.findall(r"\w+\s+: ok=\d+\s+changed=(\d+)", output)) == 0, output[-4000:]
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == stamps
 
 
 def test_learn_role_in_check_mode_writes_nothing(tmp_path):
