@@ -144,7 +144,8 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
     return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
 
 
-def _segments(raw: object, role_defs: Mapping, trusted: Spans) -> list[dict]:
+def parse_segments(raw: object, role_defs: Mapping, trusted: Spans) -> list[dict]:
+    """egress_segments: each segment's name, prefixes (within the trusted prefixes) and roles."""
     out = []
     for name, spec in _mapping(raw, "egress_segments").items():
         path = f"egress_segments.{name}"
@@ -241,7 +242,7 @@ def compile_edge(
     services, role_defs = site["services"], site["role_defs"]
     trusted = Spans(site["trusted"])
     edge = _parse_edge(variables.get("egress_edge"), trusted, site["platform"])
-    segments = _segments(variables.get("egress_segments"), role_defs, trusted)
+    segments = parse_segments(variables.get("egress_segments"), role_defs, trusted)
     warnings: list[str] = []
 
     # Sources of each role: its hosts' addresses and its segments' prefixes.

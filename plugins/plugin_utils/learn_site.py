@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES, NEVER_LEAVE
 from ansible_collections.warden.egress.plugins.plugin_utils.compiler import parse_site
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import _Inventory
+from ansible_collections.warden.egress.plugins.plugin_utils.edge import parse_segments
+from ansible_collections.warden.egress.plugins.plugin_utils.inputs import _as_list, _Inventory, parse_network
 from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, policy_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import allow_entries
 from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site, targets
-from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex
+from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex, Spans
 
 # Services whose servers a site designates; reaching any other server is a finding.
 DESIGNATED = {"dns": ("dns",), "ntp": ("ntp",), "smtp": ("smtp", "submission", "smtps")}
@@ -87,16 +88,22 @@ class Site:
         self.segments: dict[str, dict] = {}
         self.segment_index = PrefixIndex()
         never = [ipaddress.ip_network(p) for family in NEVER_LEAVE.values() for p in family]
+        # Segments and never-leave prefixes read by the edge compile's own parsers (the same
+        # checks, errors naming the variable), once per distinct value.
+        trusted, read = Spans(parsed["trusted"]), set()
         for variables in host_vars.values():
-            for name, spec in (variables.get("egress_segments") or {}).items():
-                if name not in self.segments:
-                    self.segments[name] = {"prefixes": [ipaddress.ip_network(p) for p in spec.get("prefixes", [])],
-                                           "roles": self._roles(spec.get("role"))}
-                    for net in self.segments[name]["prefixes"]:
-                        self.segment_index.add(net, name)
+            raw = variables.get("egress_segments")
+            if raw and repr(raw) not in read:
+                read.add(repr(raw))
+                for segment in parse_segments(raw, self.role_defs, trusted):
+                    if segment["name"] not in self.segments:
+                        self.segments[segment["name"]] = {"prefixes": segment["prefixes"], "roles": segment["roles"]}
+                        for net in segment["prefixes"]:
+                            self.segment_index.add(net, segment["name"])
             edge = variables.get("egress_edge") or {}
-            for prefix in edge.get("never_leave") or []:
-                never.append(ipaddress.ip_network(prefix))
+            if isinstance(edge, Mapping) and edge.get("never_leave"):
+                never.extend(parse_network(v, f"egress_edge.never_leave[{i}]")
+                             for i, v in enumerate(_as_list(edge["never_leave"], "egress_edge.never_leave")))
         self.never_leave = never
         self.designated = self._designated()
         self.designated_text = {kind: ", ".join(sorted({str(n) for n in nets})) or "none designated" for kind, nets in self.designated.items()}

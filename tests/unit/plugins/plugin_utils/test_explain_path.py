@@ -127,3 +127,23 @@ def test_a_bad_inventory_value_names_its_host():
     with pytest.raises(PolicyError) as err:
         explained("198.51.100.11", "203.0.113.25", 25, mail1={"egress_role": "mailserver"})
     assert (err.value.host, err.value.path) == ("mail1", "egress_role")
+
+
+def test_segments_and_never_leave_are_read_as_the_edge_compile_reads_them():
+    """explain (through the learn site) reads egress_segments and egress_edge.never_leave with
+    the edge compile's parsers: a prefix the compile accepts (with spaces around it) is read,
+    and a bad one is an error naming the variable and the value, not a bare ValueError."""
+    spaced = {name: {**spec, "prefixes": [f" {p} " for p in spec["prefixes"]]} for name, spec in SEGMENTS.items()}
+    shared = site(egress_segments=spaced)
+    hosts = {**{host: {**shared, "egress_role": role} for host, role in ROLES.items()},
+             "gw1": {**shared, "egress_edge": {**EDGE, "never_leave": [" 203.0.113.200/32"]}}}
+    result = explain_site(hosts, addresses(), GROUPS, parse_flow("198.51.100.66", "203.0.113.53", 53, "udp"), today=TODAY)
+    assert result["source"]["kind"] == "segment" and result["source"]["name"] == "workstations"
+    name = next(iter(SEGMENTS))
+    for bad, path in [({**shared, "egress_segments": {name: {**SEGMENTS[name], "prefixes": ["198.51.100.65/28"]}}},
+                       f"egress_segments.{name}.prefixes[0]"),
+                      ({**shared, "egress_edge": {**EDGE, "never_leave": ["203.0.113.300/32"]}}, "egress_edge.never_leave[0]")]:
+        with pytest.raises(PolicyError) as err:
+            explain_site({**hosts, "gw1": {**bad, "egress_edge": bad.get("egress_edge", EDGE)}}, addresses(), GROUPS,
+                         parse_flow("198.51.100.66", "203.0.113.53", 53, "udp"), today=TODAY)
+        assert err.value.path == path, err.value
