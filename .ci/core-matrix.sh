@@ -10,7 +10,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 versions=${*:-${CORE_VERSIONS:-2.17 2.18}}
-read -r -a unit_tests <<<"${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py tests/unit/meta/test_action_group.py}"
+read -r -a unit_tests <<<"${UNIT_TESTS:-tests/unit/plugins/filter tests/unit/playbooks/test_site_validation.py tests/unit/playbooks/test_remove_checks.py tests/unit/meta/test_action_group.py}"
 sanity_tests=()
 read -r -a names <<<"${SANITY_TESTS:-action-plugin-docs ansible-doc compile import runtime-metadata validate-modules}"
 for t in "${names[@]}"; do
