@@ -68,7 +68,9 @@ _value:
     window:
       description: First and last time stamp seen (UTC, ISO 8601).
     hosts:
-      description: Per gathered host, lines read, flows, each kind of line not read as a flow, copies of a line read on another host, first/last seen, and why it failed.
+      description:
+        - Per gathered host, lines read, flows, each kind of line not read as a flow, copies of a line read on another host,
+          first/last seen, and why it failed.
     flows:
       description: Every distinct flow, with its source, role, service, upstreams, findings, count, first and last seen.
     roles:

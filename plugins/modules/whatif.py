@@ -69,9 +69,9 @@ options:
   from_vars:
     description:
       - Read O(proposed), O(proposed_ref), O(learned) and O(dest) from the play's variables C(whatif_proposed),
-        C(whatif_proposed_ref), C(whatif_learned) and C(whatif_dest) (given with C(-e)), exactly as given: never
-        templated. A branch name may hold C({{ }}) (git allows it): given as a templated option, Ansible would run it
-        on the controller before this action sees it; read this way, it is only the name of a ref.
+        C(whatif_proposed_ref), C(whatif_learned) and C(whatif_dest) (given with C(-e)), exactly as given, never
+        templated. A branch name may hold C({{ }}) (git allows it); given as a templated option, Ansible would run it
+        on the controller before this action sees it. Read this way, it is only the name of a ref.
       - The playbook C(warden.egress.whatif) sets it. Do not give those options as well.
     type: bool
     default: false

@@ -248,9 +248,9 @@ class _Inventory:
         when the host has none, which is reported against its egress_addresses)."""
         raw = self._addresses(name) if callable(self._addresses) else self._addresses.get(name)
         if raw is None or raw == []:
-            raise PolicyError(f"hostvars[{name}].egress_addresses", raw, f"is unset or empty, and ansible_host is not an IP address: host {name} "
-                                                                        f"has no address, which {path} needs; set egress_addresses "
-                                                                        "(or ansible_host to an IP) for it")
+            raise PolicyError(f"hostvars[{name}].egress_addresses", raw,
+                              f"is unset or empty, and ansible_host is not an IP address: host {name} has no address, which {path} needs; "
+                              "set egress_addresses (or ansible_host to an IP) for it")
         nets = []
         for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
             net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")

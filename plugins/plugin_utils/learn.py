@@ -308,8 +308,8 @@ def undecided(record: Mapping, seen_on: list[str]) -> dict:
     hosts' logs (a shared kernel log) is nobody's, a finding."""
     if len(seen_on) == 1:
         return {"reporter": seen_on[0]}
-    return {"reporter": None, "finding": {"class": "owner_undecided", "why": f"in the shared kernel log of {', '.join(seen_on)}: "
-                                                                           "nothing says whose policy wrote it"}}
+    why = f"in the shared kernel log of {', '.join(seen_on)}: nothing says whose policy wrote it"
+    return {"reporter": None, "finding": {"class": "owner_undecided", "why": why}}
 
 
 def _count(stats: dict, problems: dict, kind: str, entry: Mapping, why: str) -> None:

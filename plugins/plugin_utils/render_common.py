@@ -20,6 +20,8 @@ def clip(comment: str, limit: int = COMMENT_MAX) -> str:
     names the rule's origin (role, service, upstream, the clients a service is served to),
     which long names can take past the limit; what it matches is in the rule itself."""
     return comment if len(comment) <= limit else comment[: limit - 3].rstrip() + "..."
+
+
 RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # Log lines that may be written at once: per verdict chain (all sources), and per alert
 # class and source (see alert_burst).

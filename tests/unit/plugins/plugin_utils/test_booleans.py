@@ -33,7 +33,7 @@ SPELLINGS = [
     ("0", False), (0, False), ("n", False), ("f", False), ("false\n", False),
 ]
 BAD = ["maybe", 2, -1, "", "2", "nope", None, [], {}, ["true"]]
-ids = [repr(value) for value, _ in SPELLINGS]
+ids = [repr(spelling[0]) for spelling in SPELLINGS]
 
 # A role that serves mail but not SSH: compiled for a host reached over SSH, it is refused
 # unless egress_serves_without_ssh says the controller knows.

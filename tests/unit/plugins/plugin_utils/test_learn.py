@@ -97,8 +97,8 @@ TCP = "IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 TOS=0x00 PREC=0x00 
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 PROTO=ICMP", "malformed", "TYPE=(none)"),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 PROTO=GRE", "malformed", "not a protocol"),
     # cut right after a complete-looking port (DPT=44 of 443): a TCP line goes on to WINDOW= and URGP=
-    (f"warden-egress audit[host]: {TCP}".split("DPT=443")[0] + "DPT=44", "malformed", "cut short"),
-    (f"warden-egress audit[host]: {TCP}".split(" URGP=")[0], "malformed", "without WINDOW= and URGP="),
+    (f"warden-egress audit[host]: {TCP}".split("DPT=443", maxsplit=1)[0] + "DPT=44", "malformed", "cut short"),
+    (f"warden-egress audit[host]: {TCP}".split(" URGP=", maxsplit=1)[0], "malformed", "without WINDOW= and URGP="),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=48 PROTO=UDP SPT=1 DPT=12", "malformed", "without LEN="),
     ("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=48 PROTO=ICMP TYPE=1", "malformed", "without CODE="),
     # a log prefix of another ruleset that imitates a whole line: the kernel's own fields follow it

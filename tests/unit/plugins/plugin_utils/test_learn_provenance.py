@@ -110,7 +110,7 @@ def test_a_shared_kernel_log_never_attributes_by_guess():
              f"warden-egress audit[edge]: {fields('198.51.100.14', '203.0.113.103', 443, iif='eth0', oif='eth1')}",
              f"warden-egress audit[host]: {fields('198.51.100.11', '203.0.113.104', 8443)}",
              "e1000e: eth0 NIC Link is Up",
-             f"warden-egress audit[host]: {fields('198.51.100.11', '203.0.113.105', 8443)}".split("DPT=")[0] + "DPT=84"]
+             f"warden-egress audit[host]: {fields('198.51.100.11', '203.0.113.105', 8443)}".split("DPT=", maxsplit=1)[0] + "DPT=84"]
     logs = {host: [record(text, when=f"2026-12-02T10:00:0{n}Z", mono=1000 + i) for i, text in enumerate(lines)]
             for n, host in enumerate(("mail1", "dns1"), 1)}
     out = learned(logs)
@@ -161,7 +161,7 @@ def test_lines_written_to_dev_kmsg_by_root_are_never_flows():
         f"warden-egress audit[host]: {fields('198.51.100.120', '203.0.113.124', 8443, mark=marker)}",                   # nobody's
         f"warden-egress audit[evil]: {fields('198.51.100.11', '203.0.113.125', 8443, mark=marker)}",                    # forged tag
         f"warden-egress deny: {fields('198.51.100.11', '203.0.113.126', 8443, mark=marker)}",                           # forged word
-        f"warden-egress audit[host]: {fields('198.51.100.11', '203.0.113.127', 443)}".split("DPT=")[0] + "DPT=44 " + marker,  # cut
+        f"warden-egress audit[host]: {fields('198.51.100.11', '203.0.113.127', 443)}".split("DPT=", maxsplit=1)[0] + "DPT=44 " + marker,  # cut
     ]
     for text in forged[:4]:
         kmsg_write(text, level=0)  # claims the kernel's facility and level 0
@@ -171,7 +171,7 @@ def test_lines_written_to_dev_kmsg_by_root_are_never_flows():
                ns=pair.host)
     found = kmsg_records(marker, wait=2)
     assert len(found) == len(forged), found
-    assert {pri >> 3 for pri, *_ in found} == {1}, "the kernel gives user space's lines facility 1 (user)"
+    assert {entry[0] >> 3 for entry in found} == {1}, "the kernel gives user space's lines facility 1 (user)"
     records = [as_journal(k) for k in found]
     for logs in ({"mail1": records}, {"ws1": records}, {"gw1": records}, {"mail1": records, "ws1": records, "gw1": records}):
         out = learned(logs)

@@ -268,8 +268,9 @@ def test_names_resolve_on_the_target_or_stop_the_play():
 
 
 def test_the_local_ids_filter_lists_what_the_target_lacks_one_line_each():
-    roles = {"web_mail": {**WEB_MAIL, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix", "nosuchuser"]},
-                                                 {"service": "dns", "to": "internal_resolvers", "groups": ["nosuchgroup"]}]}}
+    allow = [{"service": "smtp", "to": "smtp_relays", "users": ["postfix", "nosuchuser"]},
+             {"service": "dns", "to": "internal_resolvers", "groups": ["nosuchgroup"]}]
+    roles = {"web_mail": {**WEB_MAIL, "allow": allow}}
     ir = web_mail(roles)
     passwd = getent("passwd", {"postfix": ["x", "107", "114", "", "/", "/bin/false"], "nosuchuser": None})
     group = getent("group", {"nosuchgroup": None})
