@@ -42,4 +42,5 @@ def test_a_host_that_leaves_egress_platform_unset_is_taken_off_as_nftables(tmp_p
 def test_a_router_or_an_unknown_platform_stops_the_run_naming_it(tmp_path, platform, message):
     rc, out = remove_checks(tmp_path, {"web1": {"ansible_host": "192.0.2.10", "egress_role": "web_server", "egress_platform": platform}})
     assert rc != 0
-    assert message in out, out[-3000:]
+    # ansible-core 2.17's output quotes the message as YAML (a quote doubled inside quotes)
+    assert message in out.replace("''", "'"), out[-3000:]
