@@ -16,7 +16,7 @@ description:
     does, and writes C(report.md), C(suggestion.yml), C(learned.json) and (with O(whatif)) C(whatif.md) to
     O(output_dir) on the controller, each only when its text changed.
   - The results stay inside the action; only a summary is returned, so a long window of logs costs no Ansible
-    templating. The role M(warden.egress.learn) runs it; see docs/learn.md.
+    templating. The role C(warden.egress.learn) runs it; see docs/learn.md.
   - Fails, after writing the report, when no host's log could be read, naming each host and why.
 author:
   - warden.egress contributors (@warden-egress)
