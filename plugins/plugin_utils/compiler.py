@@ -205,12 +205,11 @@ def pickup_rules(served: bool, serves: list[dict], port: int | None) -> list[dic
                   sports=[(port, port)], midstream=True)]
 
 
-def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str) -> None:
+def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str, port: int | None) -> None:
     """Refuse a served-replies policy that would cut the SSH session Ansible reaches the
     host by, unless the host is reached another way or the inventory says it knows."""
     ack = parse_bool(variables.get("egress_serves_without_ssh", False), "egress_serves_without_ssh")
     connection = variables.get("ansible_connection")
-    port = ssh_port(variables)
     if ack or port is None:
         return
     if any(low <= port <= high for role in serving for low, high in plans[role]["served_tcp"]):
@@ -402,9 +401,10 @@ def compile_policy(
 
     plans = {role: role_plan(site, role) for role in roles}
     served, serving, replies_warnings = _served_mode(variables, roles, plans)
+    port = ssh_port(variables)
     warnings.extend(replies_warnings)
     if served:
-        _check_ssh(variables, plans, serving, target)
+        _check_ssh(variables, plans, serving, target, port)
     used_sets: dict[str, dict] = {"trusted": site["trusted_set"]}
     fixed = (tuple(site["log"]["alert"]), served)
     if fixed not in site["fixed"]:
@@ -422,7 +422,7 @@ def compile_policy(
         keys.append(_rule_key(UNSERVED))
     rules.extend(after)
     keys.extend(after_keys)
-    pickups = pickup_rules(served, [rule for role in serving for rule in plans[role]["serves"]] if served else [], ssh_port(variables))
+    pickups = pickup_rules(served, [rule for role in serving for rule in plans[role]["serves"]] if served else [], port)
     rules.extend(pickups)
     keys.extend(map(_rule_key, pickups))
 
