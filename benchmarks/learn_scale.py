@@ -73,8 +73,8 @@ def records(site: dict, flows: int, seed: int = 7) -> dict[str, list[dict]]:
 
 def analysis(hosts: int, flows: int) -> dict:
     """CPU seconds of the analysis and of the what-if, as the role's two filters compute them."""
-    from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
-    from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import compare
+    from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
+    from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import compare
 
     site = site_of(hosts)
     logs = {h: "\n".join(json.dumps(r) for r in rs) for h, rs in records(site, flows).items()}

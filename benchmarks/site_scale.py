@@ -158,9 +158,14 @@ class Warden:
 
     def __init__(self, collections: str) -> None:
         sys.path.insert(0, collections)
-        from ansible_collections.warden.egress.plugins.plugin_utils import compiler, edge, render_acl, render_acl_forms, render_iptables
-        from ansible_collections.warden.egress.plugins.plugin_utils import render_nftables, render_pf
-        from ansible_collections.warden.egress.plugins.plugin_utils import site_compile
+        from ansible_collections.warden.egress.plugins.plugin_utils.compile import host as compiler
+        from ansible_collections.warden.egress.plugins.plugin_utils.compile import edge
+        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import base as render_acl
+        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import forms as render_acl_forms
+        from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
+        from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
+        from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
+        from ansible_collections.warden.egress.plugins.plugin_utils.compile import site as site_compile
         self.render_acl_forms = render_acl_forms
         self.compiler, self.edge, self.site_compile = compiler, edge, site_compile
         self.render_acl, self.render_iptables, self.render_nftables, self.render_pf = render_acl, render_iptables, render_nftables, render_pf

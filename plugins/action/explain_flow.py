@@ -8,10 +8,10 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.explain_path import explain_site, parse_flow
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import inventory_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import explain_site, parse_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
 
 
 class ActionModule(ActionBase):

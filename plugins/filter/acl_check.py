@@ -77,10 +77,10 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import plain
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import (
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import DEVICE_PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import plain
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import NAMES
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import (
     disagreements, held_to_text, ios_sample, read_ios, read_ios_object_groups, read_ios_text, read_parsed, sample_flows,
 )
 

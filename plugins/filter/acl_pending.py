@@ -45,7 +45,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_apply import pending
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import pending
 
 
 def acl_pending(output, platform):

@@ -45,8 +45,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import compile_target, host_roles
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import compile_target, host_roles
 
 
 def edge_policy(hostvars, target, groups):

@@ -67,8 +67,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows as _expect_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows as _expect_flows
 
 
 def expect_flows(ir, flows, addresses, edges=None, peers=None):

@@ -42,7 +42,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.flow_report import ReportError, html_page
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.flow_report import ReportError, html_page
 
 
 def flow_html(rows, run):

@@ -50,7 +50,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.flow_report import ReportError, junit_xml
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.flow_report import ReportError, junit_xml
 
 
 def flow_junit(rows, run):

@@ -37,7 +37,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.report import flow_table as _flow_table
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.report import flow_table as _flow_table
 
 
 def flow_table(rows):

@@ -41,7 +41,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses as _host_addresses
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import host_addresses as _host_addresses
 
 
 def host_addresses(hostvars, target):

@@ -90,10 +90,10 @@ _value:
 from ansible.errors import AnsibleFilterError
 from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_validate import AnsibleArgSpecValidator
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_report import report_markdown, suggestion_yaml
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import inventory_inputs
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import learn
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.report import report_markdown, suggestion_yaml
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import learn
 
 
 def learn_analysis(logs, hostvars, hosts, groups, year=None):

@@ -77,9 +77,9 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
-from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import getent_numbers, missing_local_ids, with_local_ids
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import getent_numbers, missing_local_ids, with_local_ids
 
 
 def local_ids(policies, host, passwd=None, group=None, missing=False):

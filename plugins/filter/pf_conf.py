@@ -46,7 +46,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import render_pf_conf
+from ansible_collections.warden.egress.plugins.plugin_utils.render.pf import render_pf_conf
 
 
 def pf_conf(anchor, anchor_file="/etc/pf.anchors/warden_egress", extra=None):

@@ -42,8 +42,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import compile_target
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import compile_target
 
 
 def policy(hostvars, target, groups):

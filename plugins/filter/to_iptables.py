@@ -45,8 +45,8 @@ _value:
   type: dict
 """
 
-from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import render
 
 
 def to_iptables(ir):

@@ -35,8 +35,8 @@ _value:
   type: str
 """
 
-from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
+from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
 
 def to_nftables(ir):

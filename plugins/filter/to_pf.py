@@ -45,8 +45,8 @@ _value:
   type: str
 """
 
-from ansible_collections.warden.egress.plugins.plugin_utils.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import render
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
+from ansible_collections.warden.egress.plugins.plugin_utils.render.pf import render
 
 
 def to_pf(ir, anchor="warden_egress"):

@@ -12,6 +12,7 @@ LINK = os.path.join(BUILD, "ansible_collections", "warden", "egress")
 if not os.path.islink(LINK):
     os.makedirs(os.path.dirname(LINK), exist_ok=True)
     os.symlink(TOP, LINK)
-for path in (BUILD, HERE):  # HERE: the shared example site, tests/unit/sample.py
+LAB_FILES = os.path.join(TOP, "lab", "files")  # pf_grammar.py: the strict pf grammar the lab's pfctl reads with
+for path in (BUILD, HERE, LAB_FILES):  # HERE: the shared example site, tests/unit/sample.py
     if path not in sys.path:
         sys.path.insert(0, path)

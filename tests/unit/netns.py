@@ -43,7 +43,8 @@ def run_module(name: str, tmp: str, args: dict, check: bool = False, diff: bool 
 def rendered(irs, backend: str, without: str | None = None):
     """The policy rendered for a backend; ``without`` drops every rule whose text holds it
     (to prove that a comparison with the oracle can fail)."""
-    from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables
+    from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
+    from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
 
     def keep(text: str) -> str:
         return text if without is None else "\n".join(line for line in text.splitlines() if without not in line) + "\n"

@@ -32,7 +32,7 @@ def site(**overrides) -> dict:
 
 
 def compile_for(host: str, **overrides) -> dict:
-    from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+    from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 
     variables = site(**overrides)
     variables.setdefault("egress_role", ROLES[host])
@@ -49,7 +49,7 @@ SEGMENTS = {"workstations": {"prefixes": ["198.51.100.64/28", "2001:db8:10::40/1
 
 def edge_ir(edge=None, segments=None, **overrides) -> dict:
     """The example site's edge policy, on gateway gw1."""
-    from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
+    from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 
     variables = site(egress_edge=EDGE if edge is None else edge, egress_segments=SEGMENTS if segments is None else segments, **overrides)
     return compile_edge(variables, "gw1", ADDRESSES, GROUPS, dict(ROLES))

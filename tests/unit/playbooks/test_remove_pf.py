@@ -24,7 +24,7 @@ def box(tmp_path, request):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), bin_dir)
-    shutil.copy(os.path.join(TOP, "plugins", "plugin_utils", "pf_grammar.py"), bin_dir)
+    shutil.copy(os.path.join(TOP, "lab", "files", "pf_grammar.py"), bin_dir)
     (bin_dir / "pfctl").write_text(f'#!/bin/sh\nexec {sys.executable} {bin_dir / "fake-pfctl.py"} "$@"\n')
     (bin_dir / "pfctl").chmod(0o755)
     (tmp_path / "pf.conf").write_text(ADMIN)

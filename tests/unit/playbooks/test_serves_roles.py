@@ -23,7 +23,7 @@ import yaml
 from netns import HOST_V4, HOST_V6, Pair, sh
 from sample import ADDRESSES, GROUPS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ENV = {"ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0"}

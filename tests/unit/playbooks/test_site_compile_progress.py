@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import PROGRESS_EVERY, PROGRESS_MIN_TARGETS
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import PROGRESS_EVERY, PROGRESS_MIN_TARGETS
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(TOP, "benchmarks"))

@@ -13,7 +13,7 @@ from netns import BACKENDS, Routed
 from sample import ADDRESSES, EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.filter.explain import explain
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 
 # Two inside interfaces: the role hosts behind eth0, the workstation segment behind eth2.
 TWO_INSIDE = {

@@ -16,7 +16,11 @@ import tempfile
 from netns import TOP, sh
 from sample import compile_for
 
-from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables, render_pf
+from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
+
+from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
 
 MODULES = ("nft_apply", "iptables_apply", "pf_apply")
 IPT_FILES = ("warden_egress.ipset", "warden_egress.rules.v4", "warden_egress.rules.v6")

@@ -24,7 +24,7 @@ def box(request):
         pfbin = os.path.join(tmp, "pfbin")
         os.makedirs(pfbin)
         shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), pfbin)
-        shutil.copy(os.path.join(TOP, "plugins", "plugin_utils", "pf_grammar.py"), pfbin)
+        shutil.copy(os.path.join(TOP, "lab", "files", "pf_grammar.py"), pfbin)
         write_script(os.path.join(pfbin, "pfctl"), f'exec {sys.executable} {os.path.join(pfbin, "fake-pfctl.py")} "$@"')
         made.env["PATH"] = f"{made.bin}:{pfbin}:{os.environ['PATH']}"
         made.env["WARDEN_FAKE_PF_DIR"] = os.path.join(tmp, "pf")

@@ -13,7 +13,7 @@ import pytest
 from netns import Pair, run_module, sh
 from sample import compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import render
 
 FOREIGN = [
     ("iptables", "-A", "OUTPUT", "-d", "203.0.113.7", "-m", "comment", "--comment", "an admin's rule", "-j", "ACCEPT"),

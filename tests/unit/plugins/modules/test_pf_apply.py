@@ -16,7 +16,7 @@ import pytest
 from netns import TOP, run_module
 from sample import compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import render
+from ansible_collections.warden.egress.plugins.plugin_utils.render.pf import render
 
 ADMIN = 'table <admin> persist { 203.0.113.7/32 }\npass out quick from any to <admin> keep state label "admin"\nblock out log quick all label "admin default"\n'
 
@@ -27,7 +27,7 @@ def box():
         bin_dir = os.path.join(tmp, "bin")
         os.makedirs(bin_dir)
         shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), bin_dir)
-        shutil.copy(os.path.join(TOP, "plugins", "plugin_utils", "pf_grammar.py"), bin_dir)
+        shutil.copy(os.path.join(TOP, "lab", "files", "pf_grammar.py"), bin_dir)
         with open(os.path.join(bin_dir, "pfctl"), "w", encoding="utf-8") as handle:
             handle.write(f'#!/bin/sh\nexec {sys.executable} {os.path.join(bin_dir, "fake-pfctl.py")} "$@"\n')
         os.chmod(os.path.join(bin_dir, "pfctl"), 0o755)

@@ -15,7 +15,7 @@ from netns import BACKENDS, HOST_V4, Pair, run_module, sh
 from sample import ADDRESSES, compile_for
 
 from ansible_collections.warden.egress.plugins.modules.probe import check_next_hops
-from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
 
 @pytest.fixture()

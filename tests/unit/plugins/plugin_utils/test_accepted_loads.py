@@ -21,14 +21,17 @@ from hypothesis import strategies as st
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, site
 
 from ansible_collections.warden.egress.plugins.modules.iptables_apply import check_rules, check_sets
-from ansible_collections.warden.egress.plugins.plugin_utils import pf_grammar, render_iptables, render_nftables, render_pf
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import DEVICE_PLATFORMS, MODES, compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import with_local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import NAMES, bindings, device_config, ios_render
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import disagreements, read_parsed, sample_flows
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_forms import ios_object_group_lines
+import pf_grammar
+from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
+from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
+from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import DEVICE_PLATFORMS, MODES, compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import with_local_ids
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import NAMES, bindings, device_config, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import ios_object_group_lines
 
 HOST_PLATFORMS = ("nftables", "iptables", "pf")
 # Lengths at and around every limit a backend has (IFNAMSIZ 16, ipset 31, pf tables 32,

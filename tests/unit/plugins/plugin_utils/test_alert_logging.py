@@ -14,9 +14,9 @@ import pytest
 from netns import BACKENDS, Routed, sh
 from sample import EDGE, compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render as render_iptables
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import alert_burst, alert_timeout
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render as render_nftables
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import render as render_iptables
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import alert_burst, alert_timeout
+from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render as render_nftables
 
 # 14 hosts inside the trusted prefix, none a mail server: 12 IPv4, 2 IPv6.
 IRC_V4 = [f"198.51.100.{20 + i}" for i in range(12)]

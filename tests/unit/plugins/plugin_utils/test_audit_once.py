@@ -17,11 +17,11 @@ import pytest
 from netns import BACKENDS, HOST_V4, Pair, Routed, rendered, run_module, sh
 from sample import EDGE, compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.learn import parse_line
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import render as render_iptables
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render as render_nftables
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import render as render_iptables
+from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render as render_nftables
 
 DST4, DST6 = "203.0.113.9", "2001:db8:5100::9"
 IDENTS = itertools.count(1)

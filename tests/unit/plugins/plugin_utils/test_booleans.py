@@ -18,11 +18,11 @@ from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, compile_for, edge_i
 
 from ansible_collections.warden.egress.plugins.filter.acl_device_form import acl_device_form
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
-from ansible_collections.warden.egress.plugins.plugin_utils import inputs
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.model import inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

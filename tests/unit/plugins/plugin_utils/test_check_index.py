@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sample import edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import AddressGroup, aces, new_entry
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import FirstMatch, GroupRef, decide, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import AddressGroup, aces, new_entry
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import FirstMatch, GroupRef, decide, sample_flows
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "benchmarks"))
 from sitegen import generate  # noqa: E402

@@ -7,8 +7,8 @@ import datetime
 import pytest
 from sample import ADDRESSES, GROUPS, compile_for, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 
 def allow_rules(ir):

@@ -12,10 +12,10 @@ import pytest
 from netns import BACKENDS, Routed
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, edge_ir, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 

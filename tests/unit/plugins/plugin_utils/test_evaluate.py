@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sample import compile_for
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 
 CASES = [
     # host, flow, verdict, origin

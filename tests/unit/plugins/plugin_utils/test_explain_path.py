@@ -9,10 +9,10 @@ import datetime
 import pytest
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.explain_path import explain_site, parse_flow
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import explain_site, parse_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 TODAY = datetime.date(2030, 1, 1)
 ROUTER_EDGE = {"inside": [{"interface": "ge-0/0/0", "prefixes": ["2001:db8:10::/120"]}], "outside": "ge-0/0/1"}

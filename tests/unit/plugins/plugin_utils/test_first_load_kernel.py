@@ -16,8 +16,8 @@ from netns import BACKENDS, HOST_V4, HOST_V6, Pair
 from sample import ADDRESSES as SITE_ADDRESSES
 from sample import GROUPS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 
 ADDRESSES = {**SITE_ADDRESSES, "mail1": [HOST_V4, HOST_V6]}
 CLIENT_V4, CLIENT_V6, OUTSIDE_V4 = "198.51.100.254", "2001:db8:10::fe", "203.0.113.9"

@@ -15,7 +15,7 @@ from lxml.etree import DocumentInvalid
 
 from ansible_collections.warden.egress.plugins.filter.flow_html import flow_html
 from ansible_collections.warden.egress.plugins.filter.flow_junit import flow_junit
-from ansible_collections.warden.egress.plugins.plugin_utils.flow_report import html_page, junit_xml
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.flow_report import html_page, junit_xml
 
 from ansible.errors import AnsibleFilterError
 

@@ -11,9 +11,9 @@ from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, compile_for, edge_ir, site
 
 from ansible_collections.warden.egress.plugins.filter.policy import policy
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 TODAY = datetime.date(2030, 6, 1)
 

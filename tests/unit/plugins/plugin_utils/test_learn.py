@@ -9,12 +9,12 @@ import pytest
 from journal import record
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn import collect, parse_line, parse_message
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_report import report_markdown, suggestion_yaml
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect, parse_line, parse_message
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.report import report_markdown, suggestion_yaml
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 TODAY = datetime.date(2026, 12, 2)
 ADDRS = dict(ADDRESSES, ws2=["198.51.100.16", "2001:db8:10::16"])

@@ -15,8 +15,8 @@ from journal import as_journal, kmsg_records, kmsg_write, record
 from netns import BACKENDS, HOST_V4, SPOOF_V4, Pair, sh
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, compile_for, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_report import report_markdown, suggestion_yaml
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import learn
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.report import report_markdown, suggestion_yaml
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import learn
 
 TODAY = datetime.date(2026, 12, 2)
 TCP_TAIL = "WINDOW=64240 RES=0x00 SYN URGP=0 "

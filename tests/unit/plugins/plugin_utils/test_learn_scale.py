@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sample import ADDRESSES, GROUPS, ROLES, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, _in_set, evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import judge, packet_of, replay
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import what_if
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
-from ansible_collections.warden.egress.plugins.plugin_utils.spans import Spans
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, _in_set, evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import judge, packet_of, replay
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import what_if
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans
 
 TODAY = datetime.date(2026, 12, 2)
 

@@ -10,9 +10,9 @@ import pytest
 from journal import record
 from sample import ADDRESSES, GROUPS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 TODAY = datetime.date(2026, 12, 2)
 ROLES = {"web_mail": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix"]},

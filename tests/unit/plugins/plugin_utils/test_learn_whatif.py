@@ -9,9 +9,9 @@ import datetime
 from journal import record
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import apply_change, learn
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import draw, learned_flows, verify_flows, what_if, whatif_markdown
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import draw, learned_flows, verify_flows, what_if, whatif_markdown
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 TODAY = datetime.date(2026, 12, 2)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.explain_path import parse_flow
-from ansible_collections.warden.egress.plugins.plugin_utils.learn import parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import parse_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import parse_line
 
 
 @pytest.mark.parametrize("port", ["²", "٣٣"])

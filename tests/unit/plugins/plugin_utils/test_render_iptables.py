@@ -14,7 +14,7 @@ from netns import Pair, sh
 from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.modules.iptables_apply import check_rules, check_sets
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ipset_name, render
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ipset_name, render
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = ["mail1", "dns1", "proxy1", "ws1", "intranet1"]

@@ -13,8 +13,8 @@ import pytest
 from netns import BACKENDS, HOST_V4, HOST_V6, SPOOF_V4, SPOOF_V6, Pair
 from sample import ADDRESSES, ROLES, compile_for
 
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render_nftables import render
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = sorted(ROLES)
@@ -135,7 +135,7 @@ def sample_flows(seed: int, count: int) -> list[dict]:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("host", HOSTS)
 def test_kernel_agrees_with_oracle(pair, host, backend):
-    from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+    from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
     from sample import GROUPS, site
 
     variables = site(egress_role=ROLES[host])
@@ -161,7 +161,7 @@ def test_kernel_agrees_with_oracle(pair, host, backend):
 def test_kernel_comparison_can_fail(pair, backend):
     """With the anti-spoofing rules removed from the ruleset, the kernel lets spoofed
     flows out and disagrees with the oracle: the comparison above is not vacuous."""
-    from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
+    from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
     from sample import GROUPS, site
 
     ir = compile_policy(site(egress_role="mail_server"), "mail1", KERNEL_ADDRESSES, GROUPS)

@@ -14,9 +14,9 @@ import re
 import pytest
 from sample import EDGE, compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate as oracle
-from ansible_collections.warden.egress.plugins.plugin_utils.pf_grammar import PfSyntaxError, evaluate, parse
-from ansible_collections.warden.egress.plugins.plugin_utils.render_pf import conn_rate, render, render_pf_conf
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate as oracle
+from pf_grammar import PfSyntaxError, evaluate, parse
+from ansible_collections.warden.egress.plugins.plugin_utils.render.pf import conn_rate, render, render_pf_conf
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = ["mail1", "dns1", "proxy1", "ws1", "intranet1"]

@@ -18,9 +18,9 @@ from netns import BACKENDS, HOST_V4, HOST_V6, TOP, Pair, run_module, sh
 from sample import ADDRESSES as SITE_ADDRESSES
 from sample import GROUPS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import with_local_ids
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import with_local_ids
 
 ADDRESSES = {**SITE_ADDRESSES, "mail1": [HOST_V4, HOST_V6], "dns1": ["198.51.100.140", "2001:db8:5100::12"], "proxy1": ["198.51.100.141", "2001:db8:5100::13"]}
 ROLE = {

@@ -11,16 +11,18 @@ from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
 from ansible_collections.warden.egress.plugins.filter.local_ids import local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils import render_iptables, render_nftables, render_pf
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.local_ids import getent_numbers, local_names, with_local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils.pf_grammar import evaluate as pf_evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.pf_grammar import parse
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import aces
-from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
+from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
+from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import getent_numbers, local_names, with_local_ids
+from pf_grammar import evaluate as pf_evaluate
+from pf_grammar import parse
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import aces
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
 # The second seed's host: Apache and Postfix, SSH from the local network only.
 WEB_MAIL = {

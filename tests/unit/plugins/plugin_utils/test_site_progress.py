@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import Progress
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import Progress
 
 
 def test_a_line_every_batch_every_few_seconds_and_at_the_end():

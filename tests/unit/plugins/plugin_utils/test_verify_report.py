@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from sample import ADDRESSES, compile_for
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.report import flow_table, result
-from ansible_collections.warden.egress.plugins.plugin_utils.verify import expect_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.report import flow_table, result
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
 
 def test_inconclusive_ok_is_passed_on_and_defaults_to_false():

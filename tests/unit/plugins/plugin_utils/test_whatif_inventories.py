@@ -11,8 +11,8 @@ import tempfile
 import pytest
 
 from ansible_collections.warden.egress.plugins.action.whatif import COLLECTION, compare_inventories
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_whatif import summary, whatif_markdown
-from ansible_collections.warden.egress.plugins.plugin_utils.whatif_inventory import InputError, load
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import summary, whatif_markdown
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.whatif_inventory import InputError, load
 
 from whatif_sample import DENY, EXPECTED, git, inventory, repository, write
 

@@ -16,8 +16,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import (
     DEVICE_PLATFORMS,
     IR_SCHEMA,
     NAME_RE,
@@ -42,9 +42,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compiler import (
     resolve_allow,
     wide_service_warnings,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
-from ansible_collections.warden.egress.plugins.plugin_utils.spans import Spans, members, tightest
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
 
 # Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
 # characters, no '/', ':' or white space, not '.' or '..'), without '@' (which 'ip' prints

@@ -15,9 +15,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, normalise_packet
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, normalise_packet
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
 NO_POLICY = {"verdict": "accept", "denied": False, "origin": "none", "reason": "no policy of this kind on the host"}
@@ -189,7 +189,7 @@ def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
 
 def learned_flows(flows: Iterable[Mapping]) -> list[dict]:
     """Learned flows (``learn_suggest.learn``'s ``flows``) as what-if flows."""
-    from ansible_collections.warden.egress.plugins.plugin_utils.learn_suggest import packet_of
+    from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import packet_of
 
     return [{"host": f["reporter"], "kind": "edge" if f["iif"] else "host", "origin": f"learned on {f['reporter']}", "packet": packet_of(f)}
             for f in flows]

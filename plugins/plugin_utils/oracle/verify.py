@@ -8,9 +8,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
 
 FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok", "user", "group", "direction", "from_host"}
 

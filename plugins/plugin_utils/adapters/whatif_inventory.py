@@ -23,7 +23,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar
 from ansible.vars.manager import VariableManager
 
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import POLICY_VARIABLES, host_addresses, read_values
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import POLICY_VARIABLES, host_addresses, read_values
 
 READ = POLICY_VARIABLES + ("egress_addresses", "ansible_host", "egress_verify_flows")
 

@@ -10,14 +10,14 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES, NEVER_LEAVE
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import parse_site
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import parse_segments
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import _as_list, _Inventory, parse_network
-from ansible_collections.warden.egress.plugins.plugin_utils.inventory import host_addresses, policy_inputs
-from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import allow_entries
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import compile_site, targets
-from ansible_collections.warden.egress.plugins.plugin_utils.spans import PrefixIndex, Spans
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, NEVER_LEAVE
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import parse_site
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import parse_segments
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import _as_list, _Inventory, parse_network
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import host_addresses, policy_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import allow_entries
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site, targets
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex, Spans
 
 # Services whose servers a site designates; reaching any other server is a finding.
 DESIGNATED = {"dns": ("dns",), "ntp": ("ntp",), "smtp": ("smtp", "submission", "smtps")}

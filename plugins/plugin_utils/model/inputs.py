@@ -16,8 +16,8 @@ import ipaddress
 import re
 from collections.abc import Callable, Hashable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import BUILTIN_UPSTREAMS, SERVICES
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import BUILTIN_UPSTREAMS, SERVICES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 try:
     import netaddr

@@ -18,10 +18,10 @@ import datetime
 import re
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ALERT_CLASSES
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import AUDIT_PREFIX_EXTRA
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import AUDIT_PREFIX_EXTRA
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (  # noqa: F401  # pylint: disable=unused-import
     HAS_NETADDR,
     HOST_RE,
     NAME_RE,
@@ -40,7 +40,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (  # n
     parse_network,
     unknown,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.role_plan import (  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import (  # noqa: F401  # pylint: disable=unused-import
     _allow_entries,
     _dedupe,
     _role_defs,

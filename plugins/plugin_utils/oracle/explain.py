@@ -16,10 +16,10 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
-from ansible_collections.warden.egress.plugins.plugin_utils.site_compile import targets
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import Site
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import targets
 
 PROTOS = ("tcp", "udp", "icmp")
 

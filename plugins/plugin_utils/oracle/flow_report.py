@@ -11,7 +11,7 @@ import html
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.warden.egress.plugins.plugin_utils.report import result
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.report import result
 
 SUITE = "warden.egress verify"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")

@@ -16,10 +16,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
-from ansible_collections.warden.egress.plugins.plugin_utils.learn import collect
-from ansible_collections.warden.egress.plugins.plugin_utils.learn_site import Site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import Site
 
 UNKNOWN_ROLE = "(no role)"
 MERGED = ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")

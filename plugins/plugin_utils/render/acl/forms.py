@@ -22,7 +22,7 @@ import ipaddress
 import re
 import xml.dom.minidom
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import GROUP_KINDS
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import GROUP_KINDS
 
 NC_PREFIX = re.compile(r"(</?)nc:")
 EOS_SESSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 KINDS = {"users": ("user", "passwd"), "groups": ("group", "group")}
 

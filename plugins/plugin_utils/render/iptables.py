@@ -25,7 +25,7 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import (
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     LOG_BURST,
     SAFE_TEXT,
     VERDICT_CHAINS,
@@ -38,8 +38,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_common import
     owners,
     policies,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
-from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import (
     AUDIT_ENTRIES,
     AUDIT_ONCE,
     audit_once,

@@ -26,8 +26,8 @@ import math
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl import FAMILIES, NAMES, device_config
-from ansible_collections.warden.egress.plugins.plugin_utils.render_acl_check import read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import FAMILIES, NAMES, device_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import read_parsed
 
 GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
 # An object group of the collection: its ACL's name, then the digest of its members (render_acl.group_name).

@@ -16,9 +16,9 @@ import datetime
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import SHARED_VARIABLES, compile_policy
-from ansible_collections.warden.egress.plugins.plugin_utils.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import SHARED_VARIABLES, compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 
 class Canonical:

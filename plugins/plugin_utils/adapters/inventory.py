@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import HAS_NETADDR
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 # The variables the compiler reads, as the host sees them.
 POLICY_VARIABLES = (

@@ -15,9 +15,9 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.catalogue import ROLES
-from ansible_collections.warden.egress.plugins.plugin_utils.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.inputs import (
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ROLES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     NAME_RE,
     _as_list,
     _check_keys,

@@ -36,9 +36,9 @@ import math
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import _rule
-from ansible_collections.warden.egress.plugins.plugin_utils.render_iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import SAFE_TEXT, clip, describe, merge_sets, owners, policies, specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import _rule
+from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ICMP_TYPES
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import SAFE_TEXT, clip, describe, merge_sets, owners, policies, specialise
 
 ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31

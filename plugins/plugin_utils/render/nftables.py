@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compiler import TABLE_RE
-from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import (
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import (
     AUDIT_ENTRIES,
     AUDIT_ONCE,
     AUDIT_PORT_PROTOS,
@@ -21,7 +21,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render_audit import 
     audit_prefix,
     audit_tag,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.render_common import (
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     LOG_BURST,
     SAFE_TEXT,
     VERDICT_CHAINS,
