@@ -67,13 +67,14 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import require_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows as _expect_flows
 
 
 def expect_flows(ir, flows, addresses, edges=None, peers=None):
-    if ir is not None and (not isinstance(ir, dict) or "rules" not in ir):
-        raise AnsibleFilterError("warden.egress.expect_flows: input is not a Policy IR from warden.egress.policy")
+    if ir is not None:
+        require_ir("expect_flows", ir if isinstance(ir, dict) else [])
     try:
         return _expect_flows(ir, flows, addresses, edges, peers=peers)
     except PolicyError as exc:

@@ -77,14 +77,17 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import require_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import getent_numbers, missing_local_ids, with_local_ids
 
 
 def local_ids(policies, host, passwd=None, group=None, missing=False):
-    if not isinstance(policies, list) or not all(isinstance(ir, dict) and "rules" in ir for ir in policies):
+    if not isinstance(policies, list):
         raise AnsibleFilterError("warden.egress.local_ids: input is not a list of Policy IRs")
+    if policies:
+        require_ir("local_ids", policies)
     numbers = {"users": getent_numbers(passwd, "passwd"), "groups": getent_numbers(group, "group")}
     try:
         if parse_bool(missing, "missing"):

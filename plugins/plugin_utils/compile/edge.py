@@ -19,17 +19,14 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import (
     DEVICE_PLATFORMS,
-    IR_SCHEMA,
     NAME_RE,
     RATE_RE,
     RATE_SECONDS,
     _allow_entries,
     _as_list,
     _check_keys,
-    _dedupe,
     _mapping,
     _require,
-    _rule,
     _service_rules,
     alert_rules,
     begin,
@@ -42,6 +39,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import 
     resolve_allow,
     wide_service_warnings,
 )
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
@@ -268,11 +266,11 @@ def compile_edge(
     inside_names = [entry["interface"] for entry in edge["inside"]]
     used_sets: dict[str, dict] = {}
     rules = [
-        _rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
-        _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
-        _rule("deny", "baseline", "baseline: no transit (outside back to outside)", iif=outside, oif=outside),
-        _rule("accept", "baseline", "baseline: not leaving by the outside (other tables decide)", oif_not=outside),
-        _rule("deny", "baseline", "baseline: from an interface declared neither inside nor outside", iif_not=inside_names + outside),
+        new_rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]),
+        new_rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
+        new_rule("deny", "baseline", "baseline: no transit (outside back to outside)", iif=outside, oif=outside),
+        new_rule("accept", "baseline", "baseline: not leaving by the outside (other tables decide)", oif_not=outside),
+        new_rule("deny", "baseline", "baseline: from an interface declared neither inside nor outside", iif_not=inside_names + outside),
     ]
     for entry in edge["inside"]:
         # A set name from the interface name; 'eth-0' and 'eth_0' must not share one.
@@ -280,18 +278,18 @@ def compile_edge(
         while set_name in used_sets:
             set_name = f"{base}_{len(used_sets)}"
         used_sets[set_name] = merge(entry["prefixes"])
-        rules.append(_rule("deny", "baseline", f"baseline: anti-spoofing on {entry['interface']}", iif=[entry["interface"]], saddr_not_in=set_name))
+        rules.append(new_rule("deny", "baseline", f"baseline: anti-spoofing on {entry['interface']}", iif=[entry["interface"]], saddr_not_in=set_name))
     never = [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in NEVER_LEAVE[family]] + edge["never_leave"]
     used_sets["never_leave"] = merge(never)
-    rules.append(_rule("deny", "baseline", "baseline: special-purpose, private, multicast and broadcast destinations", daddr_in="never_leave"))
+    rules.append(new_rule("deny", "baseline", "baseline: special-purpose, private, multicast and broadcast destinations", daddr_in="never_leave"))
     if not edge["routes"]:
         for proto in ROUTING_PROTOCOLS:
-            rules.append(_rule(
+            rules.append(new_rule(
                 "deny", "baseline", f"baseline: routing protocol {proto['name']} (the box does not route)",
                 family=proto.get("family", "any"), proto=proto.get("proto"), dports=proto.get("ports"), l4proto=proto.get("l4proto"),
             ))
     if edge["conn_limit"]:
-        rules.append(_rule("ratelimit", "baseline", "baseline: per-source limit on new connections", ct_state=["new"], meter=edge["conn_limit"]))
+        rules.append(new_rule("ratelimit", "baseline", "baseline: per-source limit on new connections", ct_state=["new"], meter=edge["conn_limit"]))
 
     def allow(service_name: str, spath: str, upstream: str, upath: str, source_set: str, origin: str, comment: str) -> None:
         service, set_name, addrs = resolve_allow(site, service_name, spath, upstream, upath)
@@ -360,7 +358,7 @@ def compile_edge(
             "conn_limit": edge["conn_limit"],
         },
         "sets": dict(sorted(used_sets.items())),
-        "rules": _dedupe(rules),
+        "rules": dedupe(rules),
         "exceptions": exceptions,
         "warnings": warnings,
     }

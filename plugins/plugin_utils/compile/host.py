@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import AUDIT_PREFIX_EXTRA
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (  # noqa: F401  # pylint: disable=unused-import
@@ -42,17 +43,13 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import (  # noqa: F401  # pylint: disable=unused-import
     _allow_entries,
-    _dedupe,
     _role_defs,
-    _rule,
-    _rule_key,
     _service_rules,
     owner_paths,
     resolve_allow,
     role_plan,
 )
 
-IR_SCHEMA = 1
 TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 IPTABLES_TABLE_MAX = 18
 IPTABLES_PREFIX_MAX = 17
@@ -92,24 +89,24 @@ def _baseline_rules(served: bool) -> tuple[list[dict], list[dict]]:
     judged by what the host serves (``served``), only this host's own connections get their
     replies and related packets out here; a packet of a connection opened from outside must
     match a served service (placed between the two parts) or is denied as ``unserved``."""
-    before = [_rule("accept", "baseline", "baseline: loopback", oif=["lo"])]
+    before = [new_rule("accept", "baseline", "baseline: loopback", oif=["lo"])]
     if served:
-        before.append(_rule("accept", "baseline", "baseline: replies and related traffic of connections this host opened",
-                            ct_state=["established", "related"], ct_direction="original"))
+        before.append(new_rule("accept", "baseline", "baseline: replies and related traffic of connections this host opened",
+                               ct_state=["established", "related"], ct_direction="original"))
     else:
-        before.append(_rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]))
+        before.append(new_rule("accept", "baseline", "baseline: replies and related traffic", ct_state=["established", "related"]))
     return before, [
-        _rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
-        _rule("accept", "baseline", "baseline: IPv6 neighbour discovery", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_ND, hoplimit=255),
-        _rule("accept", "baseline", "baseline: IPv6 multicast listener reports", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_MLD, hoplimit=1),
-        _rule("deny", "baseline", "baseline: anti-spoofing IPv4", family="ipv4", saddr_not_in="trusted"),
-        _rule("deny", "baseline", "baseline: anti-spoofing IPv6", family="ipv6", saddr_not_in="trusted"),
-        _rule("accept", "baseline", "baseline: ICMP errors", family="ipv4", proto="icmp", icmp_types=ICMP_ERRORS_V4),
-        _rule("accept", "baseline", "baseline: ICMPv6 errors and path MTU", family="ipv6", proto="icmpv6", icmp_types=ICMP_ERRORS_V6),
+        new_rule("deny", "baseline", "baseline: invalid state", ct_state=["invalid"]),
+        new_rule("accept", "baseline", "baseline: IPv6 neighbour discovery", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_ND, hoplimit=255),
+        new_rule("accept", "baseline", "baseline: IPv6 multicast listener reports", family="ipv6", proto="icmpv6", icmp_types=ICMPV6_MLD, hoplimit=1),
+        new_rule("deny", "baseline", "baseline: anti-spoofing IPv4", family="ipv4", saddr_not_in="trusted"),
+        new_rule("deny", "baseline", "baseline: anti-spoofing IPv6", family="ipv6", saddr_not_in="trusted"),
+        new_rule("accept", "baseline", "baseline: ICMP errors", family="ipv4", proto="icmp", icmp_types=ICMP_ERRORS_V4),
+        new_rule("accept", "baseline", "baseline: ICMPv6 errors and path MTU", family="ipv6", proto="icmpv6", icmp_types=ICMP_ERRORS_V6),
     ]
 
 
-UNSERVED = _rule("unserved", "baseline", "baseline: replies of connections to a service this host does not serve", ct_direction="reply")
+UNSERVED = new_rule("unserved", "baseline", "baseline: replies of connections to a service this host does not serve", ct_direction="reply")
 
 
 def alert_rules(classes: list[str], **match) -> list[dict]:
@@ -118,7 +115,7 @@ def alert_rules(classes: list[str], **match) -> list[dict]:
     rules = []
     for name in classes:
         for proto, ports in ALERT_CLASSES[name]["match"]:
-            rules.append({**_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match), "alert_class": name})
+            rules.append({**new_rule("alert", "alert", f"alert: {name}", proto=proto, dports=ports, **match), "alert_class": name})
     return rules
 
 
@@ -195,14 +192,14 @@ def pickup_rules(served: bool, serves: list[dict], port: int | None) -> list[dic
     connection this host opened itself starts with a SYN, which these rules never match."""
     if served:
         return [
-            _rule("accept", "baseline", "baseline: a served connection picked up mid-stream", family=rule["family"],
-                  ct_state=["new"], proto="tcp", sports=rule["ct_orig_dports"], daddr_in=rule.get("ct_orig_saddr_in"), midstream=True)
+            new_rule("accept", "baseline", "baseline: a served connection picked up mid-stream", family=rule["family"],
+                     ct_state=["new"], proto="tcp", sports=rule["ct_orig_dports"], daddr_in=rule.get("ct_orig_saddr_in"), midstream=True)
             for rule in serves if rule["proto"] == "tcp" and rule.get("ct_orig_dports")
         ]
     if port is None:
         return []
-    return [_rule("accept", "baseline", "baseline: the SSH session picked up mid-stream", ct_state=["new"], proto="tcp",
-                  sports=[(port, port)], midstream=True)]
+    return [new_rule("accept", "baseline", "baseline: the SSH session picked up mid-stream", ct_state=["new"], proto="tcp",
+                     sports=[(port, port)], midstream=True)]
 
 
 def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: str, port: int | None) -> None:
@@ -410,7 +407,7 @@ def compile_policy(
     if fixed not in site["fixed"]:
         before, after = _baseline_rules(served)
         alerts = alert_rules(list(fixed[0]))
-        site["fixed"][fixed] = tuple((part, [_rule_key(r) for r in part]) for part in (before, after, alerts))
+        site["fixed"][fixed] = tuple((part, [rule_key(r) for r in part]) for part in (before, after, alerts))
     (before, before_keys), (after, after_keys), (alerts, alert_keys) = site["fixed"][fixed]
     rules, keys = list(before), list(before_keys)
     if served:
@@ -419,12 +416,12 @@ def compile_policy(
             keys.extend(plans[role]["serve_keys"])
             used_sets.update(plans[role]["serve_sets"])
         rules.append(UNSERVED)
-        keys.append(_rule_key(UNSERVED))
+        keys.append(rule_key(UNSERVED))
     rules.extend(after)
     keys.extend(after_keys)
     pickups = pickup_rules(served, [rule for role in serving for rule in plans[role]["serves"]] if served else [], port)
     rules.extend(pickups)
-    keys.extend(map(_rule_key, pickups))
+    keys.extend(map(rule_key, pickups))
 
     def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
         found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)
@@ -434,7 +431,7 @@ def compile_policy(
 
     def add(new_rules: list) -> None:
         rules.extend(new_rules)
-        keys.extend(map(_rule_key, new_rules))
+        keys.extend(map(rule_key, new_rules))
 
     uses: dict[str, set] = {}
     local_ids: dict[str, dict] = {"users": {}, "groups": {}}
@@ -488,7 +485,7 @@ def compile_policy(
         "log": site["log"],
         "local_ids": {kind: dict(sorted(names.items())) for kind, names in local_ids.items()},
         "sets": dict(sorted(used_sets.items())),
-        "rules": [dict(rule) for rule in _dedupe(rules, keys)],
+        "rules": [dict(rule) for rule in dedupe(rules, keys)],
         "exceptions": exceptions,
         "warnings": warnings,
     }

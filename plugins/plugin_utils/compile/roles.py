@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ROLES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     NAME_RE,
     _as_list,
@@ -29,7 +30,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
     unknown,
 )
 
-FAMILIES = ("ipv4", "ipv6")
 ROLE_KEYS = {"allow", "serves", "description"}
 ALLOW_KEYS = {"service", "to", "users", "groups"}
 SERVES_KEYS = {"service", "from", "description"}
@@ -37,62 +37,6 @@ OWNER_KINDS = ("users", "groups")
 # A local user or group name as useradd and groupadd take it (no trailing '$'), or a number.
 LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
-
-RULE_FIELDS = (
-    "family",           # any | ipv4 | ipv6
-    "iif",              # list of input interface names
-    "oif",              # list of output interface names
-    "oif_not",          # list: matches when the output interface is none of these
-    "ct_state",         # list of conntrack states
-    "saddr_in",         # set name: source in the set
-    "saddr_not_in",     # set name: source not in the set
-    "daddr_in",         # set name: destination in the set
-    "proto",            # tcp | udp | icmp | icmpv6
-    "l4proto",          # a raw IP protocol number (OSPF 89, EIGRP 88)
-    "dports",           # merged port ranges
-    "icmp_types",
-    "hoplimit",
-    "meter",            # {rate, burst}: per-source limit on new connections; matches when exceeded
-    "iif_not",          # list: matches when the input interface is none of these
-    "ct_direction",     # original (a connection this host opened) | reply (one opened from outside)
-    "ct_orig_dports",   # port ranges: the connection's original destination port (what the client asked for)
-    "ct_orig_saddr_in",  # set name: the connection's original source (the client) is in the set
-    "users",            # local users (names or uids): the sending socket's owner is one of them
-    "groups",           # local groups (names or gids): the sending socket's group is one of them
-    "sports",           # port ranges: the packet's source port (this host's port, for a connection it answers)
-    "midstream",        # true: a TCP packet with ACK and without SYN, tracked from this packet on (see compiler.pickup_rules)
-)
-
-
-# --------------------------------------------------------------------------- rules
-
-
-def _rule(action: str, origin: str, comment: str, **match) -> dict:
-    rule = {"action": action}
-    for field in RULE_FIELDS:
-        rule[field] = match.pop(field, "any" if field == "family" else None)
-    rule["origin"] = origin
-    rule["comment"] = comment
-    if match:  # pragma: no cover - programming error
-        raise TypeError(f"unknown match keys {sorted(match)}")
-    return rule
-
-
-def _rule_key(rule: Mapping) -> tuple:
-    """What makes two rules the same rule (their origin and comment aside)."""
-    return tuple((k, repr(v)) for k, v in rule.items() if k not in ("origin", "comment"))
-
-
-def _dedupe(rules: list[dict], keys: list | None = None) -> list[dict]:
-    """The rules without repeats, first kept; ``keys`` may give each rule's key ready-made."""
-    seen = set()
-    out = []
-    for rule, key in zip(rules, keys or map(_rule_key, rules)):
-        if key in seen:
-            continue
-        seen.add(key)
-        out.append(rule)
-    return out
 
 
 def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
@@ -104,14 +48,14 @@ def _service_rules(service: dict, set_name: str | None, addresses: dict, origin:
     """
     if service["protos"] == ["icmp"]:
         return [
-            _rule("accept", origin, comment, family=family, daddr_in=set_name,
-                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
+            new_rule("accept", origin, comment, family=family, daddr_in=set_name,
+                     proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
             for family in FAMILIES if set_name is None or addresses[family]
         ]
     if set_name is None:
-        return [_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
+        return [new_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
     return [
-        _rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
+        new_rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
         for family in FAMILIES if addresses[family]
         for proto in service["protos"]
     ]
@@ -124,14 +68,14 @@ def _serve_rules(service: dict, set_name: str | None, addresses: dict, origin: s
     port is the service's. For ICMP, the echo replies to echo requests."""
     if service["protos"] == ["icmp"]:
         return [
-            _rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name,
-                  proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-reply"])
+            new_rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name,
+                     proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-reply"])
             for family in FAMILIES if set_name is None or addresses[family]
         ]
     if set_name is None:
-        return [_rule("accept", origin, comment, ct_direction="reply", proto=proto, ct_orig_dports=service["ports"]) for proto in service["protos"]]
+        return [new_rule("accept", origin, comment, ct_direction="reply", proto=proto, ct_orig_dports=service["ports"]) for proto in service["protos"]]
     return [
-        _rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name, proto=proto, ct_orig_dports=service["ports"])
+        new_rule("accept", origin, comment, family=family, ct_direction="reply", ct_orig_saddr_in=set_name, proto=proto, ct_orig_dports=service["ports"])
         for family in FAMILIES if addresses[family]
         for proto in service["protos"]
     ]
@@ -303,9 +247,9 @@ def role_plan(site: Mapping, role: str) -> dict:
         serves, serve_keys, serve_sets, tcp, names = None, None, {}, [], []
         if "serves" in spec:
             serves, serve_sets, tcp, names = _serve_entries(site, role, spec, f"{rpath}.serves")
-            serve_keys = [_rule_key(r) for r in serves]
+            serve_keys = [rule_key(r) for r in serves]
         plans[role] = {
-            "rules": rules, "keys": [_rule_key(r) for r in rules], "sets": sets, "services": services,
+            "rules": rules, "keys": [rule_key(r) for r in rules], "sets": sets, "services": services,
             "local": local, "owned_icmp": owned_icmp,
             "serves": serves, "serve_keys": serve_keys, "serve_sets": serve_sets, "served_tcp": tcp, "served_names": names,
             "serves_path": f"{rpath}.serves",

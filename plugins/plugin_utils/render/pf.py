@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import _rule
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import SAFE_TEXT, clip, describe, merge_sets, owners, policies, specialise
 
@@ -268,7 +268,7 @@ def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
                 if _unconditional(special):
                     break
             else:
-                out.extend(rend.line(_rule("deny", "default", "default deny"), on=outside,
+                out.extend(rend.line(new_rule("deny", "default", "default deny"), on=outside,
                                      tagged=tag_name(inside) if inside else None, not_self=inside is None))
     return out
 
@@ -288,7 +288,7 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
         out.extend(rend.line(rule, ir=ir))
         if _unconditional(rule) and rule.get("oif") is None and rule.get("oif_not") is None:
             return out
-    out.extend(rend.line(_rule("deny", "default", "default deny")))
+    out.extend(rend.line(new_rule("deny", "default", "default deny")))
     return out
 
 

@@ -22,7 +22,9 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import EOS_PROTOCOL_NAMES, FAMILIES, GROUP_KINDS, NAMES, AddressGroup, group, new_entry
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import (
+    EOS_PROTOCOL_NAMES, FAMILIES, GROUP_KINDS, NAMES, AddressGroup, group, new_entry,
+)
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
 
 # --------------------------------------------------------------------------- Cisco IOS

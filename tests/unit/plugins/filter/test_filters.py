@@ -11,6 +11,7 @@ from ansible_collections.warden.egress.plugins.filter.acl_device_form import acl
 from ansible_collections.warden.egress.plugins.filter.expect_flows import expect_flows
 from ansible_collections.warden.egress.plugins.filter.explain import explain
 from ansible_collections.warden.egress.plugins.filter.flow_table import flow_table
+from ansible_collections.warden.egress.plugins.filter.local_ids import local_ids
 from ansible_collections.warden.egress.plugins.filter.policy import policy
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.filter.to_iptables import to_iptables
@@ -149,3 +150,23 @@ def test_acl_device_form_and_acl_check_errors():
         acl_check([], edge_ir(), "ios")
     with pytest.raises(AnsibleFilterError, match="acl_check: platform 'pf' is not ios, eos or junos"):
         acl_check([], edge_ir(), "pf")
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (lambda ir: ir.update(schema=2), "it is schema 2, not 1"),
+    (lambda ir: ir.update(hook="forward"), "it is kind 'host' with hook 'forward'"),
+    (lambda ir: ir.pop("sets"), "it has no sets"),
+    (lambda ir: ir["rules"][3].update(daddr_in="nowhere"), r"it has rules\[3\] naming set 'nowhere', which it does not define"),
+    (lambda ir: ir["rules"][0].pop("sports"), r"it has rules\[0\] with fields \[\] unknown and \['sports'\] missing"),
+    (lambda ir: ir["rules"][0].update(dport=[[1, 2]]), r"it has rules\[0\] with fields \['dport'\] unknown"),
+    (lambda ir: ir["rules"][0].update(action="allow"), r"it has rules\[0\] with action 'allow'"),
+])
+@pytest.mark.parametrize("render", [to_nftables, to_iptables, to_pf])
+def test_every_renderer_door_checks_the_ir_schema(change, problem, render):
+    ir = compile_for("mail1")
+    render(ir)
+    change(ir)
+    with pytest.raises(AnsibleFilterError, match=f"{render.__name__}: input is not a Policy IR .*: {problem}"):
+        render(ir)
+    with pytest.raises(AnsibleFilterError, match=rf"local_ids: input\[0\] is not a Policy IR .*: {problem}"):
+        local_ids([ir], "mail1")
