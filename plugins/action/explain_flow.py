@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import explain_site, parse_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs

@@ -15,7 +15,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import POLICY_VARIABLES, host_addresses, read_values
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import Progress, compile_site, targets

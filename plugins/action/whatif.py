@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import annotate, compare, summary, whatif_markdown
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.whatif_inventory import InputError, at_ref, load, source_paths

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import HAS_NETADDR
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 # The variables the compiler reads, as the host sees them.

@@ -16,32 +16,22 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import (
     DEVICE_PLATFORMS,
-    NAME_RE,
     RATE_RE,
     RATE_SECONDS,
-    _allow_entries,
-    _as_list,
-    _check_keys,
-    _mapping,
-    _require,
-    _service_rules,
     alert_rules,
     begin,
     exception_record,
-    merge,
-    owner_paths,
-    parse_network,
     exception_warnings,
-    parse_roles,
-    resolve_allow,
     wide_service_warnings,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, owner_paths, resolve_allow, service_rules
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import NAME_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, FAMILIES, dedupe, new_rule
+from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
 
 # Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
@@ -230,16 +220,18 @@ def compile_edge(
     groups: Mapping | None = None,
     host_roles: Mapping | None = None,
     today: datetime.date | None = None,
+    plans: Plans | None = None,
 ) -> dict:
     """Build the forward-hook Policy IR of the edge ``target``.
 
     ``host_roles`` maps every inventory host that has an ``egress_role`` to that value;
     their addresses come from ``addresses`` as for upstreams.
     """
-    variables, inventory, today, site = begin(variables, target, addresses, groups, today)
-    services, role_defs = site["services"], site["role_defs"]
-    trusted = Spans(site["trusted"])
-    edge = _parse_edge(variables.get("egress_edge"), trusted, site["platform"])
+    variables, settings, plans = begin(variables, target, addresses, groups, today, plans)
+    site = plans.site
+    services, role_defs, inventory = site.services, site.role_defs, site.inventory
+    trusted = Spans(site.trusted)
+    edge = _parse_edge(variables.get("egress_edge"), trusted, settings["platform"])
     segments = parse_segments(variables.get("egress_segments"), role_defs, trusted)
     warnings: list[str] = []
 
@@ -258,8 +250,8 @@ def compile_edge(
             role_sources.setdefault(role, []).extend(segment["prefixes"])
     all_sources = [a for addrs in host_addresses.values() for a in addrs] + [p for s in segments for p in s["prefixes"]]
     warnings.extend(_width_warnings(edge["inside"], all_sources))
-    if site["platform"] in DEVICE_PLATFORMS and edge["conn_limit"] is not None:
-        warnings.append(f"egress_edge.conn_limit is not enforced by a {site['platform']} ACL (a stateless ACL has no per-source connection meter); "
+    if settings["platform"] in DEVICE_PLATFORMS and edge["conn_limit"] is not None:
+        warnings.append(f"egress_edge.conn_limit is not enforced by a {settings['platform']} ACL (a stateless ACL has no per-source connection meter); "
                         "set it to false to silence this")
 
     outside = edge["outside"]
@@ -279,7 +271,7 @@ def compile_edge(
             set_name = f"{base}_{len(used_sets)}"
         used_sets[set_name] = merge(entry["prefixes"])
         rules.append(new_rule("deny", "baseline", f"baseline: anti-spoofing on {entry['interface']}", iif=[entry["interface"]], saddr_not_in=set_name))
-    never = [ipaddress.ip_network(p) for family in ("ipv4", "ipv6") for p in NEVER_LEAVE[family]] + edge["never_leave"]
+    never = [ipaddress.ip_network(p) for family in FAMILIES for p in NEVER_LEAVE[family]] + edge["never_leave"]
     used_sets["never_leave"] = merge(never)
     rules.append(new_rule("deny", "baseline", "baseline: special-purpose, private, multicast and broadcast destinations", daddr_in="never_leave"))
     if not edge["routes"]:
@@ -295,7 +287,7 @@ def compile_edge(
         service, set_name, addrs = resolve_allow(site, service_name, spath, upstream, upath)
         if set_name:
             used_sets[set_name] = addrs
-        add_rules(_service_rules(service, set_name, addrs, origin, comment), source_set)
+        add_rules(service_rules(service, set_name, addrs, origin, comment), source_set)
 
     def add_rules(new_rules: list, source_set: str) -> None:
         for rule in new_rules:
@@ -303,7 +295,7 @@ def compile_edge(
             rule["oif"] = outside
             if rule["family"] == "any":
                 # The source set is per family: only families the source has.
-                for family in ("ipv4", "ipv6"):
+                for family in FAMILIES:
                     if used_sets[source_set][family]:
                         rules.append({**rule, "family": family})
             elif used_sets[source_set][rule["family"]]:
@@ -313,19 +305,19 @@ def compile_edge(
     for role in sorted(role_sources):
         source_set = f"src_{role}"
         used_sets[source_set] = merge(role_sources[role])
-        spec, rpath = role_defs[role]
-        for dummy, svc_names, targets, epath in _allow_entries(spec, rpath):
-            for svc in svc_names:
-                uses.setdefault(svc, set()).add(f"role {role}")
-                for upstream in targets:
-                    allow(svc, f"{epath}.service", upstream, f"{epath}.to", source_set, f"role:{role}", f"role {role}: {svc} to {upstream}")
+        # The role's plan, as for its hosts; the edge sees addresses, not local users.
+        plan = plans[role]
+        for svc in plan["services"]:
+            uses.setdefault(svc, set()).add(f"role {role}")
+        used_sets.update(plan["sets"])
+        add_rules([{**rule, "users": None, "groups": None} for rule in plan["rules"]], source_set)
 
     exceptions = []
-    for exc in site["exceptions"]:
+    for exc in site.exceptions:
         i = exc["index"]
         sources = [a for host in exc["hosts"] for a in (host_addresses.get(host) or inventory.addresses(host, f"{exc['path']}.hosts"))]
         exceptions.append(exception_record(exc, True))
-        warnings.extend(exception_warnings(exc, today, site["exception_warn_days"], " at the edge"))
+        warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, " at the edge"))
         if not exc["active"]:
             continue
         source_set = f"exc_{i}_src"
@@ -336,21 +328,21 @@ def compile_edge(
                 allow(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to", source_set, f"exception:{i}", f"exception {i}: {svc} to {upstream}")
             if exc["addresses"]:
                 used_sets[f"exc_{i}"] = exc["addresses"]
-                add_rules(_service_rules(services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"), source_set)
+                add_rules(service_rules(services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"), source_set)
 
-    rules.extend(alert_rules(site["log"]["alert"], oif=outside))
+    rules.extend(alert_rules(settings["log"]["alert"], oif=outside))
     warnings.extend(wide_service_warnings(site, uses))
     return {
         "schema": IR_SCHEMA,
         "target": target,
         "kind": "edge",
         "hook": "forward",
-        "platform": site["platform"],
-        "table": site["table"],
-        "mode": site["mode"],
+        "platform": settings["platform"],
+        "table": settings["table"],
+        "mode": settings["mode"],
         "roles": sorted(role_sources),
         "default": "deny",
-        "log": site["log"],
+        "log": settings["log"],
         "edge": {
             "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
             "outside": outside,

@@ -18,37 +18,13 @@ import datetime
 import re
 from collections.abc import Callable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, resolve_allow, service_rules
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
-from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HOST_RE, _as_list, _check_keys, _mapping, parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
+from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import AUDIT_PREFIX_EXTRA
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (  # noqa: F401  # pylint: disable=unused-import
-    HAS_NETADDR,
-    HOST_RE,
-    NAME_RE,
-    _as_list,
-    _check_keys,
-    _Inventory,
-    _mapping,
-    _name,
-    _parse_date,
-    _require,
-    _services,
-    _upstream_entry,
-    _upstreams,
-    merge,
-    parse_bool,
-    parse_network,
-    unknown,
-)
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import (  # noqa: F401  # pylint: disable=unused-import
-    _allow_entries,
-    _role_defs,
-    _service_rules,
-    owner_paths,
-    resolve_allow,
-    role_plan,
-)
 
 TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 IPTABLES_TABLE_MAX = 18
@@ -67,11 +43,8 @@ MODES = ("enforce", "audit")
 DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
 PLATFORMS = ("nftables", "iptables", "pf") + DEVICE_PLATFORMS
 LOG_KEYS = {"denied", "rate", "prefix", "alert"}
-EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
 # A service wider than this many ports is warned about (it also hides the alert classes).
 WIDE_PORTS = 1024
-# Exceptions that expire within this many days are warned about (egress_exception_warn_days).
-EXCEPTION_WARN_DAYS = 14
 DEFAULT_LOG = {"denied": True, "rate": "10/minute", "prefix": "warden-egress", "alert": ["irc", "backdoor", "smtp"]}
 
 # ICMP that IPv4 and IPv6 need to work (errors, path MTU), and IPv6 neighbour discovery.
@@ -119,12 +92,12 @@ def alert_rules(classes: list[str], **match) -> list[dict]:
     return rules
 
 
-def wide_service_warnings(site: Mapping, uses: Mapping[str, set]) -> list[str]:
+def wide_service_warnings(site: Site, uses: Mapping[str, set]) -> list[str]:
     """Warn about each service wider than WIDE_PORTS ports, naming what allows it here.
     ``uses`` maps a service name to the roles and exceptions that allow it."""
     warnings = []
     for name in sorted(uses):
-        count = sum(high - low + 1 for low, high in site["services"][name]["ports"] or [])
+        count = sum(high - low + 1 for low, high in site.services[name]["ports"] or [])
         if count > WIDE_PORTS:
             warnings.append(f"service {name} opens {count} ports (more than {WIDE_PORTS}; a range that wide also lets out "
                             f"the alert classes inside it), allowed by {', '.join(sorted(uses[name]))}")
@@ -221,47 +194,8 @@ def _check_ssh(variables: Mapping, plans: Mapping, serving: list[str], target: s
 # --------------------------------------------------------------------------- entry point
 
 
-# The site-wide inputs: the same for every target of a site, so parsed once (see _shared_site).
-SHARED_VARIABLES = ("egress_trusted_prefixes", "egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")
-_SHARED: dict = {}
-
-
-def _shared_site(variables: Mapping, inventory: _Inventory, today: datetime.date) -> dict:
-    """Trusted prefixes, services, upstreams, roles and exceptions, parsed and merged once
-    while their inputs are the same objects (a site compile passes every target the same
-    ones; the inputs are never changed in place). One site is kept."""
-    refs = tuple(variables.get(name) for name in SHARED_VARIABLES) + inventory.sources()
-    key = (tuple(id(ref) for ref in refs), today, variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS))
-    cached = _SHARED.get(key)
-    if cached is not None and all(a is b for a, b in zip(cached[0], refs)):
-        return cached[1]
-    trusted_raw = variables.get("egress_trusted_prefixes")
-    if trusted_raw is None:
-        raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
-    trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
-    warn_days = key[2]
-    if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
-        raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
-    shared = {
-        "exception_warn_days": warn_days,
-        "trusted": trusted,
-        "services": _services(variables.get("egress_services")),
-        "upstreams": _upstreams(variables.get("egress_upstreams"), inventory),
-        "role_defs": _role_defs(variables.get("egress_roles")),
-    }
-    shared["exceptions"] = parse_exceptions(variables.get("egress_exceptions"), shared, inventory, today)
-    shared["trusted_set"] = merge(trusted)
-    shared["inventory"] = inventory  # for role_plan (serves ... from: hosts and groups)
-    shared["plans"] = {}  # role_plan: each role's rules, made once
-    shared["fixed"] = {}  # the baseline and alert rules, made once per alert classes and replies mode
-    _SHARED.clear()
-    _SHARED[key] = (refs, shared)
-    return shared
-
-
-def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) -> dict:
-    """Validate the variables a target's compilation starts from: its own (mode, platform,
-    table, log) and the site-wide ones (parsed once, see _shared_site)."""
+def parse_target(variables: Mapping) -> dict:
+    """Validate a target's own settings: its mode, platform, table and log."""
     mode = variables.get("egress_mode", "enforce")
     if mode not in MODES:
         raise PolicyError("egress_mode", mode, f"is not one of: {', '.join(MODES)}")
@@ -300,75 +234,24 @@ def parse_site(variables: Mapping, inventory: _Inventory, today: datetime.date) 
         if name not in ALERT_CLASSES:
             raise PolicyError(f"egress_log.alert[{i}]", name, f"is not an alert class ({', '.join(sorted(ALERT_CLASSES))})")
     log["alert"] = list(alert)
-    return {"mode": mode, "platform": platform, "table": table, "log": log, **_shared_site(variables, inventory, today)}
+    return {"mode": mode, "platform": platform, "table": table, "log": log}
 
 
-def begin(variables: Mapping, target: str, addresses, groups, today: datetime.date | None) -> tuple:
-    """What every target's compilation starts with: its variables checked, the inventory
-    lookups, today's date (for exceptions) and the parsed site-wide variables."""
+def begin(variables: Mapping, target: str, addresses, groups, today: datetime.date | None, plans: Plans | None) -> tuple:
+    """What every target's compilation starts with: its variables and name checked, its own
+    settings, and the site's plans (``plans``, shared by a site compile, or made here from
+    the target's view of the site)."""
     variables = _mapping(variables, "variables")
     if not isinstance(target, str) or not HOST_RE.fullmatch(target):
         raise PolicyError("inventory_hostname", target, "is not a usable host name")
-    inventory = _Inventory(addresses, groups)
-    today = today or datetime.date.today()
-    return variables, inventory, today, parse_site(variables, inventory, today)
-
-
-def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[str]:
-    """A host's (or segment's) egress_role: one known role name or a list of them."""
-    if raw is None:
-        raise PolicyError(path, None, f"is required for {host} (one of: {', '.join(sorted(role_defs))})")
-    roles = _as_list(raw, path, what="a role name or a list of role names")
-    for i, role in enumerate(roles):
-        rpath = path if isinstance(raw, str) else f"{path}[{i}]"
-        if not isinstance(role, str) or role not in role_defs:
-            raise unknown(rpath, role, "role", role_defs)
-    if len(set(roles)) != len(roles):
-        raise PolicyError(path, raw, "lists a role twice")
-    return roles
-
-
-def parse_exceptions(raw: object, site: Mapping, inventory: _Inventory, today: datetime.date) -> list[dict]:
-    """Validate every exception; each comes back with its services and destinations resolved."""
-    out = []
-    for i, exc in enumerate(_as_list(raw or [], "egress_exceptions", allow_empty=True)):
-        epath = f"egress_exceptions[{i}]"
-        exc = _mapping(exc, epath)
-        _check_keys(exc, EXCEPTION_KEYS, epath)
-        _require(exc, ("hosts", "service", "to", "reason", "owner", "expires"), epath,
-                 "is required: every exception records hosts, service, to, reason, owner and expires")
-        hosts = _as_list(exc["hosts"], f"{epath}.hosts")
-        for j, host in enumerate(hosts):
-            if not isinstance(host, str) or not HOST_RE.fullmatch(host) or not inventory.has_host(host):
-                raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
-        for key in ("reason", "owner"):
-            if not isinstance(exc[key], str) or not exc[key].strip():
-                raise PolicyError(f"{epath}.{key}", exc[key], "must be a non-empty text")
-        expires = _parse_date(exc["expires"], f"{epath}.expires")
-        svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
-        for svc in svc_names:
-            if svc not in site["services"]:
-                raise unknown(f"{epath}.service", svc, "service", site["services"])
-        named: list[str] = []
-        nets = []
-        for j, entry in enumerate(_as_list(exc["to"], f"{epath}.to")):
-            tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
-            if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site["upstreams"]:
-                named.append(entry)
-            else:
-                nets.extend(_upstream_entry(entry, tpath, inventory))
-        out.append({
-            "index": i, "path": epath, "hosts": sorted(hosts), "service": svc_names, "named": named,
-            "addresses": merge(nets) if nets else None, "reason": exc["reason"], "owner": exc["owner"],
-            "expires": expires.isoformat(), "active": expires >= today,
-        })
-    return out
+    settings = parse_target(variables)
+    if plans is None:
+        plans = Plans(Site.of(variables, addresses, groups, today))
+    return variables, settings, plans
 
 
 def exception_record(exc: Mapping, applies: bool) -> dict:
-    """How an IR lists an exception of the site (the record is made once per exception)."""
-    if "record" not in exc:
-        exc["record"] = {k: exc[k] for k in ("index", "hosts", "service", "reason", "owner", "expires", "active")}
+    """How an IR lists an exception of the site."""
     return {**exc["record"], "applies": applies}
 
 
@@ -378,6 +261,7 @@ def compile_policy(
     addresses: Callable[[str], object] | Mapping | None = None,
     groups: Mapping | None = None,
     today: datetime.date | None = None,
+    plans: Plans | None = None,
 ) -> dict:
     """Validate the egress_* variables seen by ``target`` and build its Policy IR.
 
@@ -386,29 +270,32 @@ def compile_policy(
     egress_platform, egress_role, egress_table, egress_replies, egress_serves_without_ssh, and
     ansible_connection and ansible_port for the SSH check) to their values. ``addresses`` maps an
     inventory host name to its addresses (or is a callable returning them or None);
-    ``groups`` maps group names to member host names.
+    ``groups`` maps group names to member host names. ``plans``: the site's, when a site
+    compile derives every target from one Site (``addresses``, ``groups`` and the site-wide
+    variables are then the Site's).
     """
-    variables, inventory, today, site = begin(variables, target, addresses, groups, today)
-    services = site["services"]
-    if site["platform"] in DEVICE_PLATFORMS:
+    variables, settings, site_plans = begin(variables, target, addresses, groups, today, plans)
+    site = site_plans.site
+    services = site.services
+    if settings["platform"] in DEVICE_PLATFORMS:
         raise PolicyError("egress_role", variables.get("egress_role"),
-                          f"is for hosts; egress_platform {site['platform']} enforces only a site edge (egress_edge)")
-    roles = parse_roles(variables.get("egress_role"), site["role_defs"], "egress_role", f"host {target}")
+                          f"is for hosts; egress_platform {settings['platform']} enforces only a site edge (egress_edge)")
+    roles = parse_roles(variables.get("egress_role"), site.role_defs, "egress_role", f"host {target}")
     warnings: list[str] = []
 
-    plans = {role: role_plan(site, role) for role in roles}
+    plans = {role: site_plans[role] for role in roles}
     served, serving, replies_warnings = _served_mode(variables, roles, plans)
     port = ssh_port(variables)
     warnings.extend(replies_warnings)
     if served:
         _check_ssh(variables, plans, serving, target, port)
-    used_sets: dict[str, dict] = {"trusted": site["trusted_set"]}
-    fixed = (tuple(site["log"]["alert"]), served)
-    if fixed not in site["fixed"]:
+    used_sets: dict[str, dict] = {"trusted": site.trusted_set}
+    fixed = (tuple(settings["log"]["alert"]), served)
+    if fixed not in site_plans.fixed:
         before, after = _baseline_rules(served)
         alerts = alert_rules(list(fixed[0]))
-        site["fixed"][fixed] = tuple((part, [rule_key(r) for r in part]) for part in (before, after, alerts))
-    (before, before_keys), (after, after_keys), (alerts, alert_keys) = site["fixed"][fixed]
+        site_plans.fixed[fixed] = tuple((part, [rule_key(r) for r in part]) for part in (before, after, alerts))
+    (before, before_keys), (after, after_keys), (alerts, alert_keys) = site_plans.fixed[fixed]
     rules, keys = list(before), list(before_keys)
     if served:
         for role in serving:
@@ -437,7 +324,7 @@ def compile_policy(
     local_ids: dict[str, dict] = {"users": {}, "groups": {}}
     for role in roles:
         plan = plans[role]
-        if plan["owned_icmp"] and site["platform"] == "pf":
+        if plan["owned_icmp"] and settings["platform"] == "pf":
             raise PolicyError(plan["owned_icmp"][0], role, "limits an ICMP service to local users or groups, which pf matches only for tcp and udp")
         rules.extend(plan["rules"])
         keys.extend(plan["keys"])
@@ -449,24 +336,24 @@ def compile_policy(
                 local_ids[kind].setdefault(name, {"id": None, "path": path})
 
     exceptions = []
-    for exc in site["exceptions"]:
+    for exc in site.exceptions:
         i = exc["index"]
         applies = target in exc["hosts"]
         exceptions.append(exception_record(exc, applies))
         if not applies:
             continue
-        warnings.extend(exception_warnings(exc, today, site["exception_warn_days"], f" on {target}"))
+        warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, f" on {target}"))
         if not exc["active"]:
             continue
         for svc in exc["service"]:
             uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
             for upstream in exc["named"]:
                 service, set_name, addrs = resolve(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
-                add(_service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
+                add(service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
             if exc["addresses"]:
                 set_name = f"exc_{i}"
                 used_sets[set_name] = exc["addresses"]
-                add(_service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
+                add(service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
 
     rules.extend(alerts)
     keys.extend(alert_keys)
@@ -476,13 +363,13 @@ def compile_policy(
         "target": target,
         "kind": "host",
         "hook": "output",
-        "platform": site["platform"],
-        "table": site["table"],
-        "mode": site["mode"],
+        "platform": settings["platform"],
+        "table": settings["table"],
+        "mode": settings["mode"],
         "roles": roles,
         "default": "deny",
         "replies": "served" if served else "any",
-        "log": site["log"],
+        "log": settings["log"],
         "local_ids": {kind: dict(sorted(names.items())) for kind, names in local_ids.items()},
         "sets": dict(sorted(used_sets.items())),
         "rules": [dict(rule) for rule in dedupe(rules, keys)],

@@ -15,7 +15,6 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ROLES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
@@ -29,6 +28,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
     merge,
     unknown,
 )
+from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site
 
 ROLE_KEYS = {"allow", "serves", "description"}
 ALLOW_KEYS = {"service", "to", "users", "groups"}
@@ -39,7 +39,7 @@ LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
 
 
-def _service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
+def service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:
     """Rules for one service to one address set (``None``: any destination).
 
     Set matches are per family, so a set gives one rule per family it has addresses in;
@@ -81,26 +81,17 @@ def _serve_rules(service: dict, set_name: str | None, addresses: dict, origin: s
     ]
 
 
-def resolve_allow(site: Mapping, service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
+def resolve_allow(site: Site, service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
     """A service and an upstream named together (by a role or an exception): the service,
     the destination set's name (``None`` for any destination) and its addresses."""
-    if service not in site["services"]:
-        raise unknown(spath, service, "service", site["services"])
-    if upstream not in site["upstreams"]:
-        raise unknown(upath, upstream, "upstream", site["upstreams"], "is not defined in egress_upstreams")
-    return site["services"][service], None if upstream == "any" else f"up_{upstream}", site["upstreams"][upstream]
+    if service not in site.services:
+        raise unknown(spath, service, "service", site.services)
+    if upstream not in site.upstreams:
+        raise unknown(upath, upstream, "upstream", site.upstreams, "is not defined in egress_upstreams")
+    return site.services[service], None if upstream == "any" else f"up_{upstream}", site.upstreams[upstream]
 
 
 # --------------------------------------------------------------------------- roles
-
-
-def _role_defs(user: object) -> dict[str, tuple[dict, str]]:
-    roles = {name: (spec, f"built-in role {name}") for name, spec in ROLES.items()}
-    for name, spec in _mapping(user, "egress_roles").items():
-        path = f"egress_roles.{name}"
-        _name(name, path, "role")
-        roles[name] = (spec, path)
-    return roles
 
 
 def _owners(entry: Mapping, path: str) -> tuple[str, list[tuple]] | None:
@@ -158,30 +149,30 @@ def owner_paths(spec: object, path: str) -> list[str]:
     return [f"{e['path']}.{e['owners'][0]}" for e in allow_entries(spec, path) if e["owners"]]
 
 
-def _serve_sources(site: Mapping, raw: object, path: str, role: str, index: int) -> tuple[str | None, dict, str]:
+def _serve_sources(site: Site, raw: object, path: str, role: str, index: int) -> tuple[str | None, dict, str]:
     """An entry's ``from``: (set name or None for anywhere, its addresses, a label for comments).
     Upstream names, prefixes, inventory hosts and group:NAME, as an exception's ``to``."""
     entries = _as_list(raw, path)
     named, nets = [], []
     for j, entry in enumerate(entries):
         epath = f"{path}[{j}]" if isinstance(raw, (list, tuple)) else path
-        if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site["upstreams"]:
+        if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site.upstreams:
             named.append(entry)
         else:
-            nets.extend(_upstream_entry(entry, epath, site["inventory"]))
+            nets.extend(_upstream_entry(entry, epath, site.inventory))
     label = ", ".join(str(e) for e in entries)
     if len(label) > 60:
         label = f"{len(entries)} sources"
     if "any" in named:
-        return None, site["upstreams"]["any"], label
+        return None, site.upstreams["any"], label
     if len(named) == 1 and not nets:
-        return f"up_{named[0]}", site["upstreams"][named[0]], label
+        return f"up_{named[0]}", site.upstreams[named[0]], label
     for name in named:
-        nets.extend(ipaddress.ip_network(p) for family in FAMILIES for p in site["upstreams"][name][family])
+        nets.extend(ipaddress.ip_network(p) for family in FAMILIES for p in site.upstreams[name][family])
     return f"serve_{role}_{index}", merge(nets), label
 
 
-def _serve_entries(site: Mapping, role: str, spec: Mapping, path: str) -> tuple[list[dict], dict, list[list[int]], list[str]]:
+def _serve_entries(site: Site, role: str, spec: Mapping, path: str) -> tuple[list[dict], dict, list[list[int]], list[str]]:
     """A role's ``serves``: its rules, the sets they use, every TCP port range it serves and
     the names of the services it serves."""
     rules: list[dict] = []
@@ -199,9 +190,9 @@ def _serve_entries(site: Mapping, role: str, spec: Mapping, path: str) -> tuple[
             if set_name:
                 sets[set_name] = addresses
         for svc in [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]:
-            if svc not in site["services"]:
-                raise unknown(f"{epath}.service", svc, "service", site["services"])
-            service = site["services"][svc]
+            if svc not in site.services:
+                raise unknown(f"{epath}.service", svc, "service", site.services)
+            service = site.services[svc]
             names.append(svc)
             if "tcp" in service["protos"]:
                 tcp.extend(service["ports"])
@@ -210,48 +201,62 @@ def _serve_entries(site: Mapping, role: str, spec: Mapping, path: str) -> tuple[
     return rules, sets, tcp, names
 
 
-def role_plan(site: Mapping, role: str) -> dict:
+def role_plan(site: Site, role: str) -> dict:
     """What one role lets a host send and what it serves: its rules (with their keys), the
     sets they use, which services it allows, the local users and groups it names, and its
     ``serves`` rules (None when the role does not declare ``serves``). The same for every
-    host of the role, so it is made once per site (kept in the shared site) and copied out."""
-    plans = site["plans"]
-    if role not in plans:
-        rules: list[dict] = []
-        sets: dict[str, dict] = {}
-        spec, rpath = site["role_defs"][role]
-        services: list[str] = []
-        local: dict[str, dict] = {kind: {} for kind in OWNER_KINDS}
-        owned_icmp: list[str] = []
-        for entry in allow_entries(spec, rpath):
-            epath = entry["path"]
-            for svc in entry["services"]:
-                services.append(svc)
-                for upstream in entry["to"]:
-                    service, set_name, addrs = resolve_allow(site, svc, f"{epath}.service", upstream, f"{epath}.to")
-                    if set_name:
-                        sets[set_name] = addrs
-                    new = _service_rules(service, set_name, addrs, f"role:{role}", f"role {role}: {svc} to {upstream}")
-                    if entry["owners"]:
-                        kind, items = entry["owners"]
-                        for rule in new:
-                            rule[kind] = [value for value, dummy in items]
-                        if service["protos"] == ["icmp"]:
-                            owned_icmp.append(f"{epath}.{kind}")
-                    rules.extend(new)
-            if entry["owners"]:
-                kind, items = entry["owners"]
-                for value, vpath in items:
-                    if isinstance(value, str):
-                        local[kind].setdefault(value, vpath)
-        serves, serve_keys, serve_sets, tcp, names = None, None, {}, [], []
-        if "serves" in spec:
-            serves, serve_sets, tcp, names = _serve_entries(site, role, spec, f"{rpath}.serves")
-            serve_keys = [rule_key(r) for r in serves]
-        plans[role] = {
-            "rules": rules, "keys": [rule_key(r) for r in rules], "sets": sets, "services": services,
-            "local": local, "owned_icmp": owned_icmp,
-            "serves": serves, "serve_keys": serve_keys, "serve_sets": serve_sets, "served_tcp": tcp, "served_names": names,
-            "serves_path": f"{rpath}.serves",
-        }
-    return plans[role]
+    host of the role, so a compile makes it once per site (``Plans``)."""
+    rules: list[dict] = []
+    sets: dict[str, dict] = {}
+    spec, rpath = site.role_defs[role]
+    services: list[str] = []
+    local: dict[str, dict] = {kind: {} for kind in OWNER_KINDS}
+    owned_icmp: list[str] = []
+    for entry in allow_entries(spec, rpath):
+        epath = entry["path"]
+        for svc in entry["services"]:
+            services.append(svc)
+            for upstream in entry["to"]:
+                service, set_name, addrs = resolve_allow(site, svc, f"{epath}.service", upstream, f"{epath}.to")
+                if set_name:
+                    sets[set_name] = addrs
+                new = service_rules(service, set_name, addrs, f"role:{role}", f"role {role}: {svc} to {upstream}")
+                if entry["owners"]:
+                    kind, items = entry["owners"]
+                    for rule in new:
+                        rule[kind] = [value for value, dummy in items]
+                    if service["protos"] == ["icmp"]:
+                        owned_icmp.append(f"{epath}.{kind}")
+                rules.extend(new)
+        if entry["owners"]:
+            kind, items = entry["owners"]
+            for value, vpath in items:
+                if isinstance(value, str):
+                    local[kind].setdefault(value, vpath)
+    serves, serve_keys, serve_sets, tcp, names = None, None, {}, [], []
+    if "serves" in spec:
+        serves, serve_sets, tcp, names = _serve_entries(site, role, spec, f"{rpath}.serves")
+        serve_keys = [rule_key(r) for r in serves]
+    return {
+        "rules": rules, "keys": [rule_key(r) for r in rules], "sets": sets, "services": services,
+        "local": local, "owned_icmp": owned_icmp,
+        "serves": serves, "serve_keys": serve_keys, "serve_sets": serve_sets, "served_tcp": tcp, "served_names": names,
+        "serves_path": f"{rpath}.serves",
+    }
+
+
+class Plans:
+    """One compile's view of a Site: each role's plan (``role_plan``) and the fixed rules
+    of each kind of host, made once and shared by every target the compile derives from
+    the Site. Held by the compile that made it, never by a module."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._roles: dict[str, dict] = {}
+        self.fixed: dict[tuple, tuple] = {}
+
+    def __getitem__(self, role: str) -> dict:
+        plan = self._roles.get(role)
+        if plan is None:
+            plan = self._roles[role] = role_plan(self.site, role)
+        return plan

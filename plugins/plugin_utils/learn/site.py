@@ -10,14 +10,11 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, NEVER_LEAVE
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import parse_site
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import parse_segments
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import _as_list, _Inventory, parse_network
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import host_addresses, policy_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import allow_entries
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site, targets
-from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex, Spans
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import SitePolicies, targets
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
 
 # Services whose servers a site designates; reaching any other server is a finding.
 DESIGNATED = {"dns": ("dns",), "ntp": ("ntp",), "smtp": ("smtp", "submission", "smtps")}
@@ -34,13 +31,6 @@ def _inside(address, networks) -> bool:
     return any(address.version == net.version and address in net for net in networks)
 
 
-def _address_list(addresses: Callable | Mapping, host: str) -> list[str]:
-    raw = addresses(host) if callable(addresses) else addresses.get(host)
-    if raw is None:
-        return []
-    return [str(raw)] if isinstance(raw, str) else [str(a) for a in raw]
-
-
 def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
     """What compile_site takes, read from Ansible's hostvars: each host's egress_* variables
     (its egress_verify_flows too) and an address lookup."""
@@ -54,57 +44,21 @@ def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
     return host_vars, host_addresses(hostvars)
 
 
-class Site:
-    """One inventory, compiled and indexed for learning. ``host_vars``, ``addresses`` and
-    ``groups`` are what ``site_compile.compile_site`` takes."""
+class LearnSite(SitePolicies):
+    """An inventory compiled (``SitePolicies``) and indexed for learning: the site's
+    designated servers, who may send mail, and the upstreams by address. ``host_vars``,
+    ``addresses`` and ``groups`` are what ``compile.site.compile_site`` takes."""
 
     def __init__(self, host_vars: Mapping[str, Mapping], addresses: Callable | Mapping, groups: Mapping,
                  today: datetime.date | None = None) -> None:
-        self.today = today or datetime.date.today()
-        self.host_vars = host_vars
-        self.addresses = addresses
-        self.groups = groups
-        self.policies: dict[str, dict[str, dict]] = {}
-        for host, irs in compile_site(host_vars, addresses, groups, today=self.today):
-            self.policies[host] = {ir["kind"]: ir for ir in irs}
+        super().__init__(host_vars, addresses, groups, today)
         names = targets(host_vars)
         first = host_vars[names[0]] if names else {}
-        parsed = parse_site(first, _Inventory(addresses, groups), self.today)
-        self.services: dict[str, dict] = parsed["services"]
-        self.upstreams: dict[str, dict] = parsed["upstreams"]
-        self.role_defs: dict[str, tuple] = parsed["role_defs"]
+        self.services: dict[str, dict] = self.site.services
+        self.upstreams: dict[str, dict] = self.site.upstreams
+        self.role_defs: dict[str, tuple] = self.site.role_defs
         self.raw = {name: first.get(name) for name in ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")}
         self.prefixes = sorted({ir["log"]["prefix"] for irs in self.policies.values() for ir in irs.values()} or {"warden-egress"})
-        self.host_roles = {h: self._roles(v.get("egress_role")) for h, v in host_vars.items() if v.get("egress_role") is not None}
-        # every host that has an address: one look-up per line, however many hosts
-        self.hosts_at: dict = {}
-        for host in host_vars:
-            for addr in _address_list(addresses, host):
-                try:
-                    self.hosts_at.setdefault(ipaddress.ip_address(addr.split("/", maxsplit=1)[0]), []).append(host)
-                except ValueError:
-                    continue
-        self.by_address = {addr: hosts[0] for addr, hosts in self.hosts_at.items()}
-        self.segments: dict[str, dict] = {}
-        self.segment_index = PrefixIndex()
-        never = [ipaddress.ip_network(p) for family in NEVER_LEAVE.values() for p in family]
-        # Segments and never-leave prefixes read by the edge compile's own parsers (the same
-        # checks, errors naming the variable), once per distinct value.
-        trusted, read = Spans(parsed["trusted"]), set()
-        for variables in host_vars.values():
-            raw = variables.get("egress_segments")
-            if raw and repr(raw) not in read:
-                read.add(repr(raw))
-                for segment in parse_segments(raw, self.role_defs, trusted):
-                    if segment["name"] not in self.segments:
-                        self.segments[segment["name"]] = {"prefixes": segment["prefixes"], "roles": segment["roles"]}
-                        for net in segment["prefixes"]:
-                            self.segment_index.add(net, segment["name"])
-            edge = variables.get("egress_edge") or {}
-            if isinstance(edge, Mapping) and edge.get("never_leave"):
-                never.extend(parse_network(v, f"egress_edge.never_leave[{i}]")
-                             for i, v in enumerate(_as_list(edge["never_leave"], "egress_edge.never_leave")))
-        self.never_leave = never
         self.designated = self._designated()
         self.designated_text = {kind: ", ".join(sorted({str(n) for n in nets})) or "none designated" for kind, nets in self.designated.items()}
         # parsed once: a site's upstreams can hold thousands of prefixes
@@ -116,7 +70,7 @@ class Site:
                     self.upstream_index.add(net, name)
                     self.upstream_size[name] = self.upstream_size.get(name, 0) + net.num_addresses
         self.never_index = PrefixIndex()
-        for net in never:
+        for net in self.never_leave:
             self.never_index.add(net)
         self.designated_index = {kind: PrefixIndex() for kind in self.designated}
         for kind, nets in self.designated.items():
@@ -124,12 +78,6 @@ class Site:
                 self.designated_index[kind].add(net)
         self._upstreams_of: dict[str, list[str]] = {}
         self.mailers = self.mail_roles()
-
-    @staticmethod
-    def _roles(raw: object) -> list[str]:
-        if raw is None:
-            return []
-        return [raw] if isinstance(raw, str) else [str(r) for r in raw]
 
     def role_allows(self, role: str) -> list[dict]:
         spec, path = self.role_defs.get(role, ({"allow": []}, role))
@@ -150,27 +98,6 @@ class Site:
     def mail_roles(self) -> set[str]:
         """Roles allowed to send mail (any allow entry of an SMTP-family service)."""
         return {role for role in self.role_defs if any(set(e["services"]) & set(DESIGNATED["smtp"]) for e in self.role_allows(role))}
-
-    # ------------------------------------------------------------------ mapping
-
-    def source(self, flow: Mapping) -> dict:
-        """Who sent a flow: nobody the site knows when the line could not be attributed (its
-        ``attribution`` finding); the reporting host for its own policy's lines (no input
-        interface), else the inventory host with that address, else the segment that holds it."""
-        src = ipaddress.ip_address(flow["src"])
-        if flow.get("attribution"):
-            return {"kind": "unattributed", "name": str(src), "roles": []}
-        if flow["iif"] is None and flow["reporter"] in self.host_roles:
-            host = flow["reporter"]
-            return {"kind": "host", "name": host, "roles": self.host_roles[host]}
-        owners = self.hosts_at.get(src, [])
-        if len(owners) == 1 and owners[0] in self.host_roles:
-            return {"kind": "host", "name": owners[0], "roles": self.host_roles[owners[0]]}
-        found = self.segment_index.lookup(src)
-        if found:
-            name = max(found, key=lambda item: (item[1].prefixlen, item[0]))[0]
-            return {"kind": "segment", "name": name, "roles": self.segments[name]["roles"]}
-        return {"kind": "unknown", "name": str(src), "roles": []}
 
     # ------------------------------------------------------------------ attribution
 

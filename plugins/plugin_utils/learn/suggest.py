@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import Site
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import LearnSite
 
 UNKNOWN_ROLE = "(no role)"
 MERGED = ("egress_upstreams", "egress_services", "egress_roles", "egress_exceptions")
@@ -51,7 +51,7 @@ def _who(flow: Mapping) -> str:
     return " ".join(p for p in parts if p) or "no local user"
 
 
-def owner_finding(site: Site, flow: Mapping) -> dict | None:
+def owner_finding(site: LearnSite, flow: Mapping) -> dict | None:
     """A ``user_restricted`` finding when an allow of the host's policy limited to local users
     or groups would let this flow out but for who sent it: the flow is denied because of its
     user (``www-data`` sending mail where only ``postfix`` may), and allowing it to the role
@@ -74,7 +74,7 @@ def owner_finding(site: Site, flow: Mapping) -> dict | None:
     return None
 
 
-def annotate(site: Site, flows: list[dict]) -> list[dict]:
+def annotate(site: LearnSite, flows: list[dict]) -> list[dict]:
     """Each flow with its source, role, service, matching upstreams and findings (a flow its
     user is denied is a finding: see ``owner_finding``)."""
     out = []
@@ -91,7 +91,7 @@ def annotate(site: Site, flows: list[dict]) -> list[dict]:
     return out
 
 
-def owner_limited(site: Site) -> dict[str, set[str]]:
+def owner_limited(site: LearnSite) -> dict[str, set[str]]:
     """Per role, the services some allow entry of it limits to local users or groups."""
     out: dict[str, set[str]] = {}
     for role in site.role_defs:
@@ -132,7 +132,7 @@ def aggregate(flows: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def suggest(site: Site, flows: list[dict]) -> tuple[dict, list[dict]]:
+def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
     """The inventory change that would allow every learned flow that is not a finding, and the
     flows left for a person (no role, or nothing a service can express).
 
@@ -268,7 +268,7 @@ def packet_of(flow: Mapping) -> dict:
     return packet
 
 
-def judge(site: Site, flow: Mapping, oracles: dict | None = None) -> dict | None:
+def judge(site: LearnSite, flow: Mapping, oracles: dict | None = None) -> dict | None:
     """The oracle's decision for a learned flow under the policy of the host that logged it
     (its edge policy for a forwarded packet), or None when that host has no such policy.
     ``oracles`` keeps one indexed ``Evaluator`` per policy across calls (same answers as
@@ -287,7 +287,7 @@ def judge(site: Site, flow: Mapping, oracles: dict | None = None) -> dict | None
         return {"error": str(exc)}
 
 
-def replay(before: Site, after: Site, flows: list[dict]) -> dict:
+def replay(before: LearnSite, after: LearnSite, flows: list[dict]) -> dict:
     """How many learned flows each policy denies: today's and the suggested one."""
     result = {"flows": len(flows), "denied_now": 0, "denied_suggested": 0, "not_replayed": [], "still_denied": []}
     oracles: dict = {}  # the sites' policies live as long as this call, so their ids are stable keys
@@ -309,11 +309,11 @@ def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Ma
           year: int | None = None) -> dict:
     """The whole analysis: gathered logs -> flows, per-role aggregate, findings, suggestion, replay."""
     today = today or datetime.date.today()
-    site = Site(host_vars, addresses, groups, today=today)
+    site = LearnSite(host_vars, addresses, groups, today=today)
     gathered = collect(logs, site.prefixes, year=year or today.year, owner=site.owner)
     flows = annotate(site, gathered["flows"])
     change, review = suggest(site, flows)
-    after = Site(apply_change(host_vars, change, today, fill_blanks=True), addresses, groups, today=today)
+    after = LearnSite(apply_change(host_vars, change, today, fill_blanks=True), addresses, groups, today=today)
     findings = [{"reporter": f["reporter"], "source": f["source"]["name"], "role": f["role"], "dst": f["dst"], "what": _what(f),
                  "count": f["count"], "classes": [x["class"] for x in f["findings"]], "why": "; ".join(x["why"] for x in f["findings"])}
                 for f in flows if f["findings"]]

@@ -6,7 +6,7 @@
 The path of a flow from ``src``: the source host's own policy, when ``src`` is the address of
 an inventory host with an egress_role, then the edge policy of every gateway whose inside
 prefixes hold ``src`` (whatever platform enforces it). The site is compiled and the source
-mapped to its host or segment by ``learn_site.Site``, as the learn role maps a logged flow;
+mapped to its host or segment by ``compile.site.SitePolicies``, as the learn role maps a logged flow;
 each policy's verdict and deciding rule come from the oracle (``evaluate``).
 """
 
@@ -16,10 +16,9 @@ import datetime
 import ipaddress
 from collections.abc import Callable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import SitePolicies, targets
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import Site
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import targets
 
 PROTOS = ("tcp", "udp", "icmp")
 
@@ -65,7 +64,7 @@ def _holds(edge: Mapping, address) -> bool:
                if net.version == address.version)
 
 
-def path_of(site: Site, flow: Mapping) -> tuple[dict, list[tuple[str, dict]]]:
+def path_of(site: SitePolicies, flow: Mapping) -> tuple[dict, list[tuple[str, dict]]]:
     """Who sends ``flow`` (``{kind, name, roles}``) and the policies on its path, as
     ``(host, IR)`` in the order the flow meets them."""
     src = ipaddress.ip_address(flow["src"])
@@ -101,7 +100,7 @@ def _verdict(decision: Mapping) -> str:
     return "DENIED" if decision["verdict"] == "drop" else "DENIED (audit mode: let out and logged)"
 
 
-def explain_path(site: Site, flow: Mapping) -> dict:
+def explain_path(site: SitePolicies, flow: Mapping) -> dict:
     """Every policy's decision on ``flow`` (from ``parse_flow``), the overall verdict and
     readable lines, one per policy and one for the whole path."""
     source, path = path_of(site, flow)
@@ -137,4 +136,4 @@ def explain_site(host_vars: Mapping[str, Mapping], addresses: Callable | Mapping
     inventory value raises ``PolicyError`` with ``.host`` and ``.label``, as the site compile."""
     if not targets(host_vars):
         raise PolicyError("src", flow["src"], "crosses no policy: no host has an egress_role or an egress_edge in this inventory")
-    return explain_path(Site(host_vars, addresses, groups, today=today), flow)
+    return explain_path(SitePolicies(host_vars, addresses, groups, today=today), flow)

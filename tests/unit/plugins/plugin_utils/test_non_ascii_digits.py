@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import parse_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import parse_line
 

@@ -11,11 +11,12 @@ import sys
 import pytest
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile import host as compiler
+from ansible_collections.warden.egress.plugins.plugin_utils.model import site as site_model
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
+from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "benchmarks"))
 from sitegen import generate  # noqa: E402
@@ -66,9 +67,8 @@ def test_site_compile_gives_every_target_its_per_host_ir(make):
 def test_equal_copies_of_the_site_variables_are_parsed_once(monkeypatch):
     """Inventories hand each host its own copy: the site compile still parses them once."""
     calls = []
-    real = compiler._upstreams
-    monkeypatch.setattr(compiler, "_upstreams", lambda *a: calls.append(1) or real(*a))
-    compiler._SHARED.clear()
+    real = site_model._upstreams
+    monkeypatch.setattr(site_model, "_upstreams", lambda *a: calls.append(1) or real(*a))
     host_vars, addresses, groups = generated(40, 3)
     host_vars = {h: copy.deepcopy(v) for h, v in host_vars.items()}
     assert len(list(compile_site(host_vars, addresses, groups, today=TODAY))) == 41
@@ -76,9 +76,25 @@ def test_equal_copies_of_the_site_variables_are_parsed_once(monkeypatch):
     # A host that really differs gets its own parse (and its own IR).
     host_vars["h00001"]["egress_upstreams"] = {**host_vars["h00001"]["egress_upstreams"], "extra": ["203.0.113.77"]}
     calls.clear()
-    compiler._SHARED.clear()
     list(compile_site(host_vars, addresses, groups, today=TODAY))
-    assert len(calls) >= 2
+    assert len(calls) == 2
+
+
+def test_a_site_is_not_changed_once_made():
+    host_vars, addresses, groups = example_site()
+    site = Site.of(host_vars["mail1"], addresses, groups, TODAY)
+    with pytest.raises(AttributeError, match="a Site is not changed once made"):
+        site.upstreams = {}
+
+
+def test_no_compile_state_outlives_its_compile():
+    """A value changed in place between two compiles is seen by the second (nothing is kept
+    by a module between compiles, keyed by what the inputs were)."""
+    host_vars, addresses, groups = example_site()
+    first = dict(compile_site(host_vars, addresses, groups, today=TODAY))
+    host_vars["mail1"]["egress_upstreams"]["smtp_relays"].append("203.0.113.26")
+    second = dict(compile_site(host_vars, addresses, groups, today=TODAY))
+    assert "203.0.113.26/32" not in str(first["mail1"]) and "203.0.113.26/32" in str(second["mail1"])
 
 
 def test_a_bad_value_names_the_host_and_what_was_compiled():
