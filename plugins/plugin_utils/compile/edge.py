@@ -26,10 +26,12 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import 
     exception_warnings,
     wide_service_warnings,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, owner_paths, resolve_allow, service_rules
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, owner_paths
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import NAME_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
+    NAME_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network,
+)
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, FAMILIES, dedupe, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
@@ -229,7 +231,7 @@ def compile_edge(
     """
     variables, settings, plans = begin(variables, target, addresses, groups, today, plans)
     site = plans.site
-    services, role_defs, inventory = site.services, site.role_defs, site.inventory
+    role_defs, inventory = site.role_defs, site.inventory
     trusted = Spans(site.trusted)
     edge = _parse_edge(variables.get("egress_edge"), trusted, settings["platform"])
     segments = parse_segments(variables.get("egress_segments"), role_defs, trusted)
@@ -283,16 +285,12 @@ def compile_edge(
     if edge["conn_limit"]:
         rules.append(new_rule("ratelimit", "baseline", "baseline: per-source limit on new connections", ct_state=["new"], meter=edge["conn_limit"]))
 
-    def allow(service_name: str, spath: str, upstream: str, upath: str, source_set: str, origin: str, comment: str) -> None:
-        service, set_name, addrs = resolve_allow(site, service_name, spath, upstream, upath)
-        if set_name:
-            used_sets[set_name] = addrs
-        add_rules(service_rules(service, set_name, addrs, origin, comment), source_set)
-
-    def add_rules(new_rules: list, source_set: str) -> None:
-        for rule in new_rules:
-            rule["saddr_in"] = source_set
-            rule["oif"] = outside
+    def add_rules(plan: Mapping, source_set: str) -> None:
+        """A role's or exception's rules (its plan, shared with hosts: copied here), from
+        ``source_set`` out of the outside; the edge sees addresses, not local users."""
+        used_sets.update(plan["sets"])
+        for rule in plan["rules"]:
+            rule = {**rule, "saddr_in": source_set, "oif": outside, "users": None, "groups": None}
             if rule["family"] == "any":
                 # The source set is per family: only families the source has.
                 for family in FAMILIES:
@@ -305,12 +303,10 @@ def compile_edge(
     for role in sorted(role_sources):
         source_set = f"src_{role}"
         used_sets[source_set] = merge(role_sources[role])
-        # The role's plan, as for its hosts; the edge sees addresses, not local users.
         plan = plans[role]
         for svc in plan["services"]:
             uses.setdefault(svc, set()).add(f"role {role}")
-        used_sets.update(plan["sets"])
-        add_rules([{**rule, "users": None, "groups": None} for rule in plan["rules"]], source_set)
+        add_rules(plan, source_set)
 
     exceptions = []
     for exc in site.exceptions:
@@ -322,13 +318,10 @@ def compile_edge(
             continue
         source_set = f"exc_{i}_src"
         used_sets[source_set] = merge(sources)
-        for svc in exc["service"]:
+        plan = plans.exception(exc)
+        for svc in plan["services"]:
             uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
-            for upstream in exc["named"]:
-                allow(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to", source_set, f"exception:{i}", f"exception {i}: {svc} to {upstream}")
-            if exc["addresses"]:
-                used_sets[f"exc_{i}"] = exc["addresses"]
-                add_rules(service_rules(services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"), source_set)
+        add_rules(plan, source_set)
 
     rules.extend(alert_rules(settings["log"]["alert"], oif=outside))
     warnings.extend(wide_service_warnings(site, uses))

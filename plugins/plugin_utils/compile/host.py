@@ -18,7 +18,7 @@ import datetime
 import re
 from collections.abc import Callable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, resolve_allow, service_rules
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HOST_RE, _as_list, _check_keys, _mapping, parse_bool
@@ -276,7 +276,6 @@ def compile_policy(
     """
     variables, settings, site_plans = begin(variables, target, addresses, groups, today, plans)
     site = site_plans.site
-    services = site.services
     if settings["platform"] in DEVICE_PLATFORMS:
         raise PolicyError("egress_role", variables.get("egress_role"),
                           f"is for hosts; egress_platform {settings['platform']} enforces only a site edge (egress_edge)")
@@ -310,16 +309,6 @@ def compile_policy(
     rules.extend(pickups)
     keys.extend(map(rule_key, pickups))
 
-    def resolve(service: str, spath: str, upstream: str, upath: str) -> tuple[dict, str | None, dict]:
-        found, set_name, addrs = resolve_allow(site, service, spath, upstream, upath)
-        if set_name:
-            used_sets[set_name] = addrs
-        return found, set_name, addrs
-
-    def add(new_rules: list) -> None:
-        rules.extend(new_rules)
-        keys.extend(map(rule_key, new_rules))
-
     uses: dict[str, set] = {}
     local_ids: dict[str, dict] = {"users": {}, "groups": {}}
     for role in roles:
@@ -345,15 +334,12 @@ def compile_policy(
         warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, f" on {target}"))
         if not exc["active"]:
             continue
-        for svc in exc["service"]:
+        plan = site_plans.exception(exc)
+        for svc in plan["services"]:
             uses.setdefault(svc, set()).add(f"egress_exceptions[{i}]")
-            for upstream in exc["named"]:
-                service, set_name, addrs = resolve(svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
-                add(service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
-            if exc["addresses"]:
-                set_name = f"exc_{i}"
-                used_sets[set_name] = exc["addresses"]
-                add(service_rules(services[svc], set_name, used_sets[set_name], f"exception:{i}", f"exception {i}: {svc}"))
+        rules.extend(plan["rules"])
+        keys.extend(plan["keys"])
+        used_sets.update(plan["sets"])
 
     rules.extend(alerts)
     keys.extend(alert_keys)

@@ -245,15 +245,41 @@ def role_plan(site: Site, role: str) -> dict:
     }
 
 
+def exception_plan(site: Site, exc: Mapping) -> dict:
+    """What an active exception lets out, for whichever host or edge applies it: its rules
+    (with their keys), the destination sets they use and its services."""
+    rules: list[dict] = []
+    sets: dict[str, dict] = {}
+    i = exc["index"]
+    for svc in exc["service"]:
+        for upstream in exc["named"]:
+            service, set_name, addrs = resolve_allow(site, svc, f"{exc['path']}.service", upstream, f"{exc['path']}.to")
+            if set_name:
+                sets[set_name] = addrs
+            rules.extend(service_rules(service, set_name, addrs, f"exception:{i}", f"exception {i}: {svc} to {upstream}"))
+        if exc["addresses"]:
+            sets[f"exc_{i}"] = exc["addresses"]
+            rules.extend(service_rules(site.services[svc], f"exc_{i}", exc["addresses"], f"exception:{i}", f"exception {i}: {svc}"))
+    return {"rules": rules, "keys": [rule_key(r) for r in rules], "sets": sets, "services": list(exc["service"])}
+
+
 class Plans:
-    """One compile's view of a Site: each role's plan (``role_plan``) and the fixed rules
-    of each kind of host, made once and shared by every target the compile derives from
-    the Site. Held by the compile that made it, never by a module."""
+    """One compile's view of a Site: each role's plan (``role_plan``), each exception's
+    (``exception_plan``) and the fixed rules of each kind of host, made once and shared by
+    every host and edge the compile derives from the Site. Held by the compile that made
+    it, never by a module."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self._roles: dict[str, dict] = {}
+        self._exceptions: dict[int, dict] = {}
         self.fixed: dict[tuple, tuple] = {}
+
+    def exception(self, exc: Mapping) -> dict:
+        plan = self._exceptions.get(exc["index"])
+        if plan is None:
+            plan = self._exceptions[exc["index"]] = exception_plan(self.site, exc)
+        return plan
 
     def __getitem__(self, role: str) -> dict:
         plan = self._roles.get(role)
