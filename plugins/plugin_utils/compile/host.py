@@ -327,10 +327,9 @@ def compile_policy(
     exceptions = []
     for exc in site.exceptions:
         i = exc["index"]
-        applies = target in exc["hosts"]
-        exceptions.append(exception_record(exc, applies))
-        if not applies:
-            continue
+        if target not in exc["hosts"]:
+            continue  # a policy lists only the exceptions that name its host
+        exceptions.append(exception_record(exc, True))
         warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, f" on {target}"))
         if not exc["active"]:
             continue

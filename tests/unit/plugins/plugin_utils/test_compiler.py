@@ -61,6 +61,8 @@ def test_exception_applies_only_to_its_hosts_and_records_why():
     assert ws["exceptions"][0]["owner"] == "finance-it" and ws["exceptions"][0]["applies"]
     mail = compile_for("mail1")
     assert not [r for r in mail["rules"] if r["origin"].startswith("exception")]
+    # A host's policy lists only the exceptions naming it, not every exception of the site.
+    assert mail["exceptions"] == [] and "payroll portal" not in str(mail)
 
 
 def test_expired_exception_is_not_applied_and_is_reported():
