@@ -11,54 +11,26 @@ and goes out by. Left out, they default as a forwarded packet would meet them: i
 inside interface whose prefixes hold the source, out by the inside interface whose prefixes
 hold the destination, or else by the (first) outside interface.
 
-A flow is outbound by default: a packet of a connection the host opens (or, at an edge,
-forwards). ``direction: inbound`` describes a connection opened from outside to the host
-(``src`` the client, ``dst`` the host, ``dport`` the port asked for); what is judged is the
-host's answer to it, a packet in the connection's reply direction (to the client's ``sport``,
-if given). ``user`` and ``group``
-name the local owner of the socket that sends (a name or a number); a packet without them
-comes from no local user's socket. Addresses and ports are taken as unchanged by NAT.
+A flow (``model.flow.Flow``, or a mapping of its fields) is outbound by default: a packet of
+a connection the host opens (or, at an edge, forwards). ``direction: inbound`` describes a
+connection opened from outside to the host (``src`` the client, ``dst`` the host, ``dport``
+the port asked for); what is judged is the host's answer to it, a packet in the connection's
+reply direction (to the client's ``sport``, if given). ``user`` and ``group`` name the local
+owner of the socket that sends (a name or a number); a packet without them comes from no
+local user's socket. Addresses and ports are taken as unchanged by NAT.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex, Spans
 
-IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
-PACKET_KEYS = {"src", "dst", "proto", "dport", "icmp_type", "iif", "oif", "ct_state", "hoplimit", "direction", "user", "group", "sport",
-               "midstream"}
-CT_STATES = ("new", "established", "related", "invalid")
-DIRECTIONS = ("outbound", "inbound")
-LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 ECHO_REPLY = {"echo-request": "echo-reply"}
-
-
-def _owner(packet: Mapping, key: str, path: str) -> str | int | None:
-    value = packet.get(key)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4294967294:
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) <= 4294967294:
-        return int(value)
-    if isinstance(value, str) and LOCAL_NAME_RE.fullmatch(value):
-        return value
-    raise PolicyError(f"{path}.{key}", value, f"is not a local {key} name or number")
-
-
-def _interface(packet: Mapping, key: str, path: str) -> str | None:
-    value = packet.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not IFNAME_RE.fullmatch(value):
-        raise PolicyError(f"{path}.{key}", value, "is not an interface name")
-    return value
 
 
 def _inside_interface(edge: Mapping, address) -> str | None:
@@ -97,76 +69,31 @@ def edge_interfaces(edge: Mapping, src, dst, iif: str | None, oif: str | None, p
     return iif, oif
 
 
-def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = None) -> dict:
-    """Validate a packet description and fill in defaults (the interfaces from ``ir``
-    when it is an edge policy)."""
-    if not isinstance(packet, Mapping):
-        raise PolicyError(path, packet, "must be a mapping with src, dst, proto and dport")
-    for key in packet:
-        if key not in PACKET_KEYS:
-            raise PolicyError(f"{path}.{key}", packet[key], f"is not a known flow key ({', '.join(sorted(PACKET_KEYS))})")
-    out = {}
-    for key in ("src", "dst"):
-        if key not in packet:
-            raise PolicyError(f"{path}.{key}", None, "is required")
-        try:
-            out[key] = ipaddress.ip_address(str(packet[key]))
-        except ValueError:
-            raise PolicyError(f"{path}.{key}", packet[key], "is not an IP address") from None
-    if out["src"].version != out["dst"].version:
-        raise PolicyError(f"{path}.dst", packet["dst"], "is not of the same address family as src")
-    family = "ipv4" if out["dst"].version == 4 else "ipv6"
-    proto = packet.get("proto", "tcp")
-    if proto == "icmp" and family == "ipv6":
-        proto = "icmpv6"
-    if isinstance(proto, int) and not isinstance(proto, bool) and 0 <= proto <= 255:
-        pass  # a raw IP protocol number (e.g. 89 for OSPF)
-    elif proto not in ("tcp", "udp", "icmp", "icmpv6"):
-        raise PolicyError(f"{path}.proto", proto, "is not one of tcp, udp, icmp, or an IP protocol number")
-    dport = None
-    if proto in ("tcp", "udp"):
-        raw = packet.get("dport")
-        dport = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
-        if dport is None and isinstance(raw, str) and raw.isascii() and raw.isdigit():
-            dport = int(raw)
-        if dport is None or not 1 <= dport <= 65535:
-            raise PolicyError(f"{path}.dport", raw, "is not a port (1-65535)")
-    direction = packet.get("direction", "outbound")
-    if direction not in DIRECTIONS:
-        raise PolicyError(f"{path}.direction", direction, f"is not one of {', '.join(DIRECTIONS)}")
-    icmp_type = packet.get("icmp_type", "echo-request" if proto in ("icmp", "icmpv6") else None)
-    src, dst = out["src"], out["dst"]
-    midstream = packet.get("midstream", False)
-    if not isinstance(midstream, bool):
-        raise PolicyError(f"{path}.midstream", midstream, "must be true or false")
-    if midstream and (direction != "outbound" or proto != "tcp" or packet.get("ct_state", "new") != "new"):
-        raise PolicyError(f"{path}.midstream", midstream, "is for an outbound tcp packet tracked from mid-stream (ct_state new)")
-    if direction == "inbound":
-        if "ct_state" in packet:
-            raise PolicyError(f"{path}.ct_state", packet["ct_state"], "is not for an inbound flow (the host's answer is an established reply)")
-        if ir is not None and ir.get("kind") == "edge":
-            raise PolicyError(f"{path}.direction", direction, "is for a host policy (an edge judges what it forwards as it comes)")
+def normalise_packet(packet: Flow | Mapping, path: str = "flow", ir: Mapping | None = None) -> dict:
+    """The packet the oracle judges for a flow (a ``Flow``, or a mapping ``Flow.from_mapping``
+    checks, naming its fields under ``path``): its defaults filled in, the interfaces from
+    ``ir`` when it is an edge policy, and for an inbound flow the host's answer."""
+    flow = Flow.from_mapping(packet, path)
+    edge = ir is not None and ir.get("kind") == "edge"
+    family, src, dst = flow.family, flow.src, flow.dst
+    proto = "icmpv6" if flow.proto == "icmp" and family == "ipv6" else flow.proto
+    icmp_type = flow.icmp_type
+    if icmp_type is None and proto in ("icmp", "icmpv6"):
+        icmp_type = "echo-request"
+    if flow.direction == "inbound":
+        if edge:
+            raise PolicyError(f"{path}.direction", flow.direction, "is for a host policy (an edge judges what it forwards as it comes)")
         # The packet judged is the host's answer: from the host back to the client.
         src, dst = dst, src
         ct_state, ct_direction = "established", "reply"
-        orig_dport, orig_src = dport, out["src"]
-        sport = packet.get("sport")
-        if sport is not None and (isinstance(sport, bool) or not isinstance(sport, int) or not 1 <= sport <= 65535):
-            raise PolicyError(f"{path}.sport", sport, "is not a port (1-65535)")
+        dport, sport = flow.sport, flow.dport
         if proto in ("icmp", "icmpv6"):
             icmp_type = ECHO_REPLY.get(icmp_type, icmp_type)
     else:
-        ct_state = packet.get("ct_state", "new")
-        if ct_state not in CT_STATES:
-            raise PolicyError(f"{path}.ct_state", ct_state, f"is not one of {', '.join(CT_STATES)}")
-        if "sport" in packet and not midstream:
-            raise PolicyError(f"{path}.sport", packet["sport"], "is for an inbound flow (the client's source port) or a midstream packet")
-        ct_direction, orig_dport, orig_src = "original", dport, src
-        sport = packet.get("sport")
-        if midstream and (isinstance(sport, bool) or not isinstance(sport, int) or not 1 <= sport <= 65535):
-            raise PolicyError(f"{path}.sport", sport, "is not a port (1-65535): a midstream packet leaves from a port of this host")
-    iif, oif = _interface(packet, "iif", path), _interface(packet, "oif", path)
-    if ir is not None and ir.get("kind") == "edge":
+        ct_state, ct_direction = flow.ct_state or "new", "original"
+        dport, sport = flow.dport, flow.sport
+    iif, oif = flow.iif, flow.oif
+    if edge:
         iif, oif = edge_interfaces(ir["edge"], src, dst, iif, oif, path)
     elif oif is None:
         oif = "lo" if dst.is_loopback else "eth0"
@@ -175,20 +102,20 @@ def normalise_packet(packet: Mapping, path: str = "flow", ir: Mapping | None = N
         "src": src,
         "dst": dst,
         "proto": proto,
-        "dport": dport if direction == "outbound" else sport,
-        "sport": sport if direction == "outbound" else dport,
-        "midstream": midstream,
+        "dport": dport,
+        "sport": sport,
+        "midstream": flow.midstream,
         "icmp_type": icmp_type,
         "iif": iif,
         "oif": oif,
         "ct_state": ct_state,
         "ct_direction": ct_direction,
-        "orig_dport": orig_dport,
-        "orig_src": orig_src,
-        "direction": direction,
-        "user": _owner(packet, "user", path),
-        "group": _owner(packet, "group", path),
-        "hoplimit": int(packet.get("hoplimit", 64)),
+        "orig_dport": flow.dport,
+        "orig_src": flow.src,
+        "direction": flow.direction,
+        "user": flow.user,
+        "group": flow.group,
+        "hoplimit": 64 if flow.hoplimit is None else flow.hoplimit,
     }
 
 
@@ -295,7 +222,7 @@ def _judged(ir: Mapping, pkt: Mapping, rules, in_set=_in_set) -> dict:
     }
 
 
-def evaluate(ir: Mapping, packet: Mapping) -> dict:
+def evaluate(ir: Mapping, packet: Flow | Mapping) -> dict:
     """Return the verdict for ``packet`` under ``ir``, and the rule that decided it.
 
     ``verdict`` is what happens on the wire (``accept`` or ``drop``); ``denied`` says
@@ -341,7 +268,7 @@ class Evaluator:
             spans = self._members[name] = Spans([_network(p) for f in ("ipv4", "ipv6") for p in members[f]])
         return spans.holds(address)
 
-    def evaluate(self, packet: Mapping) -> dict:
+    def evaluate(self, packet: Flow | Mapping) -> dict:
         pkt = normalise_packet(packet, ir=self.ir)
         names = {name for name, dummy in self._sources.lookup(pkt["src"])}
         indices = sorted(self._open + [index for name in names for index in self._by_set[name]])
