@@ -1,13 +1,20 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Built-in services and roles (private to the collection).
+"""Built-in services and roles, and the other names a policy is written with: platforms,
+alert classes, special-purpose destinations, routing protocols, ICMP types (private to the
+collection).
 
 ``egress_services`` and ``egress_roles`` add to these; an entry with the same name
 replaces the built-in one whole.
 """
 
 from __future__ import annotations
+
+# What egress_platform may name: the host and gateway firewalls, then the routers and
+# switches, which enforce a site's edge only, as ACLs.
+DEVICE_PLATFORMS = ("ios", "eos", "junos")
+PLATFORMS = ("nftables", "iptables", "pf") + DEVICE_PLATFORMS
 
 SERVICES: dict[str, dict] = {
     "dns": {"proto": ["udp", "tcp"], "ports": [53]},
@@ -96,3 +103,14 @@ ROUTING_PROTOCOLS: list[dict] = [
     {"name": "OSPF", "l4proto": 89},
     {"name": "EIGRP", "l4proto": 88},
 ]
+
+# ICMP types as the IR names them (nftables' names), with their numbers, which iptables and
+# pf take.
+ICMP_TYPES: dict[str, dict[str, int]] = {
+    "ipv4": {"echo-request": 8, "echo-reply": 0, "destination-unreachable": 3, "time-exceeded": 11, "parameter-problem": 12},
+    "ipv6": {
+        "destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
+        "echo-request": 128, "echo-reply": 129, "mld-listener-report": 131, "nd-router-solicit": 133,
+        "nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "mld2-listener-report": 143,
+    },
+}

@@ -28,6 +28,15 @@ except ImportError:  # pragma: no cover - reported by the filter wrapper
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
+# A table (nftables, iptables chains) or anchor (pf) name: an identifier, as NAME_RE.
+TABLE_RE = NAME_RE
+# A log prefix (egress_log.prefix): nothing a ruleset would read as anything but text.
+PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
+# A rate (egress_log.rate, egress_edge.conn_limit.rate): a count per unit, and each unit in seconds.
+RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
+RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+# A local user or group name (a role's users and groups).
+LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 PROTOCOLS = ("tcp", "udp", "icmp")
 SERVICE_KEYS = {"proto", "ports", "description"}
 

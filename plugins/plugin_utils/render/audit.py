@@ -15,8 +15,9 @@ gateway's forward path). See docs/learn.md, "The audit record".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import PREFIX_RE
 
 AUDIT_ONCE = 3600
 # A full set lets a new flow through: nftables without a line, iptables (whose ipset cannot
@@ -24,9 +25,6 @@ AUDIT_ONCE = 3600
 AUDIT_ENTRIES = 65536
 AUDIT_PORT_PROTOS = ("tcp", "udp", "udplite", "sctp")
 AUDIT_TAGS = ("host", "edge")
-# The log prefix an audit line may start with (the compiler's PREFIX_RE): nothing a ruleset
-# would read as anything but text.
-LOG_PREFIX = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
 # What the tag adds to egress_log.prefix (the longest tag).
 AUDIT_PREFIX_EXTRA = max(len(f" audit[{tag}]: ") for tag in AUDIT_TAGS)
 
@@ -49,7 +47,7 @@ def audit_prefix(log: Mapping, tag: str, limit: int) -> str:
     than the tool's ``limit``."""
     if tag not in AUDIT_TAGS:
         raise ValueError(f"refusing to render an audit line for policy kind {tag!r}")
-    if not isinstance(log["prefix"], str) or not LOG_PREFIX.fullmatch(log["prefix"]):
+    if not isinstance(log["prefix"], str) or not PREFIX_RE.fullmatch(log["prefix"]):
         raise ValueError(f"refusing to render unsafe log prefix {log['prefix']!r}")
     prefix = f"{log['prefix']} audit[{tag}]: "
     if len(prefix) > limit:

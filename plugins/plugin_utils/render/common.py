@@ -11,6 +11,8 @@ import math
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import LOCAL_NAME_RE, RATE_SECONDS
+
 COMMENT_MAX = 120
 SAFE_TEXT = re.compile(rf"[A-Za-z0-9_ .,:/()#-]{{1,{COMMENT_MAX}}}")
 
@@ -22,14 +24,21 @@ def clip(comment: str, limit: int = COMMENT_MAX) -> str:
     return comment if len(comment) <= limit else comment[: limit - 3].rstrip() + "..."
 
 
-RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+def quote(value: str, limit: int | None = None) -> str:
+    """Text for a ruleset, in double quotes (cut to ``limit`` first, when given); anything
+    that could break out of the quotes is refused."""
+    if limit is not None:
+        value = clip(value, limit)
+    if not SAFE_TEXT.fullmatch(value):
+        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
+    return f'"{value}"'
+
+
 # Log lines that may be written at once: per verdict chain (all sources), and per alert
 # class and source (see alert_burst).
 LOG_BURST = 5
 ALERT_BURST = 5
 VERDICT_CHAINS = ("deny", "alert", "ratelimit", "unserved")
-# A local user or group name a ruleset may carry (the compiler's LOCAL_NAME_RE).
-LOCAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 # A header line stays short whatever the number of roles (ipset reads lines of at most 1024
 # characters; pf and nft have their own limits).
 DESCRIBE_MAX = 200
@@ -47,14 +56,14 @@ def alert_burst(log: Mapping) -> int:
     """Alert lines a source may write at once in one class: ``ALERT_BURST``, or a day's
     worth of ``rate`` when that is less (iptables' hashlimit refuses a longer burst)."""
     count, unit = log["rate"].split("/")
-    return max(1, min(ALERT_BURST, int(count) * RATE_UNITS["day"] // RATE_UNITS[unit]))
+    return max(1, min(ALERT_BURST, int(count) * RATE_SECONDS["day"] // RATE_SECONDS[unit]))
 
 
 def alert_timeout(log: Mapping) -> int:
     """Seconds a source's alert meter is kept after its last alert: the time its burst
     takes to refill (a fresh meter is a full one), at least a minute."""
     count, unit = log["rate"].split("/")
-    return max(60, math.ceil(alert_burst(log) * RATE_UNITS[unit] / int(count)))
+    return max(60, math.ceil(alert_burst(log) * RATE_SECONDS[unit] / int(count)))
 
 
 def owners(ir: Mapping, rule: Mapping, kind: str) -> list | None:
@@ -71,7 +80,7 @@ def owners(ir: Mapping, rule: Mapping, kind: str) -> list | None:
     for entry in entries:
         if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry <= 4294967294:
             out.append(entry)
-        elif isinstance(entry, str) and LOCAL_NAME.fullmatch(entry):
+        elif isinstance(entry, str) and LOCAL_NAME_RE.fullmatch(entry):
             found = (ids.get(entry) or {}).get("id")
             out.append(found if isinstance(found, int) and not isinstance(found, bool) else entry)
         else:

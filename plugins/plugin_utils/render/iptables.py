@@ -25,9 +25,11 @@ import hashlib
 import ipaddress
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     LOG_BURST,
-    SAFE_TEXT,
     VERDICT_CHAINS,
     alert_burst,
     alert_class,
@@ -37,8 +39,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.common import
     merge_sets,
     owners,
     policies,
+    quote,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import (
     AUDIT_ENTRIES,
     AUDIT_ONCE,
@@ -48,7 +50,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
 )
 
 HOOKS = {"output": "OUTPUT", "forward": "FORWARD"}
-FAMILIES = ("ipv4", "ipv6")
 SUFFIX = {"ipv4": "4", "ipv6": "6"}
 IPSET_FAMILY = {"ipv4": "inet", "ipv6": "inet6"}
 ANY_NET = {"ipv4": "0.0.0.0/0", "ipv6": "::/0"}
@@ -60,15 +61,6 @@ IPSET_MAX = 31
 LOG_PREFIX_MAX = 29
 HASHLIMIT_NAME_MAX = 15
 MULTIPORT_MAX = 15
-# iptables takes ICMP types by number; the IR names them as nftables does.
-ICMP_TYPES = {
-    "ipv4": {"echo-request": 8, "echo-reply": 0, "destination-unreachable": 3, "time-exceeded": 11, "parameter-problem": 12},
-    "ipv6": {
-        "destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3, "parameter-problem": 4,
-        "echo-request": 128, "echo-reply": 129, "mld-listener-report": 131, "nd-router-solicit": 133,
-        "nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "mld2-listener-report": 143,
-    },
-}
 JUMP_COMMENT = "warden.egress"
 IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 # Audit mode: the flows already logged, in an ipset that forgets each one after AUDIT_ONCE.
@@ -77,12 +69,6 @@ IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 # compares only its definition (a set with a timeout is the kernel's to fill).
 AUDIT_SET_TYPE = "hash:ip,port,ip"
 AUDIT_SET_MATCH = "src,dst,dst"
-
-
-def _text(value: str) -> str:
-    if not SAFE_TEXT.fullmatch(value):
-        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
-    return f'"{value}"'
 
 
 def chain_names(table: str) -> dict:
@@ -163,7 +149,7 @@ class _Renderer:
         if names is None:
             return []
         for name in names:
-            _text(name)
+            quote(name)
         if len(names) == 1:
             return [f"{'! ' if negate else ''}{flag} {names[0]}"]
         return [f"-m set {'! ' if negate else ''}--match-set {self.iface_set(names, family)} {direction}"]
@@ -237,7 +223,7 @@ class _Renderer:
                     f"-m hashlimit --hashlimit-above {meter['rate']} --hashlimit-burst {int(meter['burst'])}"
                     f" --hashlimit-mode srcip --hashlimit-name w{GEN_PLACEHOLDER}{SUFFIX[family]}"
                 )
-            tail.append(f"-m comment --comment {_text(clip(rule['comment']))}")
+            tail.append(f"-m comment --comment {quote(clip(rule['comment']))}")
             if rule["action"] == "accept":
                 tail.append("-j RETURN")
             elif rule["action"] == "ratelimit" and self.audit:
@@ -267,8 +253,8 @@ class _Renderer:
         return [
             f"-m hashlimit --hashlimit-upto {self.log['rate']} --hashlimit-burst {alert_burst(self.log)} --hashlimit-mode srcip"
             f" --hashlimit-name {self.alert_meter(rule, family)} --hashlimit-htable-expire {alert_timeout(self.log) * 1000}",
-            f"-m comment --comment {_text(clip(rule['comment']))}",
-            f"-j LOG --log-prefix {_text(self.log_prefix('alert'))}",
+            f"-m comment --comment {quote(clip(rule['comment']))}",
+            f"-j LOG --log-prefix {quote(self.log_prefix('alert'))}",
         ]
 
     def log_prefix(self, word: str) -> str:
@@ -304,13 +290,13 @@ class _Renderer:
         if self.log["denied"] and name != "alert":
             prefix = self.log_prefix("audit" if self.audit and name == "deny" else name)
             lines.append(
-                f"-A {chain} -m limit --limit {self.log['rate']} --limit-burst {LOG_BURST} -m comment --comment {_text('log ' + name)}"
-                f" -j LOG --log-prefix {_text(prefix)}"
+                f"-A {chain} -m limit --limit {self.log['rate']} --limit-burst {LOG_BURST} -m comment --comment {quote('log ' + name)}"
+                f" -j LOG --log-prefix {quote(prefix)}"
             )
         if self.audit:
             lines.append(f"-A {chain} -m comment --comment \"audit mode: log only\" -j RETURN")
         else:
-            lines.append(f"-A {chain} -m comment --comment {_text(name)} -j DROP")
+            lines.append(f"-A {chain} -m comment --comment {quote(name)} -j DROP")
         return lines
 
 

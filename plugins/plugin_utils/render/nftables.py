@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import (
     AUDIT_ENTRIES,
     AUDIT_ONCE,
@@ -23,7 +24,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     LOG_BURST,
-    SAFE_TEXT,
     VERDICT_CHAINS,
     alert_burst,
     alert_class,
@@ -33,6 +33,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.common import
     merge_sets,
     owners,
     policies,
+    quote,
 )
 
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
@@ -47,15 +48,8 @@ AUDIT_SETS = {
         (f"audit_seen_other{SUFFIX[family][1]}", f"{SET_TYPES[family]} . {SET_TYPES[family]} . inet_proto",
          f"{ADDR_KW[family]} saddr . {ADDR_KW[family]} daddr . meta l4proto"),
     ]
-    for family in ("ipv4", "ipv6")
+    for family in FAMILIES
 }
-
-
-def _text(value: str) -> str:
-    """Quote text for the ruleset; anything that could break out of a string is refused."""
-    if not SAFE_TEXT.fullmatch(value):
-        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
-    return f'"{value}"'
 
 
 def _ports(ranges: list) -> str:
@@ -68,7 +62,7 @@ def _names(items: list) -> str:
 
 
 def _ifnames(names: list) -> str:
-    quoted = [_text(name) for name in names]
+    quoted = [quote(name) for name in names]
     return quoted[0] if len(quoted) == 1 else "{ " + ", ".join(quoted) + " }"
 
 
@@ -94,7 +88,7 @@ def _alert_log_lines(ir: Mapping, rule: Mapping, log: Mapping) -> list[str]:
     for family in _families(rule, per_family=True):
         parts = _match_parts(ir, rule, family)
         parts.append(f"update @alert_{name}_{SUFFIX[family]} {{ {ADDR_KW[family]} saddr limit rate {log['rate']} burst {alert_burst(log)} packets }}")
-        parts.append(f"counter log prefix {_text(prefix)} comment {_text(clip(rule['comment']))}")
+        parts.append(f"counter log prefix {quote(prefix)} comment {quote(clip(rule['comment']))}")
         lines.append(" ".join(parts))
     return lines
 
@@ -119,7 +113,7 @@ def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
         if rule["action"] == "ratelimit" and ir["mode"] == "audit":
             verdict = "jump ratelimit"  # audit: log the burst, then judge the flow as any other (so a denied one is audited)
         parts.append(verdict)
-        parts.append(f"comment {_text(clip(rule['comment']))}")
+        parts.append(f"comment {quote(clip(rule['comment']))}")
         lines.append(" ".join(parts))
     return lines
 
@@ -174,7 +168,7 @@ def _match_parts(ir: Mapping, rule: Mapping, family: str | None) -> list[str]:
     for kind, key in (("users", "skuid"), ("groups", "skgid")):
         found = owners(ir, rule, kind)
         if found is not None:
-            parts.append(f"meta {key} " + _names([str(v) if isinstance(v, int) else _text(v) for v in found]))
+            parts.append(f"meta {key} " + _names([str(v) if isinstance(v, int) else quote(v) for v in found]))
     if family is not None and not any(p.startswith(ADDR_KW[family] + " ") for p in parts) and proto not in ("icmp", "icmpv6"):
         parts.insert(0, f"meta nfproto {family}")
     return parts
@@ -187,11 +181,11 @@ def _verdict_chain(name: str, log: Mapping, audit: bool) -> list[str]:
     if log["denied"] and name != "alert":
         word = "audit" if audit and name == "deny" else name
         prefix = f"{log['prefix']} {word}: "
-        lines.append(f"\t\tlimit rate {log['rate']} burst {LOG_BURST} packets log prefix {_text(prefix)} comment {_text('log ' + name)}")
+        lines.append(f"\t\tlimit rate {log['rate']} burst {LOG_BURST} packets log prefix {quote(prefix)} comment {quote('log ' + name)}")
     if audit and name == "ratelimit":
         lines.append("\t\treturn comment \"audit mode: log, then judge the flow\"")
     else:
-        lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {_text(name)}")
+        lines.append("\t\taccept comment \"audit mode: log only\"" if audit else f"\t\tdrop comment {quote(name)}")
     lines.append("\t}")
     return lines
 
@@ -207,7 +201,7 @@ def _audit_chain(ir: Mapping, log: Mapping) -> list[str]:
     flags = " flags skuid" if tag == "host" else ""
     ports = "{ " + ", ".join(AUDIT_PORT_PROTOS) + " }"
     lines = [f"\tchain audit_{tag} {{"]
-    for family in ("ipv4", "ipv6"):
+    for family in FAMILIES:
         for (name, dummy, key), match in zip(AUDIT_SETS[family], (f"meta l4proto {ports}", f"meta l4proto != {ports}")):
             lines.append(f"\t\t{match} {key} @{name} accept comment \"audit: logged within the hour\"")
             lines.append(f"\t\t{match} add @{name} {{ {key} }} counter log prefix {prefix}{flags} accept comment \"audit: first packet of a flow\"")
@@ -233,7 +227,7 @@ def render(policy) -> str:
         f"table inet {table} {{",
     ]
     for name, families in merge_sets(irs).items():
-        for family in ("ipv4", "ipv6"):
+        for family in FAMILIES:
             out.append(f"\tset {name}_{SUFFIX[family]} {{")
             out.append(f"\t\ttype {SET_TYPES[family]}")
             out.append("\t\tflags interval")
@@ -242,7 +236,7 @@ def render(policy) -> str:
             out.append("\t}")
     rules = [rule for ir in irs for rule in ir["rules"]]
     if any(rule.get("meter") for rule in rules):
-        for family in ("ipv4", "ipv6"):
+        for family in FAMILIES:
             out.append(f"\tset meter_{SUFFIX[family]} {{")
             out.append(f"\t\ttype {SET_TYPES[family]}")
             out.append("\t\tflags dynamic,timeout")
@@ -250,7 +244,7 @@ def render(policy) -> str:
             out.append("\t}")
     classes = sorted({alert_class(rule) for rule in rules if rule["action"] == "alert"}) if first["log"]["denied"] else []
     for name in classes:
-        for family in ("ipv4", "ipv6"):
+        for family in FAMILIES:
             out.append(f"\tset alert_{name}_{SUFFIX[family]} {{")
             out.append(f"\t\ttype {SET_TYPES[family]}")
             out.append("\t\tflags dynamic,timeout")
@@ -258,7 +252,7 @@ def render(policy) -> str:
             out.append("\t}")
     once = audit_once(irs)
     if once:
-        for family in ("ipv4", "ipv6"):
+        for family in FAMILIES:
             for name, key_type, dummy in AUDIT_SETS[family]:
                 out.append(f"\tset {name} {{")
                 out.append(f"\t\ttype {key_type}")

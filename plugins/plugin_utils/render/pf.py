@@ -36,27 +36,18 @@ import math
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import RATE_SECONDS, TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import new_rule
-from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.render.common import SAFE_TEXT, clip, describe, merge_sets, owners, policies, specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import describe, merge_sets, owners, policies, quote, specialise
 
-ANCHOR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 TABLE_MAX = 31
 LABEL_MAX = 63
 FLOOD_TABLE = "warden_flood"
 AF = {"ipv4": "inet", "ipv6": "inet6"}
-RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 SERVED_TAG = "WE_SERVED"
 # The inbound packet that opens what a served reply rule answers (pf judges that one).
 REQUEST_OF = {"echo-reply": "echo-request"}
-
-
-def _text(value: str, limit: int | None = None) -> str:
-    if limit is not None:
-        value = clip(value, limit)
-    if not SAFE_TEXT.fullmatch(value):
-        raise ValueError(f"refusing to render unsafe text into the ruleset: {value!r}")
-    return f'"{value}"'
 
 
 def table_name(name: str) -> str:
@@ -84,7 +75,7 @@ def conn_rate(meter: Mapping) -> str:
     """An IR meter (rate, burst) as pf's ``max-src-conn-rate N/S``: the burst, in the time
     the rate takes to refill it."""
     count, unit = meter["rate"].split("/")
-    per_second = int(count) / RATE_UNITS[unit]
+    per_second = int(count) / RATE_SECONDS[unit]
     burst = int(meter["burst"])
     return f"{burst}/{max(1, math.ceil(burst / per_second))}"
 
@@ -98,7 +89,7 @@ def _owner_options(ir: Mapping, rule: Mapping) -> list[str]:
             continue
         if rule["proto"] not in ("tcp", "udp"):
             raise ValueError(f"pf matches {kind} only for tcp and udp, not {rule['proto']!r}")
-        out.append(f"{word} {_list([str(v) if isinstance(v, int) else _text(v) for v in found])}")
+        out.append(f"{word} {_list([str(v) if isinstance(v, int) else quote(v) for v in found])}")
     return out
 
 
@@ -139,14 +130,14 @@ class _Renderer:
             types = [REQUEST_OF.get(name, name) for name in rule["icmp_types"] or ["echo-reply"]]
             parts.append(f"{'icmp-type' if proto == 'icmp' else 'icmp6-type'} {_list([str(ICMP_TYPES[family][t]) for t in types])}")
         if rule["action"] == "accept":
-            return [" ".join(["match in", *parts, f"tag {SERVED_TAG}", f"label {_text(rule['comment'], LABEL_MAX)}"])]
+            return [" ".join(["match in", *parts, f"tag {SERVED_TAG}", f"label {quote(rule['comment'], LABEL_MAX)}"])]
         if proto is not None or any(rule.get(key) is not None for key in ("ct_orig_saddr_in", "ct_orig_dports")):
             raise ValueError("pf renders only one denial of unserved replies: every new connection to the box that no served rule tagged")
         head = "match in log on ! lo" if self.audit else "block in log quick on ! lo"
         tail = f"! tagged {SERVED_TAG}" + (" tag WE_UNSERVED" if self.audit else "")
         # pf refuses the connection itself: say so (the IR's comment speaks of its replies).
         comment = "baseline: connections to what this host does not serve"
-        label = _text(f"audit: {comment}" if self.audit else comment, LABEL_MAX)
+        label = quote(f"audit: {comment}" if self.audit else comment, LABEL_MAX)
         return [f"{head} {what} from any to self {kind} {tail} label {label}".replace("  ", " ") for what, kind in (
             ("proto { tcp udp }", ""), ("inet proto icmp", "icmp-type 8"), ("inet6 proto icmp6", "icmp6-type 128"))]
 
@@ -162,7 +153,7 @@ class _Renderer:
             parts.append(AF[rule["family"]])
         dst = self.table(rule["daddr_in"]) if rule["daddr_in"] is not None else "any"
         parts += ["proto tcp", f"from self port {_ports(rule['sports'])} to {dst}", "flags A/SA keep state (sloppy)",
-                  f"label {_text(rule['comment'], LABEL_MAX)}"]
+                  f"label {quote(rule['comment'], LABEL_MAX)}"]
         return [" ".join(parts)]
 
     def line(self, rule: Mapping, on: str | None = None, tagged: str | None = None, not_self: bool = False,
@@ -240,7 +231,7 @@ class _Renderer:
             else:
                 parts.append("keep state")
         label = rule["comment"] if action == "accept" or not self.audit else f"audit: {rule['comment']}"
-        parts.append(f"label {_text(label, LABEL_MAX)}")
+        parts.append(f"label {quote(label, LABEL_MAX)}")
         return [" ".join(parts)]
 
 
@@ -253,7 +244,7 @@ def _unconditional(rule: Mapping) -> bool:
 def _edge_lines(rend: _Renderer, ir: Mapping) -> list[str]:
     edge = ir["edge"]
     declared = [entry["interface"] for entry in edge["inside"]] + list(edge["outside"])
-    out = [f"match in on {name} all tag {tag_name(name)} label {_text('edge: came in on ' + name, LABEL_MAX)}" for name in declared]
+    out = [f"match in on {name} all tag {tag_name(name)} label {quote('edge: came in on ' + name, LABEL_MAX)}" for name in declared]
     for outside in edge["outside"]:
         for inside in declared + [None]:
             rend.meter = None
@@ -295,7 +286,7 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
 def render(policy, anchor: str = "warden_egress") -> str:
     """The anchor file (``pfctl -a ANCHOR -f FILE``) for one IR or a host and an edge IR."""
     irs = policies(policy, "kind", ("mode",), "anchor")
-    if not ANCHOR_RE.fullmatch(anchor):
+    if not TABLE_RE.fullmatch(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
     # Edge rules first: they judge forwarded packets; the host rules judge the rest.
     irs = sorted(irs, key=lambda ir: ir["kind"] != "edge")
@@ -321,7 +312,7 @@ def render(policy, anchor: str = "warden_egress") -> str:
 
 def render_pf_conf(anchor: str = "warden_egress", anchor_file: str = "/etc/pf.anchors/warden_egress", extra: list | None = None) -> str:
     """A complete /etc/pf.conf that hooks the collection's anchor in (the opt-in full mode)."""
-    if not ANCHOR_RE.fullmatch(anchor):
+    if not TABLE_RE.fullmatch(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
     if not re.fullmatch(r"/[A-Za-z0-9_./-]+", anchor_file):
         raise ValueError(f"refusing to render unsafe anchor file path {anchor_file!r}")

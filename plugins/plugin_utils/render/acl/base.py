@@ -33,10 +33,10 @@ import itertools
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import DEVICE_PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import DEVICE_PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import specialise
 
-FAMILIES = ("ipv4", "ipv6")
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
 STEP = 10
 
