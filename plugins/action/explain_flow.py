@@ -10,13 +10,13 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import explain_site, parse_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import QUESTION, explain_site, parse_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("src", "dst", "port", "proto"))
+    _VALID_ARGS = frozenset(QUESTION)
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -25,7 +25,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("warden.egress.explain_flow needs the Python package netaddr on the controller")
         args = self._task.args
         try:
-            flow = parse_flow(args.get("src"), args.get("dst"), args.get("port"), args.get("proto"))
+            flow = parse_flow(args)
         except PolicyError as exc:
             raise AnsibleActionFail(f"warden.egress.explain: {exc}") from None
         hostvars, groups = task_vars["hostvars"], task_vars["groups"]

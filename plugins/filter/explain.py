@@ -45,6 +45,7 @@ options:
       dport:
         description: Destination port (tcp and udp).
         type: int
+        aliases: [port]
       ct_state:
         description:
           - Connection-tracking state of the packet (outbound flows; default C(new)).
@@ -129,6 +130,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_validate import AnsibleArgSpecValidator
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 
 
@@ -138,9 +140,10 @@ def explain(ir, flow):
     ).validate()
     if not valid:
         raise AnsibleFilterError(f"warden.egress.explain: {errors}")
-    packet = {k: v for k, v in params["flow"].items() if v is not None}
+    # the keys as given (port or dport), with the values the validation read
+    given = {k: v for k, v in params["flow"].items() if k in flow and v is not None}
     try:
-        return evaluate(ir, packet)
+        return evaluate(ir, Flow.from_mapping(given, "flow", aliases=True))
     except PolicyError as exc:
         raise AnsibleFilterError(f"warden.egress.explain: {exc}") from None
 

@@ -19,6 +19,7 @@ description:
   - A source that is no inventory host's address and lies in no C(egress_segments) prefix, or that crosses no
     policy, is an error, as is any bad value, named with the variable and the value.
   - The playbook C(warden.egress.explain) runs it with the flow given on the command line. See docs/explain.md.
+  - A bad part of the flow is named as the option was given (O(dport) given as C(port) is C(port)).
 author:
   - warden.egress contributors (@warden-egress)
 attributes:
@@ -41,14 +42,27 @@ options:
     description: The destination address of the flow (the same address family as O(src)).
     type: str
     required: true
-  port:
+  dport:
     description: The destination port (1-65535); required for C(tcp) and C(udp), not given for C(icmp).
     type: int
+    aliases: [port]
   proto:
     description: The protocol (C(icmp) is an echo request).
     type: str
     choices: [tcp, udp, icmp]
     default: tcp
+  user:
+    description:
+      - The local user (a name or a number) whose process sends the flow, as the source host's own policy sees
+        it. An allow entry limited to C(users) lets out only the flows of its users.
+      - Name the user as the role does. The numbers of names are looked up on the host, not here, so a number
+        matches only an entry that names that number.
+      - Left out, the flow comes from no local user's socket, and no allow entry with C(users) or C(groups)
+        matches it. An edge policy does not see who sent a flow.
+    type: str
+  group:
+    description: The group (a name or a number) of the process that sends the flow, as O(user) for C(groups).
+    type: str
 notes:
   - This is an action that runs on the controller; it has no effect on any host.
 seealso:
@@ -62,6 +76,13 @@ EXAMPLES = r"""
     dst: 203.0.113.5
     port: 443
   register: __explained
+
+- name: May www-data on the mail server send mail to the relay? (the role lets only postfix)
+  warden.egress.explain_flow:
+    src: 198.51.100.11
+    dst: 203.0.113.25
+    port: 25
+    user: www-data
 
 - name: One line per policy on the path, then the overall verdict
   ansible.builtin.debug:
@@ -91,7 +112,7 @@ policies:
   sample: [{"host": "gw1", "kind": "edge", "platform": "nftables", "mode": "enforce", "verdict": "drop", "denied": true,
             "origin": "default", "reason": "default deny: no rule allows this flow", "rule_index": null, "iif": "eth0", "oif": "eth1"}]
 flow:
-  description: The flow as judged (C(src), C(dst), C(proto), C(dport)).
+  description: The flow as judged (C(src), C(dst), C(proto), C(dport), and C(user) and C(group) when given).
   returned: success
   type: dict
   sample: {"src": "198.51.100.10", "dst": "203.0.113.5", "proto": "tcp", "dport": 443}

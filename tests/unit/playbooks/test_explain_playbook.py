@@ -101,6 +101,28 @@ def test_a_host_policy_in_audit_mode_lets_the_flow_out_and_says_so(tmp_path):
     assert "trial1: host policy (nftables): ALLOWED by rule" in out and "overall: ALLOWED by every policy on the path (1)" in out
 
 
+def test_a_user_the_role_names_gets_out_and_another_does_not(tmp_path):
+    """mail_server, as this site writes it, lets only postfix (or the group mail) send mail:
+    the playbook answers for the user and group given, and for no user at all."""
+    roles = {"egress_roles": {"mail_server": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix"]},
+                                                        {"service": "smtp", "to": "smtp_relays", "groups": ["mail"]}]}}}
+    mail = ("explain_src=198.51.100.11", "explain_dst=203.0.113.25", "explain_port=25")
+    rc, out = explain(tmp_path, *mail, "explain_user=postfix", site=roles)
+    assert rc == 0, out[-3000:]
+    assert "flow tcp/25 from 198.51.100.11 (host mail1, role mail_server) to 203.0.113.25, sent as user postfix" in out
+    assert "mail1: host policy (nftables): ALLOWED by rule" in out and "overall: ALLOWED by every policy on the path (2)" in out
+    rc, out = explain(tmp_path, *mail, "explain_user=www-data", site=roles)
+    assert rc == 0, out[-3000:]
+    assert "sent as user www-data" in out and "mail1: host policy (nftables): DENIED by rule" in out
+    assert "overall: DENIED by the host policy of mail1" in out
+    rc, out = explain(tmp_path, *mail, "explain_user=www-data", "explain_group=mail", site=roles)
+    assert rc == 0, out[-3000:]
+    assert "sent as user www-data, group mail" in out and "overall: ALLOWED by every policy on the path (2)" in out
+    rc, out = explain(tmp_path, *mail, site=roles)
+    assert rc == 0, out[-3000:]
+    assert "sent as" not in out and "overall: DENIED by the host policy of mail1" in out
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (("explain_dst=203.0.113.5", "explain_port=443"), "src: None is required: give the source address of the flow with -e explain_src=ADDRESS"),
     (("explain_src=198.51.100.10", "explain_port=443"), "dst: None is required"),
@@ -111,12 +133,15 @@ def test_a_host_policy_in_audit_mode_lets_the_flow_out_and_says_so(tmp_path):
     (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=https"), "port: 'https' is not a port (1-65535)"),
     (("explain_src=198.51.100.10", "explain_dst=203.0.113.5"), "port: None is required for proto tcp"),
     (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=443", "explain_proto=sctp"), "proto: 'sctp' is not one of tcp, udp, icmp"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=443", "explain_user=1abc"),
+     "user: '1abc' is not a local user name or number"),
+    (("explain_src=198.51.100.10", "explain_dst=203.0.113.5", "explain_port=443", "explain_group=-1"), "group: '-1' is not a local group name or number"),
     (("explain_src=192.0.2.99", "explain_dst=203.0.113.5", "explain_port=443"),
      "src: '192.0.2.99' is the address of no inventory host (egress_addresses or ansible_host) and in no egress_segments prefix"),
     (("explain_src=192.0.2.5", "explain_dst=203.0.113.5", "explain_port=443"),
      "src: '192.0.2.5' (host lonely) crosses no policy: no egress_role of its own and no gateway (egress_edge) whose inside prefixes hold it"),
 ], ids=["no-src", "no-dst", "src-not-an-address", "dst-not-an-address", "mixed-families", "port-out-of-range",
-        "port-not-a-number", "no-port", "unknown-proto", "unknown-source", "no-policy-on-the-path"])
+        "port-not-a-number", "no-port", "unknown-proto", "bad-user", "bad-group", "unknown-source", "no-policy-on-the-path"])
 def test_bad_input_names_the_variable_and_the_value(tmp_path, extra, message):
     rc, out = explain(tmp_path, *extra)
     assert rc != 0

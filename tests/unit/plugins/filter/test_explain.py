@@ -87,6 +87,23 @@ def test_host_policy_is_unchanged():
     assert explain(compile_for("mail1"), flow("127.0.0.1", "127.0.0.1", 5))["oif"] == "lo"
 
 
+def test_port_is_dport_as_a_person_writes_it_and_a_user_is_asked_about():
+    """mail1's role lets only postfix send mail: the filter answers for the user named."""
+    ir = compile_for("mail1", egress_roles={"web_mail": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix"]}]}},
+                     egress_role="web_mail")
+    mail = {"src": "198.51.100.11", "dst": "203.0.113.25", "port": 25}
+    assert explain(ir, {**mail, "user": "postfix"})["verdict"] == "accept"
+    assert explain(ir, {**mail, "user": "www-data"})["verdict"] == "drop"
+    assert explain(ir, mail)["verdict"] == "drop"
+    assert explain(ir, {**mail, "user": "postfix"}) == explain(ir, {"src": "198.51.100.11", "dst": "203.0.113.25", "dport": 25, "user": "postfix"})
+    with pytest.raises(AnsibleFilterError, match=r"flow.port: 70000 is not a port \(1-65535\)"):
+        explain(ir, {**mail, "port": 70000})
+    with pytest.raises(AnsibleFilterError, match=r"flow.user: 'post fix' is not a local user name or number"):
+        explain(ir, {**mail, "user": "post fix"})
+    with pytest.raises(AnsibleFilterError, match=r"is another name for"):
+        explain(ir, {**mail, "dport": 25})
+
+
 # --------------------------------------------------------------------------- the kernel
 
 SEGMENT_V4, SEGMENT_V6 = "198.51.100.70", "2001:db8:10::44"

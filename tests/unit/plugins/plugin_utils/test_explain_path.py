@@ -18,8 +18,8 @@ TODAY = datetime.date(2030, 1, 1)
 ROUTER_EDGE = {"inside": [{"interface": "ge-0/0/0", "prefixes": ["2001:db8:10::/120"]}], "outside": "ge-0/0/1"}
 
 
-def host_vars(**extra_hosts) -> dict:
-    shared = site(egress_segments=SEGMENTS)
+def host_vars(roles: dict | None = None, **extra_hosts) -> dict:
+    shared = site(egress_segments=SEGMENTS, **({"egress_roles": roles} if roles else {}))
     out = {host: {**shared, "egress_role": role} for host, role in ROLES.items()}
     out["gw1"] = {**shared, "egress_edge": EDGE}
     out["rtr6"] = {**shared, "egress_edge": ROUTER_EDGE, "egress_platform": "junos"}
@@ -31,8 +31,14 @@ def addresses(extra: dict | None = None) -> dict:
     return {**ADDRESSES, "printer": ["198.51.100.30"], **(extra or {})}
 
 
-def explained(src: str, dst: str, port=None, proto=None, extra: dict | None = None, **extra_hosts) -> dict:
-    return explain_site(host_vars(**extra_hosts), addresses(extra), GROUPS, parse_flow(src, dst, port, proto), today=TODAY)
+def question(src, dst, port=None, proto=None, **more) -> dict:
+    """The explain module's options, as the playbook gives them."""
+    return {"src": src, "dst": dst, "port": port, "proto": proto, **more}
+
+
+def explained(src: str, dst: str, port=None, proto=None, extra: dict | None = None, user=None, group=None, **extra_hosts) -> dict:
+    return explain_site(host_vars(**extra_hosts), addresses(extra), GROUPS, parse_flow(question(src, dst, port, proto, user=user, group=group)),
+                        today=TODAY)
 
 
 @pytest.mark.parametrize(("args", "flow"), [
@@ -42,7 +48,7 @@ def explained(src: str, dst: str, port=None, proto=None, extra: dict | None = No
     (("198.51.100.11", "203.0.113.25", "", "icmp"), {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "icmp"}),
 ], ids=["tcp-port-as-text", "ipv6-udp", "icmp", "icmp-empty-port"])
 def test_parse_flow(args, flow):
-    assert parse_flow(*args) == flow
+    assert parse_flow(question(*args)).to_dict() == flow
 
 
 @pytest.mark.parametrize(("args", "path", "value"), [
@@ -62,7 +68,42 @@ def test_parse_flow(args, flow):
 ])
 def test_parse_flow_refuses_bad_input_naming_the_variable(args, path, value):
     with pytest.raises(PolicyError) as err:
-        parse_flow(*args)
+        parse_flow(question(*args))
+    assert (err.value.path, err.value.value) == (path, value)
+
+
+WEB_MAIL = {"web_mail": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix"]},
+                                   {"service": "smtp", "to": "smtp_relays", "groups": ["mail"]}]}}
+
+
+def asked(**who) -> dict:
+    """mail1 (role web_mail: only postfix, or the group mail, may send mail) mails the relay, as ``who``."""
+    return explain_site(host_vars(WEB_MAIL, mail1={"egress_role": "web_mail"}), addresses(), GROUPS,
+                        parse_flow(question("198.51.100.11", "203.0.113.25", "25", **who)), today=TODAY)
+
+
+def test_a_user_the_role_names_gets_out_and_another_does_not():
+    postfix = asked(user="postfix")
+    assert postfix["lines"][0] == "flow tcp/25 from 198.51.100.11 (host mail1, role web_mail) to 203.0.113.25, sent as user postfix"
+    assert (postfix["policies"][0]["host"], postfix["policies"][0]["verdict"], postfix["verdict"]) == ("mail1", "accept", "allowed")
+    assert postfix["flow"] == {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "tcp", "dport": 25, "user": "postfix"}
+    other = asked(user="www-data")
+    assert (other["policies"][0]["verdict"], other["verdict"]) == ("drop", "denied")
+    assert other["lines"][-1] == "overall: DENIED by the host policy of mail1"
+    nobody = asked()
+    assert nobody["verdict"] == "denied" and "sent as" not in nobody["lines"][0]
+    grouped = asked(user="www-data", group="mail")
+    assert grouped["verdict"] == "allowed" and grouped["lines"][0].endswith(", sent as user www-data, group mail")
+    # the numbers of the role's names are looked up on the host: here a number is no name's
+    assert asked(user="107")["verdict"] == "denied"
+
+
+@pytest.mark.parametrize(("who", "path", "value"), [
+    ({"user": "post fix"}, "user", "post fix"), ({"group": "٣٣"}, "group", "٣٣"), ({"user": True}, "user", True),
+])
+def test_a_bad_user_or_group_is_named(who, path, value):
+    with pytest.raises(PolicyError) as err:
+        parse_flow(question("198.51.100.11", "203.0.113.25", 25, **who))
     assert (err.value.path, err.value.value) == (path, value)
 
 
@@ -119,7 +160,7 @@ def test_a_source_outside_the_inventory_or_on_no_path_is_refused():
     assert err.value.path == "src" and "(host lab) crosses no policy" in str(err.value)
     with pytest.raises(PolicyError) as err:
         explain_site({"printer": {"egress_addresses": ["198.51.100.30"]}}, {"printer": ["198.51.100.30"]}, {},
-                     parse_flow("198.51.100.30", "203.0.113.53", 53), today=TODAY)
+                     parse_flow(question("198.51.100.30", "203.0.113.53", 53)), today=TODAY)
     assert err.value.path == "src" and "no host has an egress_role or an egress_edge" in str(err.value)
 
 
@@ -137,7 +178,7 @@ def test_segments_and_never_leave_are_read_as_the_edge_compile_reads_them():
     shared = site(egress_segments=spaced)
     hosts = {**{host: {**shared, "egress_role": role} for host, role in ROLES.items()},
              "gw1": {**shared, "egress_edge": {**EDGE, "never_leave": [" 203.0.113.200/32"]}}}
-    result = explain_site(hosts, addresses(), GROUPS, parse_flow("198.51.100.66", "203.0.113.53", 53, "udp"), today=TODAY)
+    result = explain_site(hosts, addresses(), GROUPS, parse_flow(question("198.51.100.66", "203.0.113.53", 53, "udp")), today=TODAY)
     assert result["source"]["kind"] == "segment" and result["source"]["name"] == "workstations"
     name = next(iter(SEGMENTS))
     for bad, path in [({**shared, "egress_segments": {name: {**SEGMENTS[name], "prefixes": ["198.51.100.65/28"]}}},
@@ -145,5 +186,5 @@ def test_segments_and_never_leave_are_read_as_the_edge_compile_reads_them():
                       ({**shared, "egress_edge": {**EDGE, "never_leave": ["203.0.113.300/32"]}}, "egress_edge.never_leave[0]")]:
         with pytest.raises(PolicyError) as err:
             explain_site({**hosts, "gw1": {**bad, "egress_edge": bad.get("egress_edge", EDGE)}}, addresses(), GROUPS,
-                         parse_flow("198.51.100.66", "203.0.113.53", 53, "udp"), today=TODAY)
+                         parse_flow(question("198.51.100.66", "203.0.113.53", 53, "udp")), today=TODAY)
         assert err.value.path == path, err.value

@@ -13,7 +13,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import
 @pytest.mark.parametrize("port", ["²", "٣٣"])
 def test_explain_refuses_a_port_in_other_digits(port):
     with pytest.raises(PolicyError, match="port"):
-        parse_flow("198.51.100.11", "203.0.113.5", port)
+        parse_flow({"src": "198.51.100.11", "dst": "203.0.113.5", "port": port})
 
 
 def test_a_log_line_with_other_digits_is_malformed_not_a_traceback():
