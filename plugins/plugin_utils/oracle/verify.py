@@ -9,19 +9,11 @@ import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
 
 FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok", "user", "group", "direction", "from_host"}
-
-
-def _owner(flow: Mapping, key: str, path: str) -> str | None:
-    value = flow.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise PolicyError(f"{path}.{key}", value, f"is not a local {key} name or number")
-    return str(value)
 
 
 def _address(value: object, path: str):
@@ -102,9 +94,8 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
             continue
         if "from_host" in flow:
             raise PolicyError(f"{fpath}.from_host", flow["from_host"], "is for an inbound flow (direction: inbound)")
-        user, group = _owner(flow, "user", fpath), _owner(flow, "group", fpath)
-        if group is not None and user is None:
-            raise PolicyError(f"{fpath}.group", group, "needs user (the process that sends)")
+        if flow.get("group") is not None and flow.get("user") is None:
+            raise PolicyError(f"{fpath}.group", flow["group"], "needs user (the process that sends)")
         dst = _address(flow.get("dst"), f"{fpath}.dst")
         proto = flow.get("proto", "tcp")
         if proto not in ("tcp", "udp"):
@@ -118,13 +109,14 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
             effective = str(same[0])
         else:
             effective = str(src)
-        packet = {"src": effective, "dst": str(dst), "proto": proto, "dport": flow.get("port"), "user": user, "group": group}
+        sent = Flow.from_mapping({"src": effective, "dst": str(dst), "proto": proto, "port": flow.get("port"), "user": flow.get("user"),
+                                  "group": flow.get("group")}, fpath, aliases=True)
         decisions = []
         if ir is not None:
-            decisions.append(("", evaluate(ir, packet)))
+            decisions.append(("", evaluate(ir, sent)))
         for policy, interface in hops:
             if _crosses(policy, dst):
-                decisions.append((f"edge {policy['target']}: ", evaluate(policy, {**packet, "iif": interface, "oif": policy["edge"]["outside"][0]})))
+                decisions.append((f"edge {policy['target']}: ", evaluate(policy, sent.but(iif=interface, oif=policy["edge"]["outside"][0]))))
         if not decisions:
             raise PolicyError(fpath, flow, "crosses no policy: the host has no egress_role and no egress_gateway in front of this destination")
         denied = [(where, d) for where, d in decisions if d["verdict"] == "drop"]
@@ -132,13 +124,14 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
         out.append({
             "name": str(flow.get("name") or f"{proto}/{flow.get('port')} to {dst}"),
             "dst": str(dst),
-            "port": int(flow["port"]),
+            "port": sent.dport,
             "proto": proto,
             "src": None if src is None else str(src),
             "expect": "denied" if denied else "allowed",
             "reason": where + decision["reason"],
             "inconclusive_ok": inconclusive_ok,
-            **({"user": user, "group": group} if user is not None else {}),
+            # as written: the probe runs the flow as this user
+            **({"user": str(flow["user"]), "group": None if flow.get("group") is None else str(flow["group"])} if sent.user is not None else {}),
         })
     return out
 
@@ -166,17 +159,17 @@ def _inbound(ir: Mapping | None, flow: Mapping, fpath: str, own: list, peers: Ma
         src = _first(theirs, dst.version, f"{fpath}.src", f"host {peer}")
     if src.version != dst.version:
         raise PolicyError(f"{fpath}.src", str(src), "is not of the same address family as dst")
-    packet = {"src": str(src), "dst": str(dst), "proto": proto, "dport": flow.get("port")}
+    sent = Flow.from_mapping({"src": str(src), "dst": str(dst), "proto": proto, "port": flow.get("port")}, fpath, aliases=True)
     decisions = []
     if peers[peer].get("policy") is not None:
-        decisions.append((f"{peer}: ", evaluate(peers[peer]["policy"], packet)))
-    decisions.append(("", evaluate(ir, {**packet, "direction": "inbound"})))
+        decisions.append((f"{peer}: ", evaluate(peers[peer]["policy"], sent)))
+    decisions.append(("", evaluate(ir, sent.but(direction="inbound"))))
     denied = [(where, d) for where, d in decisions if d["verdict"] == "drop"]
     where, decision = denied[0] if denied else decisions[-1]
     return {
         "name": str(flow.get("name") or f"{proto}/{flow.get('port')} in from {peer}"),
         "dst": str(dst),
-        "port": int(flow["port"]),
+        "port": sent.dport,
         "proto": proto,
         "src": None if flow.get("src") is None else str(src),
         "expect": "denied" if denied else "allowed",

@@ -52,3 +52,26 @@ def test_summary_counts_inconclusive_apart():
     assert "inconclusive (unreachable)  accepted" in lines[5]
     # Without inconclusive rows the summary reads as it always did.
     assert flow_table(rows[:2]).splitlines()[-1] == "2 flows: 1 as expected, 1 mismatched"
+
+
+@pytest.mark.parametrize(("flow", "path", "value"), [
+    ({"dst": "203.0.113.25", "port": "https"}, "egress_verify_flows[0].port", "https"),
+    ({"dst": "203.0.113.25", "port": "²5"}, "egress_verify_flows[0].port", "²5"),
+    ({"dst": "203.0.113.25"}, "egress_verify_flows[0].port", None),
+    ({"dst": "203.0.113.25", "port": 25, "src": "198.51.100.300"}, "egress_verify_flows[0].src", "198.51.100.300"),
+    ({"dst": "203.0.113.25", "port": 25, "user": "post fix"}, "egress_verify_flows[0].user", "post fix"),
+    ({"dst": "203.0.113.25", "port": 25, "user": "postfix", "group": ["mail"]}, "egress_verify_flows[0].group", ["mail"]),
+    ({"direction": "inbound", "from_host": "ws1", "port": 0}, "egress_verify_flows[0].port", 0),
+], ids=["port-name", "port-other-digits", "no-port", "bad-src", "bad-user", "bad-group", "inbound-port"])
+def test_a_bad_flow_is_named_by_its_place_in_egress_verify_flows(flow, path, value):
+    """The flow's checks are the one Flow's, under the variable the flow was written in."""
+    peers = {"ws1": {"addresses": ADDRESSES["ws1"], "policy": None}}
+    with pytest.raises(PolicyError) as err:
+        expect_flows(compile_for("mail1"), [flow], ADDRESSES["mail1"], peers=peers)
+    assert (err.value.path, err.value.value) == (path, value)
+
+
+def test_a_flow_row_keeps_the_keys_and_values_it_was_written_with():
+    rows = expect_flows(compile_for("mail1"), [{"dst": "203.0.113.25", "port": "25", "user": 0, "group": "0"}], ADDRESSES["mail1"])
+    assert rows == [{"name": "tcp/25 to 203.0.113.25", "dst": "203.0.113.25", "port": 25, "proto": "tcp", "src": None, "expect": "allowed",
+                     "reason": rows[0]["reason"], "inconclusive_ok": False, "user": "0", "group": "0"}]
