@@ -160,13 +160,13 @@ class Warden:
         sys.path.insert(0, collections)
         from ansible_collections.warden.egress.plugins.plugin_utils.compile import host as compiler
         from ansible_collections.warden.egress.plugins.plugin_utils.compile import edge
-        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import base as render_acl
-        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import forms as render_acl_forms
+        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import devices as render_acl
+        from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import ios as render_ios
         from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
         from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
         from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
         from ansible_collections.warden.egress.plugins.plugin_utils.compile import site as site_compile
-        self.render_acl_forms = render_acl_forms
+        self.render_ios = render_ios
         self.compiler, self.edge, self.site_compile = compiler, edge, site_compile
         self.render_acl, self.render_iptables, self.render_nftables, self.render_pf = render_acl, render_iptables, render_nftables, render_pf
 
@@ -207,8 +207,8 @@ class Warden:
         if platform == "pf":
             return count_lines(self.render_pf.render(ir))
         if platform == "ios":
-            rendered = self.render_acl.ios_render(ir)
-            return device_lines(rendered["acls"]) + len(self.render_acl_forms.ios_object_group_lines(rendered["object_groups"]))
+            rendered = self.render_ios.ios_render(ir)
+            return device_lines(rendered["acls"]) + len(self.render_ios.ios_object_group_lines(rendered["object_groups"]))
         return device_lines(self.render_acl.device_config(ir, platform))
 
     def edge_run(self, site: dict, platform: str) -> dict:

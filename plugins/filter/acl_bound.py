@@ -41,7 +41,8 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import bound_out, eos_bindings
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import bound_out
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings
 
 
 def acl_bound(gathered, interface=None):

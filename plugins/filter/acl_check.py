@@ -77,12 +77,11 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import DEVICE_PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import plain
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import NAMES
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import (
-    disagreements, held_to_text, ios_sample, read_ios, read_ios_object_groups, read_ios_text, read_parsed, sample_flows,
-)
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import held_to_text, ios_sample, read_ios, read_ios_object_groups, read_ios_text
 
 
 def _read(parsed, platform: str, object_groups, text, sample_lines: int) -> dict:

@@ -83,8 +83,9 @@ _value:
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import eos_session, ios_device_form, ios_load, junos_load as junos_load_form
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import junos_running_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_session
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_load
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_load as junos_load_form, junos_running_config
 
 
 def acl_device_form(rendered, platform, load=False, junos_load=False, bindings=None, session=None, timer=None, replace=None, object_groups=None):

@@ -44,7 +44,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import ios_sample
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_sample
 
 
 def acl_parse_sample(text, lines=200):

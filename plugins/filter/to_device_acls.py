@@ -133,9 +133,10 @@ _value:
 
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import bindings, device_config, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import ios_delete_group_lines, ios_object_group_lines
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import bindings
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_delete_group_lines, ios_object_group_lines, ios_render
 
 
 def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True):

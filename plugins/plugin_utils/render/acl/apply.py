@@ -26,11 +26,12 @@ import math
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import FAMILIES, NAMES, device_config
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
 
 GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
-# An object group of the collection: its ACL's name, then the digest of its members (render_acl.group_name).
+# An object group of the collection: its ACL's name, then the digest of its members (ios.group_name).
 GROUP_NAME = re.compile(GENERATION.pattern + r"-[0-9A-F]{10}")
 # The longest confirmation each device's timer takes, in seconds.
 TIMER_LIMITS = {
@@ -77,34 +78,6 @@ def _bound(bound_on_device: list) -> list:
         for group in interface.get("access_groups") or []:
             for acl in group.get("acls") or []:
                 out.append((interface.get("name"), group.get("afi"), acl.get("name"), acl.get("direction")))
-    return out
-
-
-def eos_bindings(running_config: str) -> list:
-    """The interface ACL bindings in EOS ``show running-config`` text, in the shape the
-    ``*_acl_interfaces`` modules gather. (arista.eos.eos_acl_interfaces reads only
-    ``ip access-group`` lines that start a line, and EOS indents them under their interface,
-    so its gathered state would show no binding at all.) Only lines inside an ``interface``
-    section count: an ``ip access-group`` of another section is not an interface's."""
-    out, current = [], None
-    for line in str(running_config).splitlines():
-        text = line.strip()
-        if not text or text.startswith("!"):
-            continue
-        if not line[0].isspace():
-            found = re.fullmatch(r"interface (\S+)", text)
-            current = {"name": found.group(1), "access_groups": []} if found else None
-            if current is not None:
-                out.append(current)
-            continue
-        found = re.fullmatch(r"(ip|ipv6) access-group (\S+) (in|out)", text) if current is not None else None
-        if found:
-            afi = "ipv4" if found.group(1) == "ip" else "ipv6"
-            group = next((g for g in current["access_groups"] if g["afi"] == afi), None)
-            if group is None:
-                group = {"afi": afi, "acls": []}
-                current["access_groups"].append(group)
-            group["acls"].append({"name": found.group(2), "direction": found.group(3)})
     return out
 
 

@@ -29,9 +29,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import with_local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import NAMES, bindings, device_config, ios_render
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import disagreements, read_parsed, sample_flows
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import ios_object_group_lines
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_object_group_lines, ios_render
 
 HOST_PLATFORMS = ("nftables", "iptables", "pf")
 # Lengths at and around every limit a backend has (IFNAMSIZ 16, ipset 31, pf tables 32,

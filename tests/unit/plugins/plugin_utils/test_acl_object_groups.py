@@ -21,10 +21,10 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import AddressGroup, aces, device_config, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import disagreements, read_ios_object_groups, read_parsed, sample_flows
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import ios_object_group_lines
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import AddressGroup, aces, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_object_group_lines, ios_render, read_ios_object_groups
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "benchmarks"))
 from sitegen import generate  # noqa: E402

@@ -17,10 +17,10 @@ from test_render_acl import CASES, device_text, read, roundtrip, trip_for
 from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
 from ansible_collections.warden.egress.plugins.filter.acl_parse_sample import acl_parse_sample
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import ios_render
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import IOS_REMARK, IOS_SHAPE, ios_sample, read_ios_object_groups, read_ios_text
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import (
+    IOS_REMARK, IOS_SHAPE, ios_object_group_lines, ios_render, ios_sample, read_ios_object_groups, read_ios_text,
+)
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import ios_object_group_lines
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "benchmarks"))
 from sitegen import generate  # noqa: E402

@@ -16,11 +16,13 @@ from test_render_acl import roundtrip
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import NAMES, bindings, device_config, ios_render
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.check import disagreements, read_parsed, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, name_generation, pending, plan
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings, eos_session
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_load, ios_object_group_lines, ios_render
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_load
 from ansible_collections.warden.egress.plugins.filter.acl_bound import acl_bound
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, eos_bindings, name_generation, pending, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.forms import eos_session, ios_device_form, ios_load, ios_object_group_lines, junos_load
 
 G2, G3 = acl_names(2), acl_names(3)
 

@@ -21,7 +21,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate impo
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import getent_numbers, local_names, with_local_ids
 from pf_grammar import evaluate as pf_evaluate
 from pf_grammar import parse
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.base import aces
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import aces
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
 # The second seed's host: Apache and Postfix, SSH from the local network only.

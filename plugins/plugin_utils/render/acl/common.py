@@ -1,0 +1,430 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the device ACLs of every vendor share (private to the collection).
+
+The ACL is bound ``out`` on the outside interface, so it sees every packet leaving the site
+there and nothing else. It is stateless:
+
+* replies are let out by ``established`` (TCP with ACK or RST), from trusted sources only;
+* "source not trusted" cannot be one entry, so every permit's sources are intersected with
+  the inside interface's trusted prefixes, and what no permit allows meets the final deny;
+* the per-source connection limit has no ACL equivalent and is left out;
+* permits to destinations inside (the inside interface's prefixes) are left out: such a
+  packet never leaves by the outside interface, so they would only be noise to a reviewer.
+
+``aces(ir)`` returns the platform-neutral entries per family, which each vendor's module
+(``ios``, ``eos``, ``junos``) renders for its ``*_acls`` resource module and reads back from
+its ``state: parsed``; ``bindings`` is the ``config`` of the ``*_acl_interfaces`` modules (the
+same shape on all three).
+
+Held against the oracle: ``decide`` evaluates entries first-match (``FirstMatch``, the same
+indexed for many flows); ``sample_flows`` draws new flows from the policy itself and
+``disagreements`` lists the flows on which the ACLs read back and the oracle (``evaluate``'s
+``Evaluator``) decide differently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import ipaddress
+import itertools
+import random
+import re
+from collections.abc import Mapping
+
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import specialise
+
+NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
+STEP = 10
+
+
+def _nets(prefixes: list) -> list:
+    return [ipaddress.ip_network(p) for p in prefixes]
+
+
+class _Prefixes:
+    """Prefixes of one family, indexed so that "is this prefix inside one of them" costs one
+    set look-up per prefix length and "which of them lie inside this prefix" one bisection:
+    an edge may trust ten thousand prefixes, and pairwise tests grow with their square."""
+
+    def __init__(self, nets: list) -> None:
+        self.keys = {(n.prefixlen, int(n.network_address)) for n in nets}
+        self.lengths = sorted({n.prefixlen for n in nets})
+        self.nets = sorted(set(nets), key=lambda n: (int(n.network_address), n.prefixlen))
+        self.starts = [int(n.network_address) for n in self.nets]
+
+    def covers(self, net) -> bool:
+        """Whether ``net`` is one of the prefixes or inside one."""
+        address, bits = int(net.network_address), net.max_prefixlen
+        for length in self.lengths:
+            if length > net.prefixlen:
+                break
+            if (length, address >> (bits - length) << (bits - length)) in self.keys:
+                return True
+        return False
+
+    def within(self, net) -> list:
+        """The prefixes inside ``net`` (``net`` itself included)."""
+        first, last = int(net.network_address), int(net.broadcast_address)
+        index = bisect.bisect_left(self.starts, first)
+        out = []
+        while index < len(self.starts) and self.starts[index] <= last:
+            if self.nets[index].prefixlen >= net.prefixlen:
+                out.append(self.nets[index])
+            index += 1
+        return out
+
+
+def _intersect(sources: list, trusted: _Prefixes) -> list:
+    """Prefixes in both lists (each result is the smaller of two overlapping prefixes)."""
+    out = set()
+    for src in sources:
+        if trusted.covers(src):
+            out.add(src)
+        out.update(trusted.within(src))
+    return sorted(out, key=lambda n: (n.version, n.network_address, n.prefixlen))
+
+
+class AddressGroup:
+    """Prefixes of one family that an entry matches as one (an IOS object group, the address
+    list of a Junos term). ``address in group`` costs one bisection."""
+
+    def __init__(self, nets) -> None:
+        self.nets = tuple(sorted(set(nets), key=lambda n: (int(n.network_address), -n.prefixlen)))
+        if not self.nets:
+            raise ValueError("an address group needs at least one prefix")
+        self.version = self.nets[0].version
+        self._starts = [int(n.network_address) for n in self.nets]
+        self._ends = list(itertools.accumulate((int(n.broadcast_address) for n in self.nets), max))
+
+    def __contains__(self, address) -> bool:
+        number = int(address)
+        index = bisect.bisect_right(self._starts, number) - 1
+        return index >= 0 and self._ends[index] >= number and address.version == self.version
+
+    def __iter__(self):
+        return iter(self.nets)
+
+    @functools.cached_property
+    def text(self) -> tuple:
+        """Each prefix as text, in order."""
+        return tuple(str(net) for net in self.nets)
+
+    def __len__(self) -> int:
+        return len(self.nets)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AddressGroup) and self.nets == other.nets
+
+    def __hash__(self) -> int:
+        return hash(self.nets)
+
+    def __repr__(self) -> str:
+        return f"AddressGroup({', '.join(str(n) for n in self.nets)})"
+
+
+def group(nets: list):
+    """``nets`` as one match: None stays None (any), one prefix stays a prefix, more become an
+    ``AddressGroup``."""
+    if nets == [None]:
+        return None
+    return nets[0] if len(nets) == 1 else AddressGroup(nets)
+
+
+def new_entry(action: str, remark: str, **match) -> dict:
+    entry = {"action": action, "proto": None, "src": None, "dst": None, "ports": None, "established": False, "log": action == "deny", "remark": remark}
+    entry.update(match)
+    return entry
+
+
+def aces(ir: Mapping, grouped: bool = False) -> dict:
+    """The entries of the IPv4 and IPv6 ACLs, in order; first match decides. Each entry's
+    ``src`` and ``dst`` is a prefix, or None for any. With ``grouped``, a rule's sources and
+    destinations stay together: one entry per rule, family and port range, whose ``src`` and
+    ``dst`` may be an ``AddressGroup`` (a packet matches when its addresses lie in one member
+    of each), so the ACL grows with the rules and the prefixes, not with their product."""
+    if ir.get("kind") != "edge":
+        raise ValueError("device ACLs are rendered from an edge policy (egress_edge)")
+    for rule in ir["rules"]:
+        if rule.get("users") is not None or rule.get("groups") is not None or rule.get("ct_direction") is not None \
+                or rule.get("sports") is not None or rule.get("midstream"):
+            raise ValueError(f"rule {rule['comment']!r}: a device ACL sees each packet alone, with no local user and no connection state: "
+                             "it cannot match users, groups or what a host serves")
+    edge = ir["edge"]
+    if len(edge["inside"]) != 1 or len(edge["outside"]) != 1:
+        raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")
+    inside, outside = edge["inside"][0]["interface"], edge["outside"][0]
+    trusted_set = next(r["saddr_not_in"] for r in ir["rules"] if r.get("iif") == [inside] and r["saddr_not_in"])
+    out: dict = {family: [] for family in FAMILIES}
+    trusted = {family: _nets(ir["sets"][trusted_set][family]) for family in FAMILIES}
+    sides: dict = {}
+    groups: dict = {}
+    index = {family: _Prefixes(trusted[family]) for family in FAMILIES}
+    for family in FAMILIES:
+        for net in ([group(trusted[family])] if grouped and trusted[family] else trusted[family]):
+            out[family].append(new_entry("permit", "baseline: replies (TCP with ACK or RST) from trusted sources",
+                                         proto="tcp", src=net, established=True, log=False))
+    for rule in ir["rules"]:
+        rule = specialise(rule, inside, outside)
+        if rule is None or rule.get("meter") is not None or rule["saddr_not_in"] == trusted_set:
+            continue
+        for family in FAMILIES:
+            if rule["family"] not in ("any", family):
+                continue
+            proto = rule["proto"]
+            if proto in ("icmp", "icmpv6"):
+                if (proto == "icmp") != (family == "ipv4"):
+                    continue
+                proto = "icmp"
+            if rule.get("l4proto") is not None:
+                proto = int(rule["l4proto"])
+            action = "permit" if rule["action"] == "accept" else "deny"
+            # A set recurs in many rules: each side is worked out (and grouped) once per set.
+            source_key = ("src", rule.get("saddr_in"), family, action == "permit")
+            if source_key not in sides:
+                sources = _intersect(_nets(ir["sets"][rule["saddr_in"]][family]), index[family]) if rule.get("saddr_in") else [None]
+                sides[source_key] = trusted[family] if action == "permit" and sources == [None] else sources
+            dest_key = ("dst", rule["daddr_in"], family, action == "permit")
+            if dest_key not in sides:
+                dests = _nets(ir["sets"][rule["daddr_in"]][family]) if rule["daddr_in"] else [None]
+                # a permit to an inside destination: such a packet never leaves by the outside interface
+                sides[dest_key] = [dst for dst in dests if dst is None or not index[family].covers(dst)] if action == "permit" else dests
+            sources, dests = sides[source_key], sides[dest_key]
+            ports = [tuple(r) for r in rule["dports"]] if rule["dports"] else [None]
+            if grouped:
+                if sources and dests:
+                    for key, members in ((source_key, sources), (dest_key, dests)):
+                        if key not in groups:
+                            groups[key] = group(members)
+                    out[family].extend(new_entry(action, rule["comment"], proto=proto, src=groups[source_key], dst=groups[dest_key], ports=port)
+                                       for port in ports)
+                continue
+            for src in sources:
+                for dst in dests:
+                    for port in ports:
+                        out[family].append(new_entry(action, rule["comment"], proto=proto, src=src, dst=dst, ports=port))
+    for family in FAMILIES:
+        out[family].append(new_entry("deny", "default deny"))
+    if ir["mode"] == "audit":
+        # Audit mode: what the policy denies is let out and logged.
+        for entries in out.values():
+            for entry in entries:
+                if entry["action"] == "deny":
+                    entry.update(action="permit", log=True, remark=("audit: " + entry["remark"]))
+    return out
+
+
+def remark_groups(entries: list):
+    """(remark or None, entry) pairs: a remark where an entry's origin differs from the one
+    before it, so each block of entries of one origin is headed by one remark."""
+    previous = None
+    for entry in entries:
+        yield (entry["remark"] if entry["remark"] != previous else None), entry
+        previous = entry["remark"]
+
+
+def once_each(write):
+    """``write`` (a prefix -> address dict) run once per prefix: a prefix recurs in many
+    entries. Each call returns a copy the caller may extend."""
+    written: dict = {}
+
+    def address(net) -> dict:
+        if net not in written:
+            written[net] = write(net)
+        return dict(written[net])
+    return address
+
+
+def bindings(ir: Mapping, names: Mapping | None = None) -> list:
+    """``config`` for the ``*_acl_interfaces`` modules (the same shape on all three): both
+    ACLs bound ``out`` on the outside interface."""
+    outside = ir["edge"]["outside"]
+    if len(outside) != 1:
+        raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")
+    return [{"name": outside[0], "access_groups": [{"afi": family, "acls": [{"name": (names or NAMES)[family], "direction": "out"}]} for family in FAMILIES]}]
+
+
+# --------------------------------------------------------------------------- device forms
+
+def command_lines(rendered) -> list:
+    """A module's rendered commands as a list of lines (the modules return a list; a
+    single string is split)."""
+    if rendered is None:
+        return []
+    if isinstance(rendered, str):
+        return [line for line in rendered.splitlines() if line.strip()]
+    return [str(line) for line in rendered]
+
+
+def no_template(text: str, what: str) -> str:
+    """The vendor's config action plugins template a ``src`` file before they send it: a
+    Jinja delimiter in it would change what reaches the device, so it is refused."""
+    found = re.search(r"\{\{|\{%|\{#", text)
+    if found:
+        raise ValueError(f"the {what} holds {found.group(0)!r}, which the module would read as a template")
+    return text
+
+
+# --------------------------------------------------------------------------- held against the oracle
+
+PROTOCOLS = {"tcp": 6, "udp": 17, "icmp": 1, "ipv6-icmp": 58}
+
+
+def decide(entries: list, flow: Mapping) -> str:
+    """First match over ACL entries for a new connection (TCP SYN: ``established`` does not
+    match). An empty or exhausted list denies (the implicit deny)."""
+    src, dst = ipaddress.ip_address(flow["src"]), ipaddress.ip_address(flow["dst"])
+    proto = flow.get("proto", "tcp")
+    number = proto if isinstance(proto, int) else PROTOCOLS.get(proto, 1 if proto in ("icmp", "icmpv6") else None)
+    for entry in entries:
+        want = entry["proto"]
+        if want is not None:
+            want_number = want if isinstance(want, int) else PROTOCOLS.get(want)
+            if want == "icmp" and proto in ("icmp", "icmpv6"):
+                want_number = number
+            if want_number != number:
+                continue
+        if entry["src"] is not None and src not in entry["src"]:
+            continue
+        if entry["dst"] is not None and dst not in entry["dst"]:
+            continue
+        if entry["ports"] is not None and not entry["ports"][0] <= (flow.get("dport") or -1) <= entry["ports"][1]:
+            continue
+        if entry["established"]:
+            continue
+        return entry["action"]
+    return "deny"
+
+
+class FirstMatch:
+    """``decide`` over one ACL for many flows, at a cost that grows with the entries that
+    could match a flow's source rather than with all of them. The entries are indexed by
+    their source prefixes (each member of a group); a flow is tried, in order, against the
+    entries its source lies in and those with any other source (any, a group nobody read),
+    so the first match is ``decide``'s."""
+
+    def __init__(self, entries: list) -> None:
+        self.entries = list(entries)
+        self._open: set[int] = set()
+        self._sources = PrefixIndex()
+        for index, entry in enumerate(self.entries):
+            src = entry["src"]
+            if isinstance(src, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+                self._sources.add(src, index)
+            elif isinstance(src, AddressGroup):
+                for net in src:
+                    self._sources.add(net, index)
+            else:
+                self._open.add(index)
+
+    def decide(self, flow: Mapping) -> str:
+        found = self._open.union(index for index, dummy in self._sources.lookup(ipaddress.ip_address(flow["src"])))
+        return decide([self.entries[index] for index in sorted(found)], flow)
+
+
+def _representatives(prefix: str) -> list:
+    net = ipaddress.ip_network(prefix)
+    points = {net.network_address, net.broadcast_address, net.network_address + net.num_addresses // 2}
+    return sorted(str(a) for a in points)
+
+
+def _inside_nets(ir: Mapping) -> list:
+    return [ipaddress.ip_network(p) for e in ir["edge"]["inside"] for p in e["prefixes"]]
+
+
+def _inside(address: str, nets: list) -> bool:
+    """Whether ``address`` lies in one of the inside prefixes ``nets`` (``_inside_nets``)."""
+    address = ipaddress.ip_address(address)
+    return any(address in net for net in nets if net.version == address.version)
+
+
+OUTSIDE_PROBES = {"ipv4": ["203.0.113.1", "198.51.100.255", "10.1.2.3", "224.0.0.5"], "ipv6": ["2001:db8:ffff::1", "fd00::1", "ff02::5"]}
+
+
+def sample_flows(ir: Mapping, count: int = 1500, seed: int = 5) -> list:
+    """New flows leaving by the outside interface (so none to an inside destination), built
+    from the policy itself. Half are
+    aimed at the rules: each rule's sources, destinations and ports (and the ports either
+    side), so every permit and deny is met; half are drawn from every pairing of the sets'
+    first, middle and last addresses, addresses outside every set, the rules' ports and
+    TCP, UDP, ICMP and each raw protocol."""
+    rng = random.Random(seed)
+    inside = _inside_nets(ir)
+    trusted = {family: [a for e in ir["edge"]["inside"] for p in e["prefixes"] if (":" in p) == (family == "ipv6") for a in _representatives(p)]
+               for family in FAMILIES}
+    pools: dict = {family: set(OUTSIDE_PROBES[family]) | set(trusted[family]) for family in FAMILIES}
+    for members in ir["sets"].values():
+        for family in FAMILIES:
+            for prefix in members.get(family, []):
+                pools[family].update(_representatives(prefix))
+    ports, protos = {22, 443, 31337}, {"tcp", "udp", "icmp"}
+    aimed: dict = {"accept": [], "deny": []}
+    for rule in ir["rules"]:
+        rule_ports = {p for low, high in rule.get("dports") or [] for p in (low - 1, low, high, high + 1) if 1 <= p <= 65535}
+        ports.update(rule_ports)
+        if rule.get("l4proto") is not None:
+            protos.add(int(rule["l4proto"]))
+        proto = int(rule["l4proto"]) if rule.get("l4proto") is not None else (rule.get("proto") or "tcp")
+        proto = "icmp" if proto == "icmpv6" else proto
+        for family in FAMILIES:
+            if rule.get("family", "any") not in ("any", family):
+                continue
+            sources = [a for p in ir["sets"][rule["saddr_in"]][family] for a in _representatives(p)] if rule.get("saddr_in") else trusted[family]
+            dests = [a for p in ir["sets"][rule["daddr_in"]][family] for a in _representatives(p)] if rule.get("daddr_in") else OUTSIDE_PROBES[family]
+            for src, dst in itertools.product(sources[:6], [d for d in dests if not _inside(d, inside)][:6]):
+                for port in sorted(rule_ports or {443}) if proto in ("tcp", "udp") else [None]:
+                    aimed["accept" if rule["action"] == "accept" else "deny"].append({"src": src, "dst": dst, "proto": proto, "dport": port})
+    every = _pairings(pools, inside, sorted(protos, key=str), sorted(ports), count, rng)
+    half = count // 2
+    permits = aimed["accept"] if len(aimed["accept"]) <= half // 2 else rng.sample(aimed["accept"], half // 2)
+    denials = aimed["deny"] if len(aimed["deny"]) <= half - len(permits) else rng.sample(aimed["deny"], half - len(permits))
+    aimed = permits + denials
+    return aimed + (every if len(every) <= count - len(aimed) else rng.sample(every, count - len(aimed)))
+
+
+def _pairings(pools: Mapping, inside: list, protos: list, ports: list, count: int, rng: random.Random) -> list:
+    """Flows pairing the pools' addresses (a destination never inside) with each protocol
+    and, for TCP and UDP, each port: all of them when they are few, else ``count`` of them
+    drawn at random (the pairings of a large policy number millions)."""
+    shapes = [(proto, port) for proto in protos for port in (ports if proto in ("tcp", "udp") else [None])]
+    pairs = {family: (sorted(pool), [d for d in sorted(pool) if not _inside(d, inside)]) for family, pool in pools.items()}
+    total = sum(len(sources) * len(dests) for sources, dests in pairs.values()) * len(shapes)
+    if total <= 4 * count:
+        return [{"src": src, "dst": dst, "proto": proto, "dport": port}
+                for family in FAMILIES for src in pairs[family][0] for dst in pairs[family][1] if src != dst for proto, port in shapes]
+    weights = [len(pairs[family][0]) * len(pairs[family][1]) for family in FAMILIES]
+    drawn: dict = {}
+    for dummy in range(20 * count):
+        if len(drawn) >= count:
+            break
+        sources, dests = pairs[rng.choices(FAMILIES, weights)[0]]
+        src, dst = rng.choice(sources), rng.choice(dests)
+        if src != dst:
+            proto, port = rng.choice(shapes)
+            drawn[(src, dst, proto, port)] = {"src": src, "dst": dst, "proto": proto, "dport": port}
+    return list(drawn.values())
+
+
+def disagreements(ir: Mapping, acls: Mapping, flows: list, names: Mapping | None = None) -> list:
+    """Flows on which the parsed ACLs (``read_*`` output) and the oracle disagree. A flow to
+    an inside destination is not compared: it never leaves by the outside interface."""
+    inside, outside = ir["edge"]["inside"][0]["interface"], ir["edge"]["outside"][0]
+    inside_nets = _inside_nets(ir)
+    oracle = Evaluator(ir)
+    first_match = {family: FirstMatch(acls.get((family, (names or NAMES)[family]), [])) for family in FAMILIES}
+    out = []
+    for flow in flows:
+        if _inside(flow["dst"], inside_nets):
+            continue
+        family = "ipv4" if ipaddress.ip_address(flow["src"]).version == 4 else "ipv6"
+        packet = {key: value for key, value in flow.items() if value is not None}
+        expected = oracle.evaluate({**packet, "iif": inside, "oif": outside})["verdict"]
+        got = first_match[family].decide(flow)
+        if (expected == "accept") != (got == "permit"):
+            out.append({"flow": flow, "oracle": expected, "acl": got})
+    return out
