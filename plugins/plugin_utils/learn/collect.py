@@ -34,6 +34,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import read_number
+
 WORDS = ("audit", "deny", "alert")
 TAGS = ("host", "edge")
 # Anywhere in a line of text (parse_line); a record's MESSAGE must match from its start.
@@ -60,6 +62,8 @@ KINDS = ("foreign", "not_kernel", "not_a_record", "not_this_policy", "malformed"
 # Copies of one kernel line in several hosts' logs (containers sharing the kernel log) that
 # carry no kernel stamp are told apart by the time their journald read them: a few seconds.
 SHARED_SECONDS = 5
+# The last microsecond a timestamp can name (9999-12-31T23:59:59.999999Z).
+LAST_MICROSECOND = 253402300799999999
 
 
 def _timestamp(head: str, year: int) -> str | None:
@@ -154,8 +158,8 @@ def parse_message(text: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, anchore
         return "malformed", f"SRC={src} and DST={dst} are of different address families"
     raw_proto = values["PROTO"]
     proto: str | int | None = PROTOS.get(raw_proto.upper())
-    if proto is None and raw_proto.isascii() and raw_proto.isdigit() and int(raw_proto) <= 255:
-        proto = int(raw_proto)
+    if proto is None:
+        proto = read_number(raw_proto, 0, 255)
     if proto is None:
         return "malformed", f"PROTO={raw_proto} is not a protocol"
     if proto == "icmp" and src.version == 6:
@@ -179,21 +183,20 @@ def parse_message(text: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, anchore
     }
     if proto in ("tcp", "udp"):
         port = values.get("DPT", "")
-        if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        record["dport"] = read_number(port, 1, 65535)
+        if record["dport"] is None:
             return "malformed", f"a {proto} line with DPT={port or '(none)'} (cut short?)"
-        record["dport"] = int(port)
     elif proto in ("icmp", "icmpv6"):
         kind = values.get("TYPE", "")
-        if not (kind.isascii() and kind.isdigit()):
+        number = read_number(kind)
+        if number is None:
             return "malformed", f"an {proto} line with TYPE={kind or '(none)'} (cut short?)"
-        record["icmp_type"] = ICMP_TYPES.get((proto, int(kind)), int(kind))
+        record["icmp_type"] = ICMP_TYPES.get((proto, number), number)
     short = _complete(proto, order) if isinstance(proto, str) else None
     if short:
         return "malformed", short
     for key in ("uid", "gid"):
-        value = values.get(key.upper(), "")
-        if value.isascii() and value.isdigit():
-            record[key] = int(value)
+        record[key] = read_number(values.get(key.upper()))
     return "flow", record
 
 
@@ -209,9 +212,10 @@ def parse_line(line: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int 
 
 def _stamp_of(value: object) -> str | None:
     """journald's ``__REALTIME_TIMESTAMP`` (microseconds since the epoch) as ISO 8601 UTC."""
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return datetime.datetime.fromtimestamp(int(value) / 1e6, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return None
+    micro = read_number(value, 0, LAST_MICROSECOND) if isinstance(value, str) else None
+    if micro is None:
+        return None
+    return datetime.datetime.fromtimestamp(micro / 1e6, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def read_record(item: object) -> tuple[str, dict | str]:
@@ -251,6 +255,24 @@ def flow_key(record: Mapping) -> tuple:
     return (record["reporter"], record["iif"] is not None, record["src"], record["dst"], str(record["proto"]),
             record["dport"] if record["dport"] is not None else record["icmp_type"], record.get("uid"),
             (record.get("attribution") or {}).get("class"))
+
+
+def learned_flow(record: Mapping) -> dict:
+    """A learned flow as the plain data of a ``model.flow.Flow`` (what ``Flow.from_mapping``
+    and the oracle read), as the policy that logged it saw it: the line's ``UID`` and ``GID``
+    are the flow's ``user`` and ``group``. Checked where it is judged, as every flow is."""
+    flow = {"src": record["src"], "dst": record["dst"], "proto": record["proto"]}
+    if record["dport"] is not None:
+        flow["dport"] = record["dport"]
+    if isinstance(record.get("icmp_type"), str):
+        flow["icmp_type"] = record["icmp_type"]
+    for key in ("iif", "oif"):
+        if record.get(key):
+            flow[key] = record[key]
+    for key, field in (("uid", "user"), ("gid", "group")):
+        if record.get(key) is not None:
+            flow[field] = record[key]
+    return flow
 
 
 def log_text(value: object) -> tuple[object, str | None]:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect, learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import LearnSite
 
 UNKNOWN_ROLE = "(no role)"
@@ -63,7 +63,7 @@ def owner_finding(site: LearnSite, flow: Mapping) -> dict | None:
     if not restricted:
         return None
     try:
-        pkt = normalise_packet(packet_of(flow), ir=ir)
+        pkt = normalise_packet(learned_flow(flow), ir=ir)
     except PolicyError:
         return None
     for rule in restricted:
@@ -251,23 +251,6 @@ def apply_change(host_vars: Mapping[str, Mapping], change: Mapping, today: datet
     return out
 
 
-def packet_of(flow: Mapping) -> dict:
-    """The oracle's description of a learned flow, as the policy that logged it saw it."""
-    packet = {"src": flow["src"], "dst": flow["dst"], "proto": flow["proto"]}
-    if flow["dport"] is not None:
-        packet["dport"] = flow["dport"]
-    if isinstance(flow.get("icmp_type"), str):
-        packet["icmp_type"] = flow["icmp_type"]
-    for key in ("iif", "oif"):
-        if flow.get(key):
-            packet[key] = flow[key]
-    if flow.get("uid") is not None:
-        packet["user"] = flow["uid"]
-    if flow.get("gid") is not None:
-        packet["group"] = flow["gid"]
-    return packet
-
-
 def judge(site: LearnSite, flow: Mapping, oracles: dict | None = None) -> dict | None:
     """The oracle's decision for a learned flow under the policy of the host that logged it
     (its edge policy for a forwarded packet), or None when that host has no such policy.
@@ -278,11 +261,11 @@ def judge(site: LearnSite, flow: Mapping, oracles: dict | None = None) -> dict |
         return None
     try:
         if oracles is None:
-            return evaluate(ir, packet_of(flow))
+            return evaluate(ir, learned_flow(flow))
         oracle = oracles.get(id(ir))
         if oracle is None:
             oracle = oracles[id(ir)] = Evaluator(ir)
-        return oracle.evaluate(packet_of(flow))
+        return oracle.evaluate(learned_flow(flow))
     except PolicyError as exc:
         return {"error": str(exc)}
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, normalise_packet
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
@@ -180,18 +182,18 @@ def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
             src = flow.get("src") or next((str(a) for a in own if a.version == dst.version), None)
             if src is None:
                 continue
-            packet = {"src": str(src), "dst": str(dst), "proto": flow.get("proto", "tcp")}
-            if packet["proto"] in ("tcp", "udp"):
-                packet["dport"] = flow.get("port")
+            try:
+                packet = Flow.from_mapping({"src": str(src), "dst": str(dst), "proto": flow.get("proto", "tcp"), "port": flow.get("port")},
+                                           f"egress_verify_flows[{i}]", aliases=True).to_dict()
+            except PolicyError:
+                continue  # the verify role refuses it, naming the variable
             out.append({"host": host, "kind": "host", "origin": f"egress_verify_flows[{i}] of {host}", "packet": packet})
     return out
 
 
 def learned_flows(flows: Iterable[Mapping]) -> list[dict]:
-    """Learned flows (``learn_suggest.learn``'s ``flows``) as what-if flows."""
-    from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import packet_of
-
-    return [{"host": f["reporter"], "kind": "edge" if f["iif"] else "host", "origin": f"learned on {f['reporter']}", "packet": packet_of(f)}
+    """Learned flows (``learn.suggest.learn``'s ``flows``) as what-if flows."""
+    return [{"host": f["reporter"], "kind": "edge" if f["iif"] else "host", "origin": f"learned on {f['reporter']}", "packet": learned_flow(f)}
             for f in flows]
 
 

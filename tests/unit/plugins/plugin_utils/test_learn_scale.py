@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from sample import ADDRESSES, GROUPS, ROLES, site
 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, _in_set, evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import judge, packet_of, replay
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import judge, replay
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import what_if
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans
@@ -51,7 +52,7 @@ def test_the_indexed_replay_decides_as_the_linear_scan(flows):
     state = types.SimpleNamespace(policies=POLICIES)
     oracles: dict = {}
     for flow in flows:
-        assert judge(state, flow, oracles) == judge(state, flow) == evaluate(POLICIES[flow["reporter"]]["host"], packet_of(flow))
+        assert judge(state, flow, oracles) == judge(state, flow) == evaluate(POLICIES[flow["reporter"]]["host"], learned_flow(flow))
 
 
 NETS = st.lists(st.builds(lambda version, offset, length: ipaddress.ip_network(
@@ -111,7 +112,7 @@ def test_what_if_reads_sets_as_often_for_many_flows_as_for_few():
     policies = counted_policies()
     reads = []
     for count in (10, 200):
-        flows = [{"host": h, "kind": "host", "packet": packet_of(learned(h, 6, i, "tcp", 8443, None))} for i in range(count) for h in HOSTS]
+        flows = [{"host": h, "kind": "host", "packet": learned_flow(learned(h, 6, i, "tcp", 8443, None))} for i in range(count) for h in HOSTS]
         Counted.reads = 0
         result = what_if(policies, policies, flows)
         assert result["flows"] >= count * len(HOSTS) and not result["changed"]

@@ -10,6 +10,8 @@ import pytest
 from journal import record
 from sample import ADDRESSES, GROUPS, site
 
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow, parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
@@ -75,3 +77,14 @@ def test_the_replay_judges_each_flow_as_its_user(learned):
     assert evaluate(ir, {**packet, "user": 1000})["denied"] is False
     assert evaluate(ir, {**packet, "user": 33})["denied"] is True  # another user: still denied
     assert evaluate(ir, {**packet, "dst": "203.0.113.25", "dport": 25, "user": 33})["denied"] is True
+
+
+def test_a_learned_flow_is_a_flow_sent_by_its_uid_and_gid():
+    """The line's UID and GID are the Flow's user and group; the reports still say uid and gid."""
+    kind, read = parse_line("warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.11 DST=203.0.113.25 LEN=60 PROTO=TCP SPT=40000 DPT=25 "
+                            "WINDOW=1 URGP=0 UID=33 GID=34")
+    assert kind == "flow"
+    flow = Flow.from_mapping(learned_flow(read))
+    assert (flow.user, flow.group, flow.oif, flow.iif, flow.dport) == (33, 34, "eth0", None, 25)
+    assert learned_flow(read) == {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "tcp", "dport": 25, "oif": "eth0", "user": 33, "group": 34}
+    assert "uid" not in flow.to_dict() and "user" not in learned_flow({**read, "uid": None, "gid": None})

@@ -101,3 +101,18 @@ def test_a_learned_flow_and_a_drawn_flow_of_the_same_packet_are_listed_once():
     rows = [c for c in result["changed"] if c["host"] == "ws1" and c["packet"]["dst"] == "203.0.113.44" and c["packet"].get("dport") == "443"]
     assert len(rows) == 1 and rows[0]["origin"] == "learned on ws1", rows
     assert whatif_markdown(result).count("| ws1 | host | 198.51.100.14 → 203.0.113.44 tcp/443 |") == 1
+
+
+def test_verify_flows_are_read_as_flows_port_for_dport():
+    """Each verify flow is read by the one Flow (port for dport, the source by default the
+    host's address of the destination's family); one the verify role would refuse is left out."""
+    variables = {"ws1": {"egress_verify_flows": [
+        {"dst": "2001:DB8:5100::80", "port": "443"},
+        {"dst": "203.0.113.80", "proto": "icmp"},
+        {"dst": "203.0.113.80", "port": "https"},
+        {"dst": "203.0.113.80"},
+    ]}}
+    assert [f["packet"] for f in verify_flows(variables, ADDRESSES)] == [
+        {"src": "2001:db8:10::14", "dst": "2001:db8:5100::80", "proto": "tcp", "dport": 443},
+        {"src": "198.51.100.14", "dst": "203.0.113.80", "proto": "icmp"},
+    ]
