@@ -28,14 +28,14 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import LOCAL_NAME_RE
 
 PROTOS = ("tcp", "udp", "icmp", "icmpv6")
 PORT_PROTOS = ("tcp", "udp")
 CT_STATES = ("new", "established", "related", "invalid")
 DIRECTIONS = ("outbound", "inbound")
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
-LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-LOCAL_ID_MAX = 4294967294
+LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
 # What a person may write for a field where a flow is typed (aliases=True).
 ALIASES = {"port": "dport"}
 DIGITS_RE = re.compile(r"[0-9]{1,32}")
