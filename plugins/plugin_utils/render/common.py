@@ -2,8 +2,9 @@
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the renderers share: how several policies of one table are put together, the text
-they may carry, the header that describes them, and the log limits (private to the
-collection)."""
+they may carry, the header that describes them, the log limits, and what a renderer can
+express (``CAPABLE``, which each renderer's ``CAPABILITIES`` narrow, held to a rule by
+``refusal``) (private to the collection)."""
 
 from __future__ import annotations
 
@@ -149,3 +150,52 @@ def specialise(rule: Mapping, inside: str | None, outside: str):
     if rule.get("oif_not") is not None and outside in rule["oif_not"]:
         return None
     return {**rule, "iif": None, "iif_not": None, "oif": None, "oif_not": None, "ct_state": None}
+
+
+# What a renderer can express. Each renderer module declares how it differs (its
+# ``CAPABILITIES``, beside its ``LIMITS``); ``refusal`` holds a rule against a declaration, and
+# ``render.platforms`` gives the compile each platform's, so a policy a platform cannot
+# express is refused before anything is rendered.
+CAPABLE = {
+    "name": None,                      # how a refusal names the renderer
+    "kinds": ("host", "edge"),         # the policies it renders: a box's own traffic, a gateway's forwarded traffic
+    "owners": None,                    # the protocols whose local users and groups it matches (None: every one; (): none)
+    "connection_state": True,          # served replies (ct_direction), connections picked up mid-stream, source ports
+    "cannot": None,                    # what a refusal says of owners or connection state it has not
+    "refused_protocols": {},           # an IP protocol number -> why it cannot be rendered
+    "meter": None,                     # what holds the per-source limit on new connections (None: it is left out)
+    "one_inside_one_outside": False,   # an edge of exactly one inside and one outside interface
+    "tcp_flags": True,                 # it matches TCP flags (replies by ACK or RST)
+    "log": True,                       # it has a log action
+    "interface": None,                 # (the interface names it takes, as a regex; the same in words)
+}
+# What Linux takes as an interface name (at most 15 characters, no '/', ':' or white space,
+# not '.' or '..'), without '@' (which 'ip' prints as a separator) and anything else a
+# ruleset comment cannot carry.
+LINUX_IFNAME = (re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}"), "at most 15 of letters, digits, '_.-'; not '.' or '..'")
+
+
+def refusal(capabilities: Mapping, rule: Mapping, kind: str = "host") -> str | None:
+    """Why the renderer that declares ``capabilities`` cannot express ``rule`` of a ``kind``
+    policy (host, edge); None when it can."""
+    owned = rule.get("users") is not None or rule.get("groups") is not None
+    stateful = rule.get("ct_direction") is not None or rule.get("sports") is not None or bool(rule.get("midstream"))
+    if owned and capabilities["owners"] == () or stateful and not capabilities["connection_state"]:
+        return capabilities["cannot"]
+    if owned and kind != "host":
+        return "an edge rule cannot match local users or groups"
+    if owned and capabilities["owners"] is not None and rule["proto"] not in capabilities["owners"]:
+        which = "users" if rule.get("users") is not None else "groups"
+        return f"{capabilities['name']} matches {which} only for {' and '.join(capabilities['owners'])}, not {rule['proto']!r}"
+    if rule.get("l4proto") is not None and int(rule["l4proto"]) in capabilities["refused_protocols"]:
+        return capabilities["refused_protocols"][int(rule["l4proto"])]
+    return None
+
+
+def check_rules(capabilities: Mapping, irs: list) -> None:
+    """Refuse, naming the rule, the first rule of ``irs`` the renderer cannot express."""
+    for ir in irs:
+        for rule in ir["rules"]:
+            reason = refusal(capabilities, rule, ir["kind"])
+            if reason is not None:
+                raise ValueError(f"rule {rule['comment']!r}: {reason}")

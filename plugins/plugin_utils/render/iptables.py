@@ -26,14 +26,17 @@ import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import TABLE_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import RATE_SECONDS, TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
+    CAPABLE,
+    LINUX_IFNAME,
     LOG_BURST,
     VERDICT_CHAINS,
     alert_burst,
     alert_class,
     alert_timeout,
+    check_rules,
     clip,
     describe,
     merge_sets,
@@ -44,6 +47,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.common import
 from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import (
     AUDIT_ENTRIES,
     AUDIT_ONCE,
+    AUDIT_PREFIX_EXTRA,
+    AUDIT_TAGS,
     audit_once,
     audit_prefix,
     audit_tag,
@@ -61,6 +66,20 @@ IPSET_MAX = 31
 LOG_PREFIX_MAX = 29
 HASHLIMIT_NAME_MAX = 15
 MULTIPORT_MAX = 15
+# What iptables cannot express, and what the kernel's limits leave to the inventory
+# (``render.platforms`` checks them for the compile): the table name, with the longest
+# chain suffix ('-ratelimit', '-audithost'); the log prefix, with the longest word
+# (' ratelimit: '), or in audit mode with the longest tag (' audit[host]: '); a log rate the
+# limit match takes; a per-source burst hashlimit holds (at most a day's worth of its rate).
+CAPABILITIES = {**CAPABLE, "name": "iptables", "meter": "hashlimit", "interface": LINUX_IFNAME}
+LIMITS = {
+    "table": CHAIN_MAX - max(len(f"-{name}") for name in (*HOOKS, *VERDICT_CHAINS, *(f"audit{tag}" for tag in AUDIT_TAGS))),
+    "log_prefix": LOG_PREFIX_MAX - max(len(f" {word}: ") for word in (*VERDICT_CHAINS, "audit")),
+    "audit_log_prefix": LOG_PREFIX_MAX - AUDIT_PREFIX_EXTRA,
+    "log_line": LOG_PREFIX_MAX,
+    "rate_per_second": 10000,
+    "burst_seconds": RATE_SECONDS["day"],
+}
 JUMP_COMMENT = "warden.egress"
 IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 # Audit mode: the flows already logged, in an ipset that forgets each one after AUDIT_ONCE.
@@ -73,8 +92,8 @@ AUDIT_SET_MATCH = "src,dst,dst"
 
 def chain_names(table: str) -> dict:
     """The chains the collection owns for ``table``: hook and verdict chains."""
-    if not TABLE_RE.fullmatch(table) or len(table) + len("-ratelimit") > CHAIN_MAX:
-        raise ValueError(f"egress_table: {table!r} is too long for iptables chain names (at most {CHAIN_MAX - len('-ratelimit')} characters)")
+    if not TABLE_RE.fullmatch(table) or len(table) > LIMITS["table"]:
+        raise ValueError(f"egress_table: {table!r} is too long for iptables chain names (at most {LIMITS['table']} characters)")
     return {name: f"{table}-{name}" for name in (*HOOKS, *VERDICT_CHAINS)}
 
 
@@ -259,8 +278,8 @@ class _Renderer:
 
     def log_prefix(self, word: str) -> str:
         prefix = f"{self.log['prefix']} {word}: "
-        if len(prefix) > LOG_PREFIX_MAX:
-            raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LOG_PREFIX_MAX})")
+        if len(prefix) > LIMITS["log_line"]:
+            raise ValueError(f"egress_log.prefix: {self.log['prefix']!r} is too long for iptables (log prefix {prefix!r} exceeds {LIMITS['log_line']})")
         return prefix
 
     def audit_chain(self, ir: Mapping, family: str) -> list[str]:
@@ -274,7 +293,7 @@ class _Renderer:
         if self.ipsets[family].get(name, (AUDIT_SET_TYPE,))[0] != AUDIT_SET_TYPE:
             raise ValueError(f"the audit set {name} would share its name with an address set")
         self.ipsets[family][name] = (AUDIT_SET_TYPE, [], f" timeout {AUDIT_ONCE}")
-        log = f"-j LOG --log-prefix \"{audit_prefix(self.log, tag, LOG_PREFIX_MAX)}\"" + (" --log-uid" if tag == "host" else "")
+        log = f"-j LOG --log-prefix \"{audit_prefix(self.log, tag, LIMITS['log_line'])}\"" + (" --log-uid" if tag == "host" else "")
         unseen = f"-m set ! --match-set {name} {AUDIT_SET_MATCH}"
         return [
             f"-A {chain} {unseen} -m comment --comment \"audit: first packet of a flow\" {log}",
@@ -322,6 +341,7 @@ def render(policy) -> dict:
     host policy and its edge policy). Returns ``{table, generation, chains, ipset, ipv4,
     ipv6}``: the ipset file and the two restore files (boot form)."""
     irs = policies(policy, "hook", ("table", "mode", "log"), "table")
+    check_rules(CAPABILITIES, irs)
     for ir in irs:
         if ir["hook"] not in HOOKS:
             raise ValueError(f"hook {ir['hook']!r} has no iptables built-in chain")

@@ -23,11 +23,14 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
     audit_tag,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
+    CAPABLE,
+    LINUX_IFNAME,
     LOG_BURST,
     VERDICT_CHAINS,
     alert_burst,
     alert_class,
     alert_timeout,
+    check_rules,
     clip,
     describe,
     merge_sets,
@@ -39,7 +42,10 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.common import
 SET_TYPES = {"ipv4": "ipv4_addr", "ipv6": "ipv6_addr"}
 SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
-LOG_PREFIX_MAX = 127
+# What nftables cannot express, and its limits (``render.platforms`` gives them to the
+# compile): a log prefix of 127 characters takes every egress_log.prefix with its word.
+CAPABILITIES = {**CAPABLE, "name": "nftables", "meter": "a dynamic set", "interface": LINUX_IFNAME}
+LIMITS = {"log_line": 127}
 # Audit mode's flow sets: (name, key type, key expression) per family, with and without a port.
 AUDIT_SETS = {
     family: [
@@ -197,7 +203,7 @@ def _audit_chain(ir: Mapping, log: Mapping) -> list[str]:
     local user id), and let through. ``th dport`` means something for AUDIT_PORT_PROTOS
     only; any other protocol is keyed on the addresses and the protocol."""
     tag = audit_tag(ir)
-    prefix = f'"{audit_prefix(log, tag, LOG_PREFIX_MAX)}"'
+    prefix = f'"{audit_prefix(log, tag, LIMITS["log_line"])}"'
     flags = " flags skuid" if tag == "host" else ""
     ports = "{ " + ", ".join(AUDIT_PORT_PROTOS) + " }"
     lines = [f"\tchain audit_{tag} {{"]
@@ -214,6 +220,7 @@ def render(policy) -> str:
     """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
     sharing one table: a gateway's own host policy and its edge policy."""
     irs = policies(policy, "hook", ("table", "mode", "log"), "table")
+    check_rules(CAPABILITIES, irs)
     first = irs[0]
     table = first["table"]
     if not TABLE_RE.fullmatch(table):

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import RATE_SECONDS, TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import new_rule
-from ansible_collections.warden.egress.plugins.plugin_utils.render.common import describe, merge_sets, owners, policies, quote, specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import CAPABLE, check_rules, describe, merge_sets, owners, policies, quote, specialise
 
 TABLE_MAX = 31
 LABEL_MAX = 63
@@ -48,6 +48,13 @@ AF = {"ipv4": "inet", "ipv6": "inet6"}
 SERVED_TAG = "WE_SERVED"
 # The inbound packet that opens what a served reply rule answers (pf judges that one).
 REQUEST_OF = {"echo-reply": "echo-request"}
+# What pf.conf reads as an interface (a driver name, then its unit): a letter first, no '-'.
+PF_IFNAME = (re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,14}"), "a letter, then at most 14 of letters, digits, '_.'")
+# What pf cannot express, and its limits (``render.platforms`` gives them to the compile):
+# local users and groups for TCP and UDP only; no limit the inventory can reach (a long
+# address set name is cut with a hash of itself, a long label is clipped).
+CAPABILITIES = {**CAPABLE, "name": "pf", "owners": ("tcp", "udp"), "meter": "max-src-conn-rate", "interface": PF_IFNAME}
+LIMITS: dict = {}
 
 
 def table_name(name: str) -> str:
@@ -80,6 +87,21 @@ def conn_rate(meter: Mapping) -> str:
     return f"{burst}/{max(1, math.ceil(burst / per_second))}"
 
 
+def _family_and_proto(rule: Mapping) -> list[str]:
+    """A rule's address family (when its family or its ICMP says which) and protocol."""
+    proto = rule["proto"]
+    parts = []
+    if rule["family"] != "any":
+        parts.append(AF[rule["family"]])
+    elif proto == "icmp":
+        parts.append("inet")
+    elif proto == "icmpv6":
+        parts.append("inet6")
+    if proto is not None:
+        parts.append(f"proto {'icmp6' if proto == 'icmpv6' else proto}")
+    return parts
+
+
 def _owner_options(ir: Mapping, rule: Mapping) -> list[str]:
     """pf's ``user`` and ``group`` options for a rule's local users and groups."""
     out = []
@@ -87,8 +109,6 @@ def _owner_options(ir: Mapping, rule: Mapping) -> list[str]:
         found = owners(ir, rule, kind)
         if found is None:
             continue
-        if rule["proto"] not in ("tcp", "udp"):
-            raise ValueError(f"pf matches {kind} only for tcp and udp, not {rule['proto']!r}")
         out.append(f"{word} {_list([str(v) if isinstance(v, int) else quote(v) for v in found])}")
     return out
 
@@ -111,16 +131,8 @@ class _Renderer:
         """A rule about the replies of connections opened from outside, as pf judges the
         inbound packet that opens such a connection (see the module's docstring)."""
         proto = rule["proto"]
-        parts = []
-        if rule["family"] != "any":
-            parts.append(AF[rule["family"]])
-        elif proto == "icmp":
-            parts.append("inet")
-        elif proto == "icmpv6":
-            parts.append("inet6")
-        if proto is not None:
-            parts.append(f"proto {'icmp6' if proto == 'icmpv6' else proto}")
-        else:
+        parts = _family_and_proto(rule)
+        if proto is None:
             parts.append("proto { tcp udp }")
         src = self.table(rule["ct_orig_saddr_in"]) if rule.get("ct_orig_saddr_in") is not None else "any"
         port = f" port {_ports(rule['ct_orig_dports'])}" if rule.get("ct_orig_dports") is not None else ""
@@ -187,14 +199,7 @@ class _Renderer:
                 raise ValueError("pf cannot negate a list of interfaces in one rule")
             parts.append(f"on ! {rule['oif_not'][0]}")
         proto = rule["proto"]
-        if rule["family"] != "any":
-            parts.append(AF[rule["family"]])
-        elif proto == "icmp":
-            parts.append("inet")
-        elif proto == "icmpv6":
-            parts.append("inet6")
-        if proto is not None:
-            parts.append(f"proto {'icmp6' if proto == 'icmpv6' else proto}")
+        parts.extend(_family_and_proto(rule))
         if rule.get("l4proto") is not None:
             parts.append(f"proto {int(rule['l4proto'])}")
         if source is not None:
@@ -223,8 +228,6 @@ class _Renderer:
             parts.append(f"tagged {tagged}")
         if ir is not None:
             parts.extend(_owner_options(ir, rule))
-        elif rule.get("users") is not None or rule.get("groups") is not None:
-            raise ValueError("an edge rule cannot match local users or groups")
         if action == "accept":
             if self.meter is not None and proto == "tcp":
                 parts.append(f"keep state (max-src-conn-rate {conn_rate(self.meter)}, overload <{FLOOD_TABLE}> flush global)")
@@ -286,6 +289,7 @@ def _host_lines(rend: _Renderer, ir: Mapping) -> list[str]:
 def render(policy, anchor: str = "warden_egress") -> str:
     """The anchor file (``pfctl -a ANCHOR -f FILE``) for one IR or a host and an edge IR."""
     irs = policies(policy, "kind", ("mode",), "anchor")
+    check_rules(CAPABILITIES, irs)
     if not TABLE_RE.fullmatch(anchor):
         raise ValueError(f"refusing to render unsafe anchor name {anchor!r}")
     # Edge rules first: they judge forwarded packets; the host rules judge the rest.

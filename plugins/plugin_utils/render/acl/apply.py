@@ -28,17 +28,13 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import VENDORS, device_config, read_parsed
 
 GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
 # An object group of the collection: its ACL's name, then the digest of its members (ios.group_name).
 GROUP_NAME = re.compile(GENERATION.pattern + r"-[0-9A-F]{10}")
-# The longest confirmation each device's timer takes, in seconds.
-TIMER_LIMITS = {
-    "ios": (120 * 60, "configure terminal revert timer takes 1 to 120 minutes"),
-    "eos": (24 * 3600 - 1, "commit timer takes at most 23:59:59"),
-    "junos": (65535 * 60, "commit confirmed takes 1 to 65535 minutes"),
-}
+# The longest confirmation each device's timer takes, in seconds, as each vendor declares it.
+TIMER_LIMITS = {platform: vendor.LIMITS["confirm_timer"] for platform, vendor in VENDORS.items()}
 
 
 def acl_names(generation: int | None = None) -> dict:

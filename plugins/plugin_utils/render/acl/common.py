@@ -37,10 +37,21 @@ from collections.abc import Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator
-from ansible_collections.warden.egress.plugins.plugin_utils.render.common import specialise
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import CAPABLE, check_rules, specialise
 
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
 STEP = 10
+# What a router's or switch's interface names look like: GigabitEthernet0/0/1, Ethernet1/1,
+# ge-0/0/1, Port-Channel10.
+DEVICE_IFNAME = (re.compile(r"[A-Za-z][A-Za-z0-9_./:-]{0,63}"), "a letter, then at most 63 of letters, digits, '_./:-'")
+# What a device ACL cannot express (each vendor's CAPABILITIES start from these): it sees
+# each packet alone, out on the one outside interface, so an edge only, with no local user,
+# no connection state and no per-source meter.
+CAPABILITIES = {
+    **CAPABLE, "name": "a device ACL", "kinds": ("edge",), "owners": (), "connection_state": False, "one_inside_one_outside": True,
+    "cannot": "a device ACL sees each packet alone, with no local user and no connection state: it cannot match users, groups or what a host serves",
+    "interface": DEVICE_IFNAME,
+}
 
 
 def _nets(prefixes: list) -> list:
@@ -142,19 +153,16 @@ def new_entry(action: str, remark: str, **match) -> dict:
     return entry
 
 
-def aces(ir: Mapping, grouped: bool = False) -> dict:
+def aces(ir: Mapping, grouped: bool = False, capabilities: Mapping = CAPABILITIES) -> dict:
     """The entries of the IPv4 and IPv6 ACLs, in order; first match decides. Each entry's
     ``src`` and ``dst`` is a prefix, or None for any. With ``grouped``, a rule's sources and
     destinations stay together: one entry per rule, family and port range, whose ``src`` and
     ``dst`` may be an ``AddressGroup`` (a packet matches when its addresses lie in one member
-    of each), so the ACL grows with the rules and the prefixes, not with their product."""
-    if ir.get("kind") != "edge":
+    of each), so the ACL grows with the rules and the prefixes, not with their product.
+    A rule the vendor cannot express (its ``capabilities``) is refused."""
+    if ir.get("kind") not in capabilities["kinds"]:
         raise ValueError("device ACLs are rendered from an edge policy (egress_edge)")
-    for rule in ir["rules"]:
-        if rule.get("users") is not None or rule.get("groups") is not None or rule.get("ct_direction") is not None \
-                or rule.get("sports") is not None or rule.get("midstream"):
-            raise ValueError(f"rule {rule['comment']!r}: a device ACL sees each packet alone, with no local user and no connection state: "
-                             "it cannot match users, groups or what a host serves")
+    check_rules(capabilities, [ir])
     edge = ir["edge"]
     if len(edge["inside"]) != 1 or len(edge["outside"]) != 1:
         raise ValueError("egress_edge: device ACLs are rendered for one inside and one outside interface")

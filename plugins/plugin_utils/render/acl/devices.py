@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The three vendors behind one name each (private to the collection): ``device_config``
-renders an edge IR for a platform's ``*_acls`` module, ``read_parsed`` reads that module's
-``state: parsed`` back into entries.
+"""The three vendors behind one name each (private to the collection): ``VENDORS`` their
+modules, ``device_config`` renders an edge IR for a platform's ``*_acls`` module,
+``read_parsed`` reads that module's ``state: parsed`` back into entries.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import DEVICE_PLATFORMS
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_config, read_eos
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_config, read_ios, read_ios_object_groups
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_config, read_junos
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl import eos, ios, junos
+
+VENDORS = {"ios": ios, "eos": eos, "junos": junos}
 
 
 def device_config(ir: Mapping, platform: str, names: Mapping | None = None, object_groups: bool = True) -> list:
@@ -22,8 +22,8 @@ def device_config(ir: Mapping, platform: str, names: Mapping | None = None, obje
     rather than writing every pairing of a rule's sources and destinations; EOS's module has
     no object groups, and a Junos term holds all of a rule's addresses."""
     if platform == "ios":
-        return ios_config(ir, names, object_groups)
-    renderers = {"eos": eos_config, "junos": junos_config}
+        return ios.ios_config(ir, names, object_groups)
+    renderers = {"eos": eos.eos_config, "junos": junos.junos_config}
     if platform not in renderers:
         raise ValueError(f"egress_platform: '{platform}' has no device ACL renderer (one of: {', '.join(DEVICE_PLATFORMS)})")
     return renderers[platform](ir, names)
@@ -33,5 +33,5 @@ def read_parsed(parsed, platform: str, object_groups=None) -> dict:
     """``parsed`` read by the platform's reader; on IOS, ``object_groups`` (the groups' lines
     as the device lists them) give the members of the groups the entries name."""
     if platform == "ios":
-        return read_ios(parsed, None if object_groups is None else read_ios_object_groups(object_groups))
-    return {"eos": read_eos, "junos": read_junos}[platform](parsed)
+        return ios.read_ios(parsed, None if object_groups is None else ios.read_ios_object_groups(object_groups))
+    return {"eos": eos.read_eos, "junos": junos.read_junos}[platform](parsed)

@@ -17,13 +17,24 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, STEP, aces, command_lines, new_entry, once_each, remark_groups
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
+    CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, aces, command_lines, new_entry, once_each, remark_groups,
+)
+
+
+# What arista.eos.eos_acls cannot express besides what no device ACL can: it renders IP
+# protocol 4 (IP-in-IP) as "ip", which on the device matches every protocol, so 4 is
+# refused rather than rendered. Its limits: a remark's length; the longest commit timer.
+CAPABILITIES = {
+    **ACL_CAPABILITIES,
+    "refused_protocols": {4: "IP protocol 4 cannot be rendered for arista.eos.eos_acls (it renders it as 'ip', every protocol)"},
+}
+LIMITS = {"remark": 100, "confirm_timer": (24 * 3600 - 1, "commit timer takes at most 23:59:59")}
 
 
 # --------------------------------------------------------------------------- render
 
-# Protocol numbers arista.eos.eos_acls renders as names. It renders 4 (IP-in-IP) as "ip",
-# which on the device matches every protocol, so 4 is refused rather than rendered.
+# Protocol numbers arista.eos.eos_acls renders as names (4 aside: see CAPABILITIES).
 EOS_PROTOCOL_NAMES = {"ahp": 51, "gre": 47, "icmp": 1, "igmp": 2, "ospf": 89, "pim": 103, "tcp": 6, "udp": 17, "vrrp": 112, "icmpv6": 58}
 
 
@@ -39,18 +50,16 @@ def eos_config(ir: Mapping, names: Mapping | None = None) -> list:
     """``config`` for arista.eos.eos_acls: entries at 10, 20, ...; each block of entries of one
     origin headed by a remark 5 before its first entry."""
     config = []
-    for family, entries in aces(ir).items():
+    for family, entries in aces(ir, capabilities=CAPABILITIES).items():
         out = []
         address = once_each(_eos_address)
         for index, (remark, entry) in enumerate(remark_groups(entries), 1):
             sequence = index * STEP
             if remark is not None:
-                out.append({"sequence": sequence - STEP // 2, "remark": remark[:100]})
+                out.append({"sequence": sequence - STEP // 2, "remark": remark[:LIMITS["remark"]]})
             ace = {"sequence": sequence, "grant": entry["action"]}
             proto = entry["proto"]
             if isinstance(proto, int):
-                if proto == 4:
-                    raise ValueError("IP protocol 4 cannot be rendered for arista.eos.eos_acls (it renders it as 'ip', every protocol)")
                 ace["protocol"] = str(proto)
             elif proto == "icmp" and family == "ipv6":
                 ace["protocol"] = "icmpv6"

@@ -26,8 +26,14 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
-    NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
+    CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
 )
+
+
+# What cisco.ios.ios_acls cannot express is what no device ACL can. Its limits: a remark's
+# length; the longest revert timer.
+CAPABILITIES = ACL_CAPABILITIES
+LIMITS = {"remark": 100, "confirm_timer": (120 * 60, "configure terminal revert timer takes 1 to 120 minutes")}
 
 
 # --------------------------------------------------------------------------- render
@@ -66,7 +72,7 @@ def ios_render(ir: Mapping, names: Mapping | None = None, object_groups: bool = 
     written by ``ios_object_group_lines``."""
     config: list = []
     groups: dict = {}
-    for family, entries in aces(ir, grouped=object_groups).items():
+    for family, entries in aces(ir, grouped=object_groups, capabilities=CAPABILITIES).items():
         out = []
         acl_name = (names or NAMES)[family]
         plain = once_each(lambda net, family=family: _ios_address(net, family))
@@ -95,7 +101,7 @@ def ios_render(ir: Mapping, names: Mapping | None = None, object_groups: bool = 
             if entry["log"]:
                 ace["log"] = {"set": True}
             if family == "ipv4" and remark is not None:
-                ace["remarks"] = [remark[:100]]
+                ace["remarks"] = [remark[:LIMITS["remark"]]]
             out.append(ace)
         acl = {"name": acl_name, "aces": out}
         if family == "ipv4":

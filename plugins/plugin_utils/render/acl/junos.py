@@ -19,14 +19,23 @@ import re
 import xml.dom.minidom
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, STEP, AddressGroup, aces, group, new_entry, no_template
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
+    CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, group, new_entry, no_template,
+)
+
+
+# What junipernetworks.junos.junos_acls cannot express besides what no device ACL can: a
+# TCP flag match (so the replies entry is left out) and a log action. Its limits: a term
+# name's length; the longest commit confirmed.
+CAPABILITIES = {**ACL_CAPABILITIES, "tcp_flags": False, "log": False}
+LIMITS = {"term_name": 60, "confirm_timer": (65535 * 60, "commit confirmed takes 1 to 65535 minutes")}
 
 
 # --------------------------------------------------------------------------- render
 
 def _term_name(index: int, remark: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9]+", "-", remark).strip("-").lower()
-    return f"t{index * STEP:04d}-{slug}"[:60].rstrip("-")
+    return f"t{index * STEP:04d}-{slug}"[:LIMITS["term_name"]].rstrip("-")
 
 
 def _junos_address(match):
@@ -45,10 +54,10 @@ def junos_config(ir: Mapping, names: Mapping | None = None) -> list:
     so the replies entry (established) is not rendered; it has no log action. Port ranges
     are given as ``eq: "LOW-HIGH"``: its ``range`` form renders an empty port match."""
     config = []
-    for family, entries in aces(ir, grouped=True).items():
+    for family, entries in aces(ir, grouped=True, capabilities=CAPABILITIES).items():
         out = []
         for index, entry in enumerate(entries, 1):
-            if entry["established"]:
+            if entry["established"] and not CAPABILITIES["tcp_flags"]:
                 continue
             ace = {"name": _term_name(index, entry["remark"]), "grant": entry["action"]}
             proto = entry["proto"]
