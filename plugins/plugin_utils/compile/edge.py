@@ -17,9 +17,6 @@ import re
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import (
-    DEVICE_PLATFORMS,
-    RATE_RE,
-    RATE_SECONDS,
     alert_rules,
     begin,
     exception_record,
@@ -30,27 +27,13 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    NAME_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network,
+    NAME_RE, RATE_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, FAMILIES, dedupe, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
+from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_interface, check_meter
 
-# Linux (nftables, iptables): what the kernel takes as an interface name (at most 15
-# characters, no '/', ':' or white space, not '.' or '..'), without '@' (which 'ip' prints
-# as a separator) and anything else a ruleset comment cannot carry.
-IFNAME_RE = re.compile(r"(?!\.\.?\Z)[A-Za-z0-9_.-]{1,15}")
-# pf: what pf.conf reads as an interface (a driver name, then its unit): a letter first,
-# no '-'.
-PF_IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,14}")
-# Router and switch interface names: GigabitEthernet0/0/1, Ethernet1/1, ge-0/0/1, Port-Channel10.
-DEVICE_IFNAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_./:-]{0,63}")
-IFNAME_RULES = {
-    "nftables": (IFNAME_RE, "at most 15 of letters, digits, '_.-'; not '.' or '..'"),
-    "iptables": (IFNAME_RE, "at most 15 of letters, digits, '_.-'; not '.' or '..'"),
-    "pf": (PF_IFNAME_RE, "a letter, then at most 14 of letters, digits, '_.'"),
-    **{p: (DEVICE_IFNAME_RE, "a letter, then at most 63 of letters, digits, '_./:-'") for p in DEVICE_PLATFORMS},
-}
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
 INSIDE_KEYS = {"interface", "prefixes"}
 LIMIT_KEYS = {"rate", "burst"}
@@ -59,13 +42,6 @@ DEFAULT_LIMIT = {"rate": "100/second", "burst": 200}
 # A declared inside prefix this many bits shorter than what its hosts and segments need
 # is "far wider" (16 times the address space, or more).
 WIDE_BITS = 4
-
-
-def _ifname(value: object, path: str, platform: str = "nftables") -> str:
-    pattern, rule = IFNAME_RULES[platform]
-    if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise PolicyError(path, value, f"is not an interface name for egress_platform {platform} ({rule})")
-    return value
 
 
 def _trusted_prefixes(raw: object, path: str, trusted: Spans) -> list:
@@ -83,9 +59,10 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
     edge = _mapping(raw, "egress_edge")
     _check_keys(edge, EDGE_KEYS, "egress_edge")
     _require(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
-    outside = [_ifname(v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]", platform)
+    outside = [check_interface(platform, v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]")
                for i, v in enumerate(_as_list(edge["outside"], "egress_edge.outside"))]
-    if platform in DEVICE_PLATFORMS and len(outside) != 1:
+    single = capabilities(platform)["one_inside_one_outside"]
+    if single and len(outside) != 1:
         raise PolicyError("egress_edge.outside", edge["outside"], f"must be one interface for egress_platform {platform} (one ACL is bound out on it)")
     inside = []
     for i, entry in enumerate(_as_list(edge["inside"], "egress_edge.inside")):
@@ -93,7 +70,7 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
         entry = _mapping(entry, path)
         _check_keys(entry, INSIDE_KEYS, path)
         _require(entry, ("interface", "prefixes"), path)
-        name = _ifname(entry["interface"], f"{path}.interface", platform)
+        name = check_interface(platform, entry["interface"], f"{path}.interface")
         if name in outside:
             raise PolicyError(f"{path}.interface", name, "is also an outside interface")
         if name in [x["interface"] for x in inside]:
@@ -122,13 +99,10 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
         burst = limit["burst"]
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
             raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
-        count, unit = RATE_RE.fullmatch(limit["rate"]).groups()
-        if platform == "iptables" and burst * RATE_SECONDS[unit] > int(count) * RATE_SECONDS["day"]:
-            raise PolicyError("egress_edge.conn_limit.burst", burst, f"is more than a day's worth of {limit['rate']}, "
-                                                                     "which egress_platform iptables (hashlimit) cannot hold")
+        check_meter(platform, limit)
     never_raw = _as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
     never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(never_raw)]
-    if platform in DEVICE_PLATFORMS and len(inside) != 1:
+    if single and len(inside) != 1:
         raise PolicyError("egress_edge.inside", [e["interface"] for e in inside],
                           f"must be one interface for egress_platform {platform} (the ACL's sources are that interface's prefixes)")
     return {"inside": inside, "outside": outside, "routes": routes, "conn_limit": limit, "never_leave": never}
@@ -252,7 +226,7 @@ def compile_edge(
             role_sources.setdefault(role, []).extend(segment["prefixes"])
     all_sources = [a for addrs in host_addresses.values() for a in addrs] + [p for s in segments for p in s["prefixes"]]
     warnings.extend(_width_warnings(edge["inside"], all_sources))
-    if settings["platform"] in DEVICE_PLATFORMS and edge["conn_limit"] is not None:
+    if capabilities(settings["platform"])["meter"] is None and edge["conn_limit"] is not None:
         warnings.append(f"egress_edge.conn_limit is not enforced by a {settings['platform']} ACL (a stateless ACL has no per-source connection meter); "
                         "set it to false to silence this")
 

@@ -15,33 +15,19 @@ facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans
-from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HOST_RE, _as_list, _check_keys, _mapping, parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
+    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, _as_list, _check_keys, _mapping, parse_bool,
+)
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
-from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import AUDIT_PREFIX_EXTRA
+from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_target
 
-TABLE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
-IPTABLES_TABLE_MAX = 18
-IPTABLES_PREFIX_MAX = 17
-# iptables' LOG prefix holds 29 characters; in audit mode a line starts "PREFIX audit[host]: "
-# (render_audit.py), which leaves 15 for the prefix.
-IPTABLES_LOG_PREFIX_MAX = 29
-IPTABLES_AUDIT_PREFIX_MAX = IPTABLES_LOG_PREFIX_MAX - AUDIT_PREFIX_EXTRA
-PREFIX_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,23}")
-RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
-RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-# iptables' limit match refuses more than 10,000 a second; its hashlimit refuses a burst
-# worth more than a day of tokens.
-IPTABLES_RATE_MAX = 10000
 MODES = ("enforce", "audit")
-DEVICE_PLATFORMS = ("ios", "eos", "junos")  # routers and switches: an edge only, as ACLs
-PLATFORMS = ("nftables", "iptables", "pf") + DEVICE_PLATFORMS
 LOG_KEYS = {"denied", "rate", "prefix", "alert"}
 # A service wider than this many ports is warned about (it also hides the alert classes).
 WIDE_PORTS = 1024
@@ -215,20 +201,7 @@ def parse_target(variables: Mapping) -> dict:
         raise PolicyError("egress_log.rate", log["rate"], "is not a rate like '10/minute' (per second, minute, hour or day)")
     if not isinstance(log["prefix"], str) or not PREFIX_RE.fullmatch(log["prefix"]):
         raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
-    if platform == "iptables":
-        # iptables' kernel fields are short: chain names (TABLE-ratelimit) at most 28
-        # characters, LOG prefixes ("PREFIX ratelimit: ") at most 29.
-        if len(table) > IPTABLES_TABLE_MAX:
-            raise PolicyError("egress_table", table, f"is too long for egress_platform iptables (at most {IPTABLES_TABLE_MAX} characters)")
-        count, unit = RATE_RE.fullmatch(log["rate"]).groups()
-        if int(count) > IPTABLES_RATE_MAX * RATE_SECONDS[unit]:
-            raise PolicyError("egress_log.rate", log["rate"], f"is faster than egress_platform iptables can limit (at most {IPTABLES_RATE_MAX}/second)")
-        if len(log["prefix"]) > IPTABLES_PREFIX_MAX:
-            raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables (at most {IPTABLES_PREFIX_MAX} characters)")
-        if mode == "audit" and log["denied"] and len(log["prefix"]) > IPTABLES_AUDIT_PREFIX_MAX:
-            raise PolicyError("egress_log.prefix", log["prefix"], f"is too long for egress_platform iptables in egress_mode audit (at most"
-                              f" {IPTABLES_AUDIT_PREFIX_MAX} characters: each audit line starts '{log['prefix']} audit[host]: ',"
-                              f" at most {IPTABLES_LOG_PREFIX_MAX})")
+    check_target(platform, mode, table, log)  # what the platform's renderer can hold
     alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
     for i, name in enumerate(alert):
         if name not in ALERT_CLASSES:
@@ -276,7 +249,7 @@ def compile_policy(
     """
     variables, settings, site_plans = begin(variables, target, addresses, groups, today, plans)
     site = site_plans.site
-    if settings["platform"] in DEVICE_PLATFORMS:
+    if "host" not in capabilities(settings["platform"])["kinds"]:
         raise PolicyError("egress_role", variables.get("egress_role"),
                           f"is for hosts; egress_platform {settings['platform']} enforces only a site edge (egress_edge)")
     roles = parse_roles(variables.get("egress_role"), site.role_defs, "egress_role", f"host {target}")
@@ -311,10 +284,12 @@ def compile_policy(
 
     uses: dict[str, set] = {}
     local_ids: dict[str, dict] = {"users": {}, "groups": {}}
+    owners = capabilities(settings["platform"])["owners"]
     for role in roles:
         plan = plans[role]
-        if plan["owned_icmp"] and settings["platform"] == "pf":
-            raise PolicyError(plan["owned_icmp"][0], role, "limits an ICMP service to local users or groups, which pf matches only for tcp and udp")
+        if plan["owned_icmp"] and owners is not None and "icmp" not in owners:
+            raise PolicyError(plan["owned_icmp"][0], role, f"limits an ICMP service to local users or groups, which {settings['platform']} "
+                                                           f"matches only for {' and '.join(owners)}")
         rules.extend(plan["rules"])
         keys.extend(plan["keys"])
         used_sets.update(plan["sets"])
