@@ -21,7 +21,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, _as_list, _check_keys, _mapping, parse_bool,
+    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, _as_list, _check_keys, _mapping, parse_bool, read_number,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
@@ -131,8 +131,8 @@ def ssh_port(variables: Mapping) -> int | None:
         return None
     port_name = "ansible_port" if "ansible_port" in variables else "ansible_ssh_port"
     raw = variables.get(port_name, 22)
-    port = int(raw) if isinstance(raw, int) and not isinstance(raw, bool) or isinstance(raw, str) and raw.isascii() and raw.isdigit() else 0
-    if not 1 <= port <= 65535:
+    port = read_number(raw, 1, 65535)
+    if port is None:
         raise PolicyError(port_name, raw, "is not a port (1-65535)")
     return port
 

@@ -12,12 +12,13 @@ path and the value.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
+    LOCAL_ID_MAX,
+    LOCAL_NAME_RE,
     NAME_RE,
     _as_list,
     _check_keys,
@@ -34,9 +35,6 @@ ROLE_KEYS = {"allow", "serves", "description"}
 ALLOW_KEYS = {"service", "to", "users", "groups"}
 SERVES_KEYS = {"service", "from", "description"}
 OWNER_KINDS = ("users", "groups")
-# A local user or group name as useradd and groupadd take it (no trailing '$'), or a number.
-LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
 
 
 def service_rules(service: dict, set_name: str | None, addresses: dict, origin: str, comment: str) -> list[dict]:

@@ -34,7 +34,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 
 WORDS = ("audit", "deny", "alert")
 TAGS = ("host", "edge")

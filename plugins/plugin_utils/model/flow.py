@@ -28,34 +28,15 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import LOCAL_NAME_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import LOCAL_ID_MAX, LOCAL_NAME_RE, read_number
 
 PROTOS = ("tcp", "udp", "icmp", "icmpv6")
 PORT_PROTOS = ("tcp", "udp")
 CT_STATES = ("new", "established", "related", "invalid")
 DIRECTIONS = ("outbound", "inbound")
 IFNAME_RE = re.compile(r"[A-Za-z0-9_.@:/-]{1,64}")
-LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
 # What a person may write for a field where a flow is typed (aliases=True).
 ALIASES = {"port": "dport"}
-DIGITS_RE = re.compile(r"[0-9]{1,32}")
-
-
-def read_number(value: object, low: int = 0, high: int | None = None) -> int | None:
-    """``value`` as a whole number from ``low`` to ``high`` (no upper bound when None), or
-    None: an int (not a bool), or text of the ASCII digits 0-9 and nothing else. No sign, no
-    space, no digits of another script (``'²'``, ``'٣'``, which ``str.isdigit`` takes)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and DIGITS_RE.fullmatch(value):
-        number = int(value)
-    else:
-        return None
-    if number < low or (high is not None and number > high):
-        return None
-    return number
 
 
 def field_path(path: str, key: str) -> str:

@@ -37,6 +37,8 @@ RATE_RE = re.compile(r"([1-9][0-9]{0,5})/(second|minute|hour|day)")
 RATE_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 # A local user or group name (a role's users and groups).
 LOCAL_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+LOCAL_ID_MAX = 4294967294  # (uid_t)-1 means "no owner"
+DIGITS_RE = re.compile(r"[0-9]{1,32}")
 PROTOCOLS = ("tcp", "udp", "icmp")
 SERVICE_KEYS = {"proto", "ports", "description"}
 
@@ -52,6 +54,23 @@ def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str =
     if not value and not allow_empty:
         raise PolicyError(path, value, "must not be empty")
     return list(value)
+
+
+def read_number(value: object, low: int = 0, high: int | None = None) -> int | None:
+    """``value`` as a whole number from ``low`` to ``high`` (no upper bound when None), or
+    None: an int (not a bool), or text of the ASCII digits 0-9 and nothing else. No sign, no
+    space, no digits of another script (``'²'``, ``'٣'``, which ``str.isdigit`` takes)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and DIGITS_RE.fullmatch(value):
+        number = int(value)
+    else:
+        return None
+    if number < low or (high is not None and number > high):
+        return None
+    return number
 
 
 # The spellings Ansible takes for a boolean (BOOLEANS_TRUE and BOOLEANS_FALSE of

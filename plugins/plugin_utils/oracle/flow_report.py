@@ -11,7 +11,7 @@ import html
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.warden.egress.plugins.plugin_utils.oracle.report import result
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.report import result, service
 
 SUITE = "warden.egress verify"
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
@@ -61,10 +61,6 @@ def check_run(name: str, rows, run) -> dict:
 
 def commit_text(entry: dict) -> str:
     return f"{entry['dir']}: {entry['commit'] or NO_COMMIT}"
-
-
-def service(row: dict) -> str:
-    return f"{row.get('proto', 'tcp')}/{row.get('port')}"
 
 
 def source_host(row: dict) -> str:

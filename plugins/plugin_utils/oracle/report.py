@@ -18,7 +18,7 @@ COLUMNS = (
 )
 
 
-def _service(row: dict) -> str:
+def service(row: dict) -> str:
     return f"{row.get('proto', 'tcp')}/{row.get('port')}"
 
 
@@ -40,7 +40,7 @@ def flow_table(rows: list) -> str:
             "name": str(row.get("name") or ""),
             "src": str(row.get("src") or "(host)"),
             "dst": str(row.get("dst", "")),
-            "service": _service(row),
+            "service": service(row),
             "expected": str(row.get("expect", "")),
             "observed": f"{row.get('observed', '')} ({row.get('outcome', '')})",
             "result": result(row),

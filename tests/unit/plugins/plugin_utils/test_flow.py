@@ -8,7 +8,8 @@ import ipaddress
 import pytest
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow, read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 
 FLOW = {"src": "198.51.100.11", "dst": "203.0.113.25", "dport": 25}
 
