@@ -166,25 +166,47 @@ def what_if(before: Iterable, after: Iterable, flows: Iterable[Mapping] = (), ad
             "policies_removed": sorted(f"{h} {k}" for h in sides[0] for k in sides[0][h] if k not in sides[1].get(h, {}))}
 
 
+def _ip_addresses(addresses, host: str) -> list:
+    out = []
+    for addr in _own(addresses, host):
+        try:
+            out.append(ipaddress.ip_address(str(addr).split("/", maxsplit=1)[0]))
+        except ValueError:
+            continue
+    return out
+
+
 def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
-    """Each host's egress_verify_flows as what-if flows under its host policy."""
+    """Each host's egress_verify_flows as what-if flows under its host policy, as verify
+    judges them: an outbound flow sent by its ``user`` and ``group``, an inbound one
+    (``direction: inbound``) opened by ``from_host`` and answered by this host."""
     out = []
     for host, variables in host_vars.items():
-        raw = addresses(host) if callable(addresses) else addresses.get(host)
-        own = [ipaddress.ip_address(str(a).split("/", maxsplit=1)[0]) for a in ([raw] if isinstance(raw, str) else raw or [])]
+        own = _ip_addresses(addresses, host)
         for i, flow in enumerate(variables.get("egress_verify_flows") or []):
-            if not isinstance(flow, Mapping) or "dst" not in flow:
+            if not isinstance(flow, Mapping):
                 continue
+            inbound = flow.get("direction") == "inbound"
             try:
-                dst = ipaddress.ip_address(str(flow["dst"]))
+                dst = ipaddress.ip_address(str(flow["dst"])) if flow.get("dst") is not None else None
+                src = ipaddress.ip_address(str(flow["src"])) if flow.get("src") is not None else None
             except ValueError:
                 continue
-            src = flow.get("src") or next((str(a) for a in own if a.version == dst.version), None)
-            if src is None:
+            if inbound:
+                theirs = _ip_addresses(addresses, flow["from_host"]) if isinstance(flow.get("from_host"), str) else []
+                dst = dst or next((a for a in own if a.version == (src.version if src else 4)), None)
+                src = src or next((a for a in theirs if dst is not None and a.version == dst.version), None)
+            else:
+                src = src or next((a for a in own if dst is not None and a.version == dst.version), None)
+            if src is None or dst is None:
                 continue
+            given = {"src": str(src), "dst": str(dst), "proto": flow.get("proto", "tcp"), "port": flow.get("port")}
+            if inbound:
+                given["direction"] = "inbound"
+            else:
+                given.update({key: flow[key] for key in ("user", "group") if flow.get(key) is not None})
             try:
-                packet = Flow.from_mapping({"src": str(src), "dst": str(dst), "proto": flow.get("proto", "tcp"), "port": flow.get("port")},
-                                           f"egress_verify_flows[{i}]", aliases=True).to_dict()
+                packet = Flow.from_mapping(given, f"egress_verify_flows[{i}]", aliases=True).to_dict()
             except PolicyError:
                 continue  # the verify role refuses it, naming the variable
             out.append({"host": host, "kind": "host", "origin": f"egress_verify_flows[{i}] of {host}", "packet": packet})

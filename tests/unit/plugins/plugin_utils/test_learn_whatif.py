@@ -116,3 +116,28 @@ def test_verify_flows_are_read_as_flows_port_for_dport():
         {"src": "2001:db8:10::14", "dst": "2001:db8:5100::80", "proto": "tcp", "dport": 443},
         {"src": "198.51.100.14", "dst": "203.0.113.80", "proto": "icmp"},
     ]
+
+
+def test_verify_flows_keep_their_user_and_direction():
+    """A verify flow sent by a local user is judged as that user's, and an inbound one as this
+    host's answer to the host that opens it, as the verify role judges them."""
+    roles = {"web_mail": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["postfix"]}],
+                          "serves": [{"service": "smtp", "from": "any"}]}}
+    variables = {h: dict(site(egress_roles=roles), egress_role=r, egress_serves_without_ssh=True) for h, r in ROLES.items()}
+    variables["mail1"]["egress_role"] = "web_mail"
+    variables["mail1"]["egress_verify_flows"] = [
+        {"dst": "203.0.113.25", "port": 25, "user": "postfix"},
+        {"direction": "inbound", "from_host": "ws1", "port": 25},
+    ]
+    flows = verify_flows(variables, ADDRESSES)
+    assert [f["packet"] for f in flows] == [
+        {"src": "198.51.100.11", "dst": "203.0.113.25", "proto": "tcp", "dport": 25, "user": "postfix"},
+        {"src": "198.51.100.14", "dst": "198.51.100.11", "proto": "tcp", "dport": 25, "direction": "inbound"},
+    ]
+    # Taking the user's name off the role, and smtp off what it serves, flips both flows.
+    proposed = copy.deepcopy(variables)
+    for variables_of in proposed.values():
+        variables_of["egress_roles"] = {"web_mail": {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["root"]}], "serves": []}}
+    result = what_if(compiled(variables), compiled(proposed), flows)
+    changed = {c["origin"]: (c["before"]["verdict"], c["after"]["verdict"]) for c in result["changed"] if c["origin"].startswith("egress_verify")}
+    assert changed == {"egress_verify_flows[0] of mail1": ("accept", "drop"), "egress_verify_flows[1] of mail1": ("accept", "drop")}, result["changed"]
