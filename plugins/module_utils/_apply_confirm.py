@@ -38,6 +38,7 @@ from ansible_collections.warden.egress.plugins.module_utils import _apply_files 
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
 from ansible_collections.warden.egress.plugins.module_utils import _apply_rollback as rollback
 from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
+from ansible_collections.warden.egress.plugins.module_utils._apply_rollback import stamp
 
 PLAN_SUFFIX = ".pending"
 ARMED_STATES = ("active", "activating", "deactivating", "reloading")
@@ -143,10 +144,6 @@ def plans(state_dir: str) -> list[str]:
     return sorted(glob.glob(os.path.join(glob.escape(state_dir), f"*{PLAN_SUFFIX}")))
 
 
-def stamp(when: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(when))
-
-
 class Pending:
     """One owner's load waiting for confirmation: its plan, rollback program and note."""
 
@@ -160,11 +157,7 @@ class Pending:
         return rollback.read_plan(self.plan_path)
 
     def note(self) -> dict | None:
-        text = state.read_text(self.marker)
-        try:
-            return json.loads(text) if text else None
-        except ValueError:
-            return None
+        return rollback.read_json(self.marker)
 
     def arm(self, timeout: int, restore: dict, on_confirm: dict, result: dict) -> None:
         """After the load: write the plan and the program, and start the rollback. If that

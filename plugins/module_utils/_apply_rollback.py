@@ -39,6 +39,7 @@ import tempfile
 import time
 
 BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
+IPT_FAMILIES = ("ipv4", "ipv6")
 # The apply lock's descriptor while this process holds it: every command run inherits it, so
 # a command that outlives this process keeps the next run waiting until it has finished.
 HOLDING: tuple = ()
@@ -50,13 +51,14 @@ def run(argv: list, data: str | None = None) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
-def run_with_file(argv: list, text: str, suffix: str) -> tuple[int, str, str]:
-    """Run ``argv`` + [a temporary file holding ``text``]."""
-    fd, path = tempfile.mkstemp(prefix="warden-egress-rollback-", suffix=suffix)
+def run_with_file(argv: list, text: str, suffix: str, runner=run) -> tuple[int, str, str]:
+    """``runner(argv + [a temporary file holding text])`` (``run()``, or the module's
+    ``run_command``); the file is removed afterwards. OSError when it cannot be written."""
+    fd, path = tempfile.mkstemp(prefix="warden-egress-", suffix=suffix)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        return run(list(argv) + [path])
+        return runner(list(argv) + [path])
     finally:
         os.unlink(path)
 
@@ -92,8 +94,8 @@ def restore_pf(spec: dict) -> str | None:
 # from the built-in chains are put back as saved, per family in one iptables-restore --noflush
 # transaction computed from what is loaded at that moment; the saved sets are put back first
 # (their members too, through a swap when they differ) and the sets the load created are
-# destroyed last.
-def _split(line: str) -> list[str]:
+# destroyed last. The module reads what is loaded with the same iptables_live() and ipset_saved().
+def split_words(line: str) -> list[str]:
     try:
         return shlex.split(line)
     except ValueError:
@@ -101,18 +103,24 @@ def _split(line: str) -> list[str]:
 
 
 def iptables_live(text: str, own: re.Pattern) -> dict:
-    """From ``iptables-save -t filter``: the collection's chains, the jumps to them, and how
-    many rules each built-in chain holds."""
-    chains, jumps, lengths = [], [], dict.fromkeys(BUILTINS, 0)
+    """From ``iptables-save -t filter``: the collection's chains, their rules in order, the
+    jumps to them from the built-in chains (``builtin``, ``position``, ``line``), the sets
+    their rules match, and how many rules each built-in chain holds."""
+    chains, rules, jumps, sets = [], [], [], []
+    lengths = dict.fromkeys(BUILTINS, 0)
     for line in text.splitlines():
-        words = _split(line)
+        words = split_words(line)
         if line.startswith(":") and words and own.fullmatch(words[0][1:]):
             chains.append(words[0][1:])
-        elif len(words) > 1 and words[0] == "-A" and words[1] in lengths:
-            lengths[words[1]] += 1
-            if any(flag in ("-j", "-g") and own.fullmatch(value) for flag, value in zip(words, words[1:])):
-                jumps.append(line)
-    return {"chains": chains, "jumps": jumps, "lengths": lengths}
+        elif len(words) > 1 and words[0] == "-A":
+            if words[1] in lengths:
+                lengths[words[1]] += 1
+                if any(flag in ("-j", "-g") and own.fullmatch(value) for flag, value in zip(words, words[1:])):
+                    jumps.append({"builtin": words[1], "position": lengths[words[1]], "line": line})
+            elif own.fullmatch(words[1]):
+                rules.append(line)
+                sets.extend(value for flag, value in zip(words, words[1:]) if flag == "--match-set")
+    return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets)), "lengths": lengths}
 
 
 def iptables_transaction(saved: dict, live: dict) -> str:
@@ -123,9 +131,9 @@ def iptables_transaction(saved: dict, live: dict) -> str:
     out.extend(f":{chain} - [0:0]" for chain in saved["chains"])
     out.extend(saved["rules"])
     lengths = dict(live["lengths"])
-    for line in live["jumps"]:
-        out.append("-D" + line[2:])
-        lengths[_split(line)[1]] -= 1
+    for jump in live["jumps"]:
+        out.append("-D" + jump["line"][2:])
+        lengths[jump["builtin"]] -= 1
     for jump in sorted(saved["jumps"], key=lambda item: item["position"]):
         builtin = jump["builtin"]
         position = min(jump["position"], lengths[builtin] + 1)
@@ -139,11 +147,17 @@ def iptables_transaction(saved: dict, live: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def ipset_members(text: str) -> tuple:
-    """What an ``ipset save NAME`` says: the set's type and its sorted members."""
+def ipset_saved(text: str) -> tuple[list, list]:
+    """What an ``ipset save NAME`` says: the words of its ``create`` line and its sorted members."""
     lines = text.splitlines()
     head = lines[0].split() if lines else []
-    return tuple(head[2:3]), tuple(sorted(line.split(" ", 2)[2] for line in lines if line.startswith("add ") and line.count(" ") >= 2))
+    return head, sorted(line.split(" ", 2)[2] for line in lines if line.startswith("add ") and line.count(" ") >= 2)
+
+
+def ipset_members(text: str) -> tuple:
+    """The set's type and its members, to compare."""
+    head, members = ipset_saved(text)
+    return tuple(head[2:3]), tuple(members)
 
 
 def restore_set(ipset: str, name: str, text: str, existing: set) -> str | None:
@@ -173,7 +187,7 @@ def restore_iptables(spec: dict) -> str | None:
         trouble = restore_set(spec["ipset"], name, text, existing)
         if trouble:
             failed.append(f"set {name}: {trouble}")
-    for family in ("ipv4", "ipv6"):
+    for family in IPT_FAMILIES:
         save, load = (spec["bins"][tool] for tool in IPT_TOOLS[family])
         rc, out, err = run([save, "-t", "filter"])
         if rc != 0:
@@ -202,13 +216,18 @@ def write_json(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def read_plan(path: str) -> dict | None:
+def read_json(path: str, keys: tuple = ()) -> dict | None:
+    """The object a JSON file holds, when it can be read and has ``keys``; else None."""
     try:
         with open(path, encoding="utf-8") as handle:
-            plan = json.load(handle)
+            data = json.load(handle)
     except (OSError, ValueError):
         return None
-    return plan if isinstance(plan, dict) and "token" in plan and "restore" in plan else None
+    return data if isinstance(data, dict) and set(keys) <= set(data) else None
+
+
+def read_plan(path: str) -> dict | None:
+    return read_json(path, ("token", "restore"))
 
 
 def stamp(when: float) -> str:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
+from ansible_collections.warden.egress.plugins.module_utils import _apply_rollback as rollback
 from ansible_collections.warden.egress.plugins.module_utils._apply_files import WriteError, why, write_atomic
 
 
@@ -27,14 +27,7 @@ def sha256(text: str) -> str:
 
 
 def read_record(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not {"sha256", "listing", "content"} <= set(record):
-        return None
-    return record
+    return rollback.read_json(path, ("sha256", "listing", "content"))
 
 
 def read_text(path: str) -> str | None:
@@ -82,21 +75,12 @@ def in_sync(record: dict | None, content: str, listing: str | None) -> bool:
 
 
 def run_with_file(module, argv: list, text: str, suffix: str) -> tuple:
-    """Run ``argv`` + [a temporary file holding ``text``]; the file is removed afterwards."""
+    """``module.run_command(argv + [a temporary file holding text])``; the file is removed
+    afterwards. A file that cannot be written fails the run."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix="warden-egress-", suffix=suffix)
+        return rollback.run_with_file(argv, text, suffix, runner=module.run_command)
     except OSError as exc:
-        module.fail_json(msg=f"cannot create a temporary file for {os.path.basename(argv[0])}: {why(exc)}")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        os.unlink(tmp)
         module.fail_json(msg=f"cannot write a temporary file for {os.path.basename(argv[0])}: {why(exc)}")
-    try:
-        return module.run_command(list(argv) + [tmp])
-    finally:
-        os.unlink(tmp)
 
 
 def plan(module, result: dict, record: dict | None, content: str, listing: str | None, file_changed: bool, name: str) -> None:

@@ -16,20 +16,14 @@ import re
 import shlex
 import tempfile
 
-FAMILIES = ("ipv4", "ipv6")
-TOOLS = {"ipv4": ("iptables-save", "iptables-restore"), "ipv6": ("ip6tables-save", "ip6tables-restore")}
+from ansible_collections.warden.egress.plugins.module_utils._apply_rollback import IPT_FAMILIES as FAMILIES
+from ansible_collections.warden.egress.plugins.module_utils._apply_rollback import IPT_TOOLS as TOOLS
+from ansible_collections.warden.egress.plugins.module_utils._apply_rollback import iptables_live, ipset_saved, split_words
+
 SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
 HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
-BUILTINS = ("INPUT", "FORWARD", "OUTPUT")
 TARGETS = {"RETURN", "DROP", "LOG", "SET"}
 SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}"
-
-
-def split_words(line: str) -> list[str]:
-    try:
-        return shlex.split(line)
-    except ValueError:
-        return []
 
 
 class Target:
@@ -51,21 +45,7 @@ class Target:
     def live(self, family: str) -> dict:
         """The collection's chains, their rules in order, and the jumps to them."""
         rc, out, dummy = self.run([self.bins[TOOLS[family][0]], "-t", "filter"], check=False)
-        chains, rules, jumps, sets = [], [], [], []
-        position = dict.fromkeys(BUILTINS, 0)
-        for line in out.splitlines() if rc == 0 else []:
-            words = split_words(line)
-            if line.startswith(":") and words and self.own.fullmatch(words[0][1:]):
-                chains.append(words[0][1:])
-            elif len(words) > 1 and words[0] == "-A":
-                if words[1] in position:
-                    position[words[1]] += 1
-                    if any(flag in ("-j", "-g") and self.own.fullmatch(value) for flag, value in zip(words, words[1:])):
-                        jumps.append({"builtin": words[1], "position": position[words[1]], "line": line})
-                elif self.own.fullmatch(words[1]):
-                    rules.append(line)
-                    sets.extend(value for flag, value in zip(words, words[1:]) if flag == "--match-set")
-        return {"chains": sorted(chains), "rules": rules, "jumps": jumps, "sets": sorted(set(sets))}
+        return iptables_live(out if rc == 0 else "", self.own)
 
     def set_members(self, names: list[str]) -> list[str]:
         existing = self.existing_sets()
@@ -75,14 +55,14 @@ class Target:
                 lines.append(f"{name}: missing")
                 continue
             rc, out, dummy = self.run([self.ipset, "save", name])
-            words = out.split("\n", 1)[0].split()
+            words, members = ipset_saved(out)
             lines.append(f"{name}: {' '.join(words[2:5])}")
             if "timeout" in words:
                 # Members with a timeout are the kernel's (the audit sets remember flows): only
                 # the definition is the collection's.
                 lines.append(f"{name}: filled by the kernel")
                 continue
-            lines.extend(sorted(f"{name}: {line.split(' ', 2)[2]}" for line in out.splitlines() if line.startswith("add ")))
+            lines.extend(f"{name}: {member}" for member in members)
         return lines
 
     def existing_sets(self) -> set:
