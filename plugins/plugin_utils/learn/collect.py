@@ -34,6 +34,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 
 WORDS = ("audit", "deny", "alert")
@@ -45,12 +46,8 @@ ISO_RE = re.compile(r"(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[
 SYSLOG_RE = re.compile(r"(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2})\s")
 BRACKETS_RE = re.compile(r"\[[^\[\]]*\]")
 PROTOS = {"TCP": "tcp", "UDP": "udp", "ICMP": "icmp", "ICMPV6": "icmpv6", "UDPLITE": 136, "SCTP": 132}
-ICMP_TYPES = {
-    ("icmp", 0): "echo-reply", ("icmp", 3): "destination-unreachable", ("icmp", 8): "echo-request", ("icmp", 11): "time-exceeded",
-    ("icmp", 12): "parameter-problem", ("icmpv6", 1): "destination-unreachable", ("icmpv6", 2): "packet-too-big",
-    ("icmpv6", 3): "time-exceeded", ("icmpv6", 4): "parameter-problem", ("icmpv6", 128): "echo-request", ("icmpv6", 129): "echo-reply",
-    ("icmpv6", 133): "nd-router-solicit", ("icmpv6", 135): "nd-neighbor-solicit", ("icmpv6", 136): "nd-neighbor-advert",
-}
+# An ICMP type's number as the kernel logs it -> its name as the IR writes it (the catalogue's table).
+ICMP_NAMES = {(proto, number): name for family, proto in (("ipv4", "icmp"), ("ipv6", "icmpv6")) for name, number in ICMP_TYPES[family].items()}
 # Fields the kernel writes at most once in a line (outside the brackets of an ICMP error's
 # inner packet); LEN and ID may come twice (the IP header's, then UDP's or ICMP's).
 ONCE = ("IN", "OUT", "MAC", "SRC", "DST", "PROTO", "SPT", "DPT", "WINDOW", "URGP", "TYPE", "CODE", "UID", "GID", "MARK")
@@ -191,7 +188,7 @@ def parse_message(text: str, prefixes: Iterable[str] = DEFAULT_PREFIXES, anchore
         number = read_number(kind)
         if number is None:
             return "malformed", f"an {proto} line with TYPE={kind or '(none)'} (cut short?)"
-        record["icmp_type"] = ICMP_TYPES.get((proto, number), number)
+        record["icmp_type"] = ICMP_NAMES.get((proto, number), number)
     short = _complete(proto, order) if isinstance(proto, str) else None
     if short:
         return "malformed", short
