@@ -29,7 +29,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     NAME_RE, RATE_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, FAMILIES, dedupe, new_rule
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, dedupe, new_ir, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
 from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_interface, check_meter
@@ -299,25 +299,9 @@ def compile_edge(
 
     rules.extend(alert_rules(settings["log"]["alert"], oif=outside))
     warnings.extend(wide_service_warnings(site, uses))
-    return {
-        "schema": IR_SCHEMA,
-        "target": target,
-        "kind": "edge",
-        "hook": "forward",
-        "platform": settings["platform"],
-        "table": settings["table"],
-        "mode": settings["mode"],
-        "roles": sorted(role_sources),
-        "default": "deny",
-        "log": settings["log"],
-        "edge": {
-            "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
-            "outside": outside,
-            "routes": edge["routes"],
-            "conn_limit": edge["conn_limit"],
-        },
-        "sets": dict(sorted(used_sets.items())),
-        "rules": dedupe(rules),
-        "exceptions": exceptions,
-        "warnings": warnings,
-    }
+    return new_ir("edge", target, settings, sorted(role_sources), used_sets, dedupe(rules), exceptions, warnings, edge={
+        "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
+        "outside": outside,
+        "routes": edge["routes"],
+        "conn_limit": edge["conn_limit"],
+    })

@@ -23,7 +23,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, _as_list, _check_keys, _mapping, parse_bool, read_number,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import IR_SCHEMA, dedupe, new_rule, rule_key
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import dedupe, new_ir, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_target
 
@@ -318,21 +318,6 @@ def compile_policy(
     rules.extend(alerts)
     keys.extend(alert_keys)
     warnings.extend(wide_service_warnings(site, uses))
-    return {
-        "schema": IR_SCHEMA,
-        "target": target,
-        "kind": "host",
-        "hook": "output",
-        "platform": settings["platform"],
-        "table": settings["table"],
-        "mode": settings["mode"],
-        "roles": roles,
-        "default": "deny",
-        "replies": "served" if served else "any",
-        "log": settings["log"],
-        "local_ids": {kind: dict(sorted(names.items())) for kind, names in local_ids.items()},
-        "sets": dict(sorted(used_sets.items())),
-        "rules": [dict(rule) for rule in dedupe(rules, keys)],
-        "exceptions": exceptions,
-        "warnings": warnings,
-    }
+    return new_ir("host", target, settings, roles, used_sets, [dict(rule) for rule in dedupe(rules, keys)], exceptions, warnings,
+                  replies="served" if served else "any",
+                  local_ids={kind: dict(sorted(names.items())) for kind, names in local_ids.items()})

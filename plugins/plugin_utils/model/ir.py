@@ -77,6 +77,19 @@ def dedupe(rules: list[dict], keys: list | None = None) -> list[dict]:
     return out
 
 
+def new_ir(kind: str, target: str, settings: Mapping, roles: list, sets: Mapping, rules: list, exceptions: list, warnings: list,
+           **extra) -> dict:
+    """A Policy IR: ``settings`` the target's platform, table, mode and log; ``extra`` what
+    one kind has of its own (a host's ``replies`` and ``local_ids``, an edge's ``edge``), in
+    the order ``docs/policy-ir.md`` shows."""
+    head = {"schema": IR_SCHEMA, "target": target, "kind": kind, "hook": KINDS[kind], "platform": settings["platform"],
+            "table": settings["table"], "mode": settings["mode"], "roles": roles, "default": "deny"}
+    if "replies" in extra:
+        head["replies"] = extra.pop("replies")
+    head["log"] = settings["log"]
+    return {**head, **extra, "sets": dict(sorted(sets.items())), "rules": rules, "exceptions": exceptions, "warnings": warnings}
+
+
 def ir_problem(ir: object) -> str | None:
     """Why ``ir`` is not a Policy IR this collection wrote (None: it is one). Checks the
     shape a renderer relies on: the schema version, the kind and its hook, every key, every
