@@ -27,7 +27,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    NAME_RE, RATE_RE, _as_list, _check_keys, _mapping, _require, merge, parse_bool, parse_network,
+    NAME_RE, RATE_RE, as_list, check_keys, as_mapping, require_keys, merge, parse_bool, parse_network,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, dedupe, new_ir, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
@@ -47,7 +47,7 @@ WIDE_BITS = 4
 def _trusted_prefixes(raw: object, path: str, trusted: Spans) -> list:
     """Prefixes that must each lie within egress_trusted_prefixes."""
     prefixes = []
-    for j, value in enumerate(_as_list(raw, path)):
+    for j, value in enumerate(as_list(raw, path)):
         net = parse_network(value, f"{path}[{j}]")
         if not trusted.covers(net):
             raise PolicyError(f"{path}[{j}]", value, "is not within egress_trusted_prefixes")
@@ -56,20 +56,20 @@ def _trusted_prefixes(raw: object, path: str, trusted: Spans) -> list:
 
 
 def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
-    edge = _mapping(raw, "egress_edge")
-    _check_keys(edge, EDGE_KEYS, "egress_edge")
-    _require(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
+    edge = as_mapping(raw, "egress_edge")
+    check_keys(edge, EDGE_KEYS, "egress_edge")
+    require_keys(edge, ("inside", "outside"), "egress_edge", "is required for an edge")
     outside = [check_interface(platform, v, "egress_edge.outside" if isinstance(edge["outside"], str) else f"egress_edge.outside[{i}]")
-               for i, v in enumerate(_as_list(edge["outside"], "egress_edge.outside"))]
+               for i, v in enumerate(as_list(edge["outside"], "egress_edge.outside"))]
     single = capabilities(platform)["one_inside_one_outside"]
     if single and len(outside) != 1:
         raise PolicyError("egress_edge.outside", edge["outside"], f"must be one interface for egress_platform {platform} (one ACL is bound out on it)")
     inside = []
-    for i, entry in enumerate(_as_list(edge["inside"], "egress_edge.inside")):
+    for i, entry in enumerate(as_list(edge["inside"], "egress_edge.inside")):
         path = f"egress_edge.inside[{i}]"
-        entry = _mapping(entry, path)
-        _check_keys(entry, INSIDE_KEYS, path)
-        _require(entry, ("interface", "prefixes"), path)
+        entry = as_mapping(entry, path)
+        check_keys(entry, INSIDE_KEYS, path)
+        require_keys(entry, ("interface", "prefixes"), path)
         name = check_interface(platform, entry["interface"], f"{path}.interface")
         if name in outside:
             raise PolicyError(f"{path}.interface", name, "is also an outside interface")
@@ -91,8 +91,8 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
         limit = dict(DEFAULT_LIMIT)
     else:
         limit = dict(DEFAULT_LIMIT)
-        user = _mapping(limit_raw, "egress_edge.conn_limit")
-        _check_keys(user, LIMIT_KEYS, "egress_edge.conn_limit")
+        user = as_mapping(limit_raw, "egress_edge.conn_limit")
+        check_keys(user, LIMIT_KEYS, "egress_edge.conn_limit")
         limit.update(user)
         if not isinstance(limit["rate"], str) or not RATE_RE.fullmatch(limit["rate"]):
             raise PolicyError("egress_edge.conn_limit.rate", limit["rate"], "is not a rate like '25/second'")
@@ -100,7 +100,7 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 100000:
             raise PolicyError("egress_edge.conn_limit.burst", burst, "is not a number of connections (1-100000)")
         check_meter(platform, limit)
-    never_raw = _as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
+    never_raw = as_list(edge.get("never_leave") or [], "egress_edge.never_leave", allow_empty=True)
     never = [parse_network(v, f"egress_edge.never_leave[{i}]") for i, v in enumerate(never_raw)]
     if single and len(inside) != 1:
         raise PolicyError("egress_edge.inside", [e["interface"] for e in inside],
@@ -111,13 +111,13 @@ def _parse_edge(raw: object, trusted: Spans, platform: str) -> dict:
 def parse_segments(raw: object, role_defs: Mapping, trusted: Spans) -> list[dict]:
     """egress_segments: each segment's name, prefixes (within the trusted prefixes) and roles."""
     out = []
-    for name, spec in _mapping(raw, "egress_segments").items():
+    for name, spec in as_mapping(raw, "egress_segments").items():
         path = f"egress_segments.{name}"
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise PolicyError(path, name, "is not a valid segment name (letters, digits and '_', starting with a letter, at most 32)")
-        spec = _mapping(spec, path)
-        _check_keys(spec, SEGMENT_KEYS, path)
-        _require(spec, ("prefixes",), path)
+        spec = as_mapping(spec, path)
+        check_keys(spec, SEGMENT_KEYS, path)
+        require_keys(spec, ("prefixes",), path)
         prefixes = _trusted_prefixes(spec["prefixes"], f"{path}.prefixes", trusted)
         roles = parse_roles(spec.get("role"), role_defs, f"{path}.role", f"segment {name}")
         for role in roles:

@@ -21,7 +21,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, _as_list, _check_keys, _mapping, parse_bool, read_number,
+    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, as_list, check_keys, as_mapping, parse_bool, read_number,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import dedupe, new_ir, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
@@ -193,8 +193,8 @@ def parse_target(variables: Mapping) -> dict:
         raise PolicyError("egress_table", table, "is not a valid table name (letters, digits and '_', at most 32)")
 
     log = dict(DEFAULT_LOG)
-    user_log = _mapping(variables.get("egress_log"), "egress_log")
-    _check_keys(user_log, LOG_KEYS, "egress_log")
+    user_log = as_mapping(variables.get("egress_log"), "egress_log")
+    check_keys(user_log, LOG_KEYS, "egress_log")
     log.update(user_log)
     log["denied"] = parse_bool(log["denied"], "egress_log.denied")
     if not isinstance(log["rate"], str) or not RATE_RE.fullmatch(log["rate"]):
@@ -202,7 +202,7 @@ def parse_target(variables: Mapping) -> dict:
     if not isinstance(log["prefix"], str) or not PREFIX_RE.fullmatch(log["prefix"]):
         raise PolicyError("egress_log.prefix", log["prefix"], "is not a usable log prefix (letters, digits, '_.:-', at most 24)")
     check_target(platform, mode, table, log)  # what the platform's renderer can hold
-    alert = _as_list(log["alert"], "egress_log.alert", allow_empty=True)
+    alert = as_list(log["alert"], "egress_log.alert", allow_empty=True)
     for i, name in enumerate(alert):
         if name not in ALERT_CLASSES:
             raise PolicyError(f"egress_log.alert[{i}]", name, f"is not an alert class ({', '.join(sorted(ALERT_CLASSES))})")
@@ -214,7 +214,7 @@ def begin(variables: Mapping, target: str, addresses, groups, today: datetime.da
     """What every target's compilation starts with: its variables and name checked, its own
     settings, and the site's plans (``plans``, shared by a site compile, or made here from
     the target's view of the site)."""
-    variables = _mapping(variables, "variables")
+    variables = as_mapping(variables, "variables")
     if not isinstance(target, str) or not HOST_RE.fullmatch(target):
         raise PolicyError("inventory_hostname", target, "is not a usable host name")
     settings = parse_target(variables)

@@ -20,12 +20,12 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
     LOCAL_ID_MAX,
     LOCAL_NAME_RE,
     NAME_RE,
-    _as_list,
-    _check_keys,
-    _mapping,
-    _name,
-    _require,
-    _upstream_entry,
+    as_list,
+    check_keys,
+    as_mapping,
+    check_name,
+    require_keys,
+    upstream_entry,
     merge,
     unknown,
 )
@@ -104,7 +104,7 @@ def _owners(entry: Mapping, path: str) -> tuple[str, list[tuple]] | None:
     raw = entry[kind]
     what = "user" if kind == "users" else "group"
     items = []
-    for j, value in enumerate(_as_list(raw, f"{path}.{kind}", what=f"a local {what} name or number, or a list of them")):
+    for j, value in enumerate(as_list(raw, f"{path}.{kind}", what=f"a local {what} name or number, or a list of them")):
         vpath = f"{path}.{kind}[{j}]" if isinstance(raw, (list, tuple)) else f"{path}.{kind}"
         if isinstance(value, int) and not isinstance(value, bool):
             if not 0 <= value <= LOCAL_ID_MAX:
@@ -120,18 +120,18 @@ def _owners(entry: Mapping, path: str) -> tuple[str, list[tuple]] | None:
 
 def allow_entries(spec: object, path: str) -> list[dict]:
     """A role's allow entries: index, services, upstreams (to), path and owners (see _owners)."""
-    spec = _mapping(spec, path)
-    _check_keys(spec, ROLE_KEYS, path)
+    spec = as_mapping(spec, path)
+    check_keys(spec, ROLE_KEYS, path)
     if "allow" not in spec:
         raise PolicyError(f"{path}.allow", None, "is required (use an empty list for a role that may send nothing)")
     entries = []
-    for i, entry in enumerate(_as_list(spec["allow"], f"{path}.allow", allow_empty=True)):
+    for i, entry in enumerate(as_list(spec["allow"], f"{path}.allow", allow_empty=True)):
         epath = f"{path}.allow[{i}]"
-        entry = _mapping(entry, epath)
-        _check_keys(entry, ALLOW_KEYS, epath)
-        _require(entry, ("service", "to"), epath)
-        services = [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]
-        targets = [_name(t, f"{epath}.to", "upstream") for t in _as_list(entry["to"], f"{epath}.to")]
+        entry = as_mapping(entry, epath)
+        check_keys(entry, ALLOW_KEYS, epath)
+        require_keys(entry, ("service", "to"), epath)
+        services = [check_name(s, f"{epath}.service", "service") for s in as_list(entry["service"], f"{epath}.service")]
+        targets = [check_name(t, f"{epath}.to", "upstream") for t in as_list(entry["to"], f"{epath}.to")]
         entries.append({"index": i, "services": services, "to": targets, "path": epath, "owners": _owners(entry, epath)})
     return entries
 
@@ -150,14 +150,14 @@ def owner_paths(spec: object, path: str) -> list[str]:
 def _serve_sources(site: Site, raw: object, path: str, role: str, index: int) -> tuple[str | None, dict, str]:
     """An entry's ``from``: (set name or None for anywhere, its addresses, a label for comments).
     Upstream names, prefixes, inventory hosts and group:NAME, as an exception's ``to``."""
-    entries = _as_list(raw, path)
+    entries = as_list(raw, path)
     named, nets = [], []
     for j, entry in enumerate(entries):
         epath = f"{path}[{j}]" if isinstance(raw, (list, tuple)) else path
         if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site.upstreams:
             named.append(entry)
         else:
-            nets.extend(_upstream_entry(entry, epath, site.inventory))
+            nets.extend(upstream_entry(entry, epath, site.inventory))
     label = ", ".join(str(e) for e in entries)
     if len(label) > 60:
         label = f"{len(entries)} sources"
@@ -177,17 +177,17 @@ def _serve_entries(site: Site, role: str, spec: Mapping, path: str) -> tuple[lis
     sets: dict[str, dict] = {}
     tcp: list[list[int]] = []
     names: list[str] = []
-    for i, entry in enumerate(_as_list(spec["serves"], path, allow_empty=True)):
+    for i, entry in enumerate(as_list(spec["serves"], path, allow_empty=True)):
         epath = f"{path}[{i}]"
-        entry = _mapping(entry, epath)
-        _check_keys(entry, SERVES_KEYS, epath)
-        _require(entry, ("service",), epath)
+        entry = as_mapping(entry, epath)
+        check_keys(entry, SERVES_KEYS, epath)
+        require_keys(entry, ("service",), epath)
         set_name, addresses, label = None, {}, ""
         if "from" in entry:
             set_name, addresses, label = _serve_sources(site, entry["from"], f"{epath}.from", role, i)
             if set_name:
                 sets[set_name] = addresses
-        for svc in [_name(s, f"{epath}.service", "service") for s in _as_list(entry["service"], f"{epath}.service")]:
+        for svc in [check_name(s, f"{epath}.service", "service") for s in as_list(entry["service"], f"{epath}.service")]:
             if svc not in site.services:
                 raise unknown(f"{epath}.service", svc, "service", site.services)
             service = site.services[svc]

@@ -22,7 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import _as_list, _Inventory, parse_network
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import as_list, Inventory, parse_network
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import SITE_VARIABLES, Site
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex, Spans
 
@@ -91,7 +91,7 @@ class SiteCompile:
                  today: datetime.date | None = None) -> None:
         self.host_vars, self.addresses, self.groups = host_vars, addresses, groups
         self.today = today or datetime.date.today()
-        self.inventory = _Inventory(addresses, groups)
+        self.inventory = Inventory(addresses, groups)
         self._canonical = Canonical()
         self._plans: dict[tuple, Plans] = {}
         self._target_plans: dict[str, Plans] = {}
@@ -206,7 +206,7 @@ class SitePolicies:
             edge = variables.get("egress_edge") or {}
             if isinstance(edge, Mapping) and edge.get("never_leave"):
                 never.extend(parse_network(v, f"egress_edge.never_leave[{i}]")
-                             for i, v in enumerate(_as_list(edge["never_leave"], "egress_edge.never_leave")))
+                             for i, v in enumerate(as_list(edge["never_leave"], "egress_edge.never_leave")))
         self.never_leave = never
 
     def source(self, flow: Mapping) -> dict:

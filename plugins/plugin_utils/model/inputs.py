@@ -46,7 +46,7 @@ SERVICE_KEYS = {"proto", "ports", "description"}
 # --------------------------------------------------------------------------- helpers
 
 
-def _as_list(value: object, path: str, *, allow_empty: bool = False, what: str = "one value or a list of them") -> list:
+def as_list(value: object, path: str, *, allow_empty: bool = False, what: str = "one value or a list of them") -> list:
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)):
@@ -93,7 +93,7 @@ def parse_bool(value: object, path: str) -> bool:
     raise PolicyError(path, value, "must be true or false (or yes/no, on/off, 1/0)")
 
 
-def _mapping(value: object, path: str) -> Mapping:
+def as_mapping(value: object, path: str) -> Mapping:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -101,13 +101,13 @@ def _mapping(value: object, path: str) -> Mapping:
     return value
 
 
-def _check_keys(value: Mapping, allowed: set, path: str) -> None:
+def check_keys(value: Mapping, allowed: set, path: str) -> None:
     for key in value:
         if key not in allowed:
             raise PolicyError(f"{path}.{key}", value[key], f"is not a known key (expected one of: {', '.join(sorted(allowed))})")
 
 
-def _require(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
+def require_keys(value: Mapping, keys: tuple, path: str, problem: str = "is required") -> None:
     """Every missing key is named: one as ``path.key``, several in one message."""
     missing = [key for key in keys if key not in value]
     if len(missing) == 1:
@@ -139,7 +139,7 @@ def unknown(path: str, value: object, what: str, known, problem: str = "") -> Po
     return PolicyError(path, value, f"{problem or f'is not a known {what}'} ({hint}known {what}s: {listed})")
 
 
-def _name(value: object, path: str, what: str) -> str:
+def check_name(value: object, path: str, what: str) -> str:
     if not isinstance(value, str) or not NAME_RE.fullmatch(value):
         raise PolicyError(path, value, f"is not a valid {what} name (letters, digits and '_', starting with a letter, at most 32)")
     return value
@@ -178,7 +178,7 @@ def merge(networks: list) -> dict[str, list[str]]:
     return out
 
 
-def _parse_date(value: object, path: str) -> datetime.date:
+def parse_date(value: object, path: str) -> datetime.date:
     if isinstance(value, datetime.datetime):
         return value.date()
     if isinstance(value, datetime.date):
@@ -196,7 +196,7 @@ def _parse_date(value: object, path: str) -> datetime.date:
 
 def _ports(value: object, path: str) -> list[list[int]]:
     ranges = []
-    for i, item in enumerate(_as_list(value, path)):
+    for i, item in enumerate(as_list(value, path)):
         ipath = f"{path}[{i}]"
         if isinstance(item, bool):
             raise PolicyError(ipath, item, "is not a port or port range (1-65535, or 'low-high')")
@@ -223,11 +223,11 @@ def _ports(value: object, path: str) -> list[list[int]]:
 
 
 def _service(name: str, spec: object, path: str) -> dict:
-    spec = _mapping(spec, path)
-    _check_keys(spec, SERVICE_KEYS, path)
+    spec = as_mapping(spec, path)
+    check_keys(spec, SERVICE_KEYS, path)
     if "proto" not in spec:
         raise PolicyError(f"{path}.proto", None, "is required (tcp, udp, icmp, or a list of tcp/udp)")
-    protos = _as_list(spec["proto"], f"{path}.proto")
+    protos = as_list(spec["proto"], f"{path}.proto")
     for i, proto in enumerate(protos):
         if proto not in PROTOCOLS:
             raise PolicyError(f"{path}.proto[{i}]" if len(protos) > 1 else f"{path}.proto", proto, f"is not a supported protocol ({', '.join(PROTOCOLS)})")
@@ -244,10 +244,10 @@ def _service(name: str, spec: object, path: str) -> dict:
     return {"name": name, "protos": sorted(protos), "ports": _ports(spec["ports"], f"{path}.ports")}
 
 
-def _services(user: object) -> dict[str, dict]:
+def parse_services(user: object) -> dict[str, dict]:
     services = {name: _service(name, spec, f"built-in service {name}") for name, spec in SERVICES.items()}
-    for name, spec in _mapping(user, "egress_services").items():
-        _name(name, f"egress_services.{name}", "service")
+    for name, spec in as_mapping(user, "egress_services").items():
+        check_name(name, f"egress_services.{name}", "service")
         services[name] = _service(name, spec, f"egress_services.{name}")
     return services
 
@@ -255,7 +255,7 @@ def _services(user: object) -> dict[str, dict]:
 # --------------------------------------------------------------------------- upstreams
 
 
-class _Inventory:
+class Inventory:
     """What the compiler may ask of the inventory: host addresses and group members."""
 
     def __init__(self, addresses: Callable[[str], object] | Mapping | None, groups: Mapping | None) -> None:
@@ -280,7 +280,7 @@ class _Inventory:
                               f"is unset or empty, and ansible_host is not an IP address: host {name} has no address, which {path} needs; "
                               "set egress_addresses (or ansible_host to an IP) for it")
         nets = []
-        for i, addr in enumerate(_as_list(raw, f"hostvars[{name}].egress_addresses")):
+        for i, addr in enumerate(as_list(raw, f"hostvars[{name}].egress_addresses")):
             net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
             if net.num_addresses != 1:
                 raise PolicyError(f"hostvars[{name}].egress_addresses[{i}]", addr, "must be a single address, not a prefix")
@@ -288,7 +288,7 @@ class _Inventory:
         return nets
 
 
-def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
+def upstream_entry(entry: object, path: str, inventory: Inventory) -> list:
     if isinstance(entry, str) and entry.startswith("group:"):
         group = entry[len("group:"):]
         if not HOST_RE.fullmatch(group):
@@ -311,18 +311,18 @@ def _upstream_entry(entry: object, path: str, inventory: _Inventory) -> list:
     return [parse_network(entry, path)]
 
 
-def _upstreams(user: object, inventory: _Inventory) -> dict[str, dict]:
+def parse_upstreams(user: object, inventory: Inventory) -> dict[str, dict]:
     """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}."""
     out = {name: merge([ipaddress.ip_network(p) for p in nets]) for name, nets in BUILTIN_UPSTREAMS.items()}
-    for name, value in _mapping(user, "egress_upstreams").items():
+    for name, value in as_mapping(user, "egress_upstreams").items():
         path = f"egress_upstreams.{name}"
-        _name(name, path, "upstream")
+        check_name(name, path, "upstream")
         if name in BUILTIN_UPSTREAMS:
             raise PolicyError(path, value, f"redefines the built-in upstream '{name}'")
-        entries = _as_list(value, path)
+        entries = as_list(value, path)
         nets = []
         for i, entry in enumerate(entries):
             epath = f"{path}[{i}]" if not isinstance(value, str) else path
-            nets.extend(_upstream_entry(entry, epath, inventory))
+            nets.extend(upstream_entry(entry, epath, inventory))
         out[name] = merge(nets)
     return out

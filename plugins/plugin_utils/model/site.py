@@ -21,16 +21,16 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     HOST_RE,
     NAME_RE,
-    _as_list,
-    _check_keys,
-    _Inventory,
-    _mapping,
-    _name,
-    _parse_date,
-    _require,
-    _services,
-    _upstream_entry,
-    _upstreams,
+    as_list,
+    check_keys,
+    Inventory,
+    as_mapping,
+    check_name,
+    parse_date,
+    require_keys,
+    parse_services,
+    upstream_entry,
+    parse_upstreams,
     merge,
     parse_network,
     unknown,
@@ -48,9 +48,9 @@ RECORD_KEYS = ("index", "hosts", "service", "reason", "owner", "expires", "activ
 def parse_role_defs(user: object) -> dict[str, tuple[dict, str]]:
     """The built-in roles and egress_roles: name -> (definition, the path it is read at)."""
     roles = {name: (spec, f"built-in role {name}") for name, spec in ROLES.items()}
-    for name, spec in _mapping(user, "egress_roles").items():
+    for name, spec in as_mapping(user, "egress_roles").items():
         path = f"egress_roles.{name}"
-        _name(name, path, "role")
+        check_name(name, path, "role")
         roles[name] = (spec, path)
     return roles
 
@@ -59,7 +59,7 @@ def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[s
     """A host's (or segment's) egress_role: one known role name or a list of them."""
     if raw is None:
         raise PolicyError(path, None, f"is required for {host} (one of: {', '.join(sorted(role_defs))})")
-    roles = _as_list(raw, path, what="a role name or a list of role names")
+    roles = as_list(raw, path, what="a role name or a list of role names")
     for i, role in enumerate(roles):
         rpath = path if isinstance(raw, str) else f"{path}[{i}]"
         if not isinstance(role, str) or role not in role_defs:
@@ -69,36 +69,36 @@ def parse_roles(raw: object, role_defs: Mapping, path: str, host: str) -> list[s
     return roles
 
 
-def parse_exceptions(raw: object, services: Mapping, upstreams: Mapping, inventory: _Inventory, today: datetime.date) -> list[dict]:
+def parse_exceptions(raw: object, services: Mapping, upstreams: Mapping, inventory: Inventory, today: datetime.date) -> list[dict]:
     """Validate every exception; each comes back with its services and destinations resolved,
     and ``record``: how a policy lists it."""
     out = []
-    for i, exc in enumerate(_as_list(raw or [], "egress_exceptions", allow_empty=True)):
+    for i, exc in enumerate(as_list(raw or [], "egress_exceptions", allow_empty=True)):
         epath = f"egress_exceptions[{i}]"
-        exc = _mapping(exc, epath)
-        _check_keys(exc, EXCEPTION_KEYS, epath)
-        _require(exc, ("hosts", "service", "to", "reason", "owner", "expires"), epath,
-                 "is required: every exception records hosts, service, to, reason, owner and expires")
-        hosts = _as_list(exc["hosts"], f"{epath}.hosts")
+        exc = as_mapping(exc, epath)
+        check_keys(exc, EXCEPTION_KEYS, epath)
+        require_keys(exc, ("hosts", "service", "to", "reason", "owner", "expires"), epath,
+                     "is required: every exception records hosts, service, to, reason, owner and expires")
+        hosts = as_list(exc["hosts"], f"{epath}.hosts")
         for j, host in enumerate(hosts):
             if not isinstance(host, str) or not HOST_RE.fullmatch(host) or not inventory.has_host(host):
                 raise PolicyError(f"{epath}.hosts[{j}]", host, "is not a host of the inventory")
         for key in ("reason", "owner"):
             if not isinstance(exc[key], str) or not exc[key].strip():
                 raise PolicyError(f"{epath}.{key}", exc[key], "must be a non-empty text")
-        expires = _parse_date(exc["expires"], f"{epath}.expires")
-        svc_names = [_name(s, f"{epath}.service", "service") for s in _as_list(exc["service"], f"{epath}.service")]
+        expires = parse_date(exc["expires"], f"{epath}.expires")
+        svc_names = [check_name(s, f"{epath}.service", "service") for s in as_list(exc["service"], f"{epath}.service")]
         for svc in svc_names:
             if svc not in services:
                 raise unknown(f"{epath}.service", svc, "service", services)
         named: list[str] = []
         nets = []
-        for j, entry in enumerate(_as_list(exc["to"], f"{epath}.to")):
+        for j, entry in enumerate(as_list(exc["to"], f"{epath}.to")):
             tpath = f"{epath}.to[{j}]" if not isinstance(exc["to"], str) else f"{epath}.to"
             if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in upstreams:
                 named.append(entry)
             else:
-                nets.extend(_upstream_entry(entry, tpath, inventory))
+                nets.extend(upstream_entry(entry, tpath, inventory))
         parsed = {
             "index": i, "path": epath, "hosts": sorted(hosts), "service": svc_names, "named": named,
             "addresses": merge(nets) if nets else None, "reason": exc["reason"], "owner": exc["owner"],
@@ -120,16 +120,16 @@ class Site:
 
     __slots__ = ("today", "inventory", "trusted", "trusted_set", "services", "upstreams", "role_defs", "exceptions", "exception_warn_days")
 
-    def __init__(self, variables: Mapping, inventory: _Inventory, today: datetime.date) -> None:
+    def __init__(self, variables: Mapping, inventory: Inventory, today: datetime.date) -> None:
         trusted_raw = variables.get("egress_trusted_prefixes")
         if trusted_raw is None:
             raise PolicyError("egress_trusted_prefixes", None, "is required: list the prefixes your hosts' traffic may come from")
-        trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(_as_list(trusted_raw, "egress_trusted_prefixes"))]
+        trusted = [parse_network(p, f"egress_trusted_prefixes[{i}]") for i, p in enumerate(as_list(trusted_raw, "egress_trusted_prefixes"))]
         warn_days = variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS)
         if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
             raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
-        services = _services(variables.get("egress_services"))
-        upstreams = _upstreams(variables.get("egress_upstreams"), inventory)
+        services = parse_services(variables.get("egress_services"))
+        upstreams = parse_upstreams(variables.get("egress_upstreams"), inventory)
         values = {
             "today": today,
             "inventory": inventory,
@@ -152,4 +152,4 @@ class Site:
            today: datetime.date | None = None) -> Site:
         """The Site of ``variables``, with an address look-up (a mapping or a callable) and
         the inventory's groups."""
-        return cls(variables, _Inventory(addresses, groups), today or datetime.date.today())
+        return cls(variables, Inventory(addresses, groups), today or datetime.date.today())

@@ -67,8 +67,8 @@ def test_site_compile_gives_every_target_its_per_host_ir(make):
 def test_equal_copies_of_the_site_variables_are_parsed_once(monkeypatch):
     """Inventories hand each host its own copy: the site compile still parses them once."""
     calls = []
-    real = site_model._upstreams
-    monkeypatch.setattr(site_model, "_upstreams", lambda *a: calls.append(1) or real(*a))
+    real = site_model.parse_upstreams
+    monkeypatch.setattr(site_model, "parse_upstreams", lambda *a: calls.append(1) or real(*a))
     host_vars, addresses, groups = generated(40, 3)
     host_vars = {h: copy.deepcopy(v) for h, v in host_vars.items()}
     assert len(list(compile_site(host_vars, addresses, groups, today=TODAY))) == 41
