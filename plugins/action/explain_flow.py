@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import HAS_NETADDR
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.explain import QUESTION, explain_site, parse_flow
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import inventory_inputs
 
 
 class ActionModule(ActionBase):

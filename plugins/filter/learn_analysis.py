@@ -92,7 +92,7 @@ from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_valid
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.report import report_markdown, suggestion_yaml
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import inventory_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import learn
 
 

@@ -82,7 +82,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.ansible.utils.plugins.module_utils.common.argspec_validate import AnsibleArgSpecValidator
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import inventory_inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import inventory_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import compare, whatif_markdown
 

@@ -147,3 +147,16 @@ def plain(value: object) -> object:
         if isinstance(value, kind):
             return kind(value)
     return str(value)
+
+
+def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
+    """What compile_site takes, read from Ansible's hostvars: each host's egress_* variables
+    (its egress_verify_flows too) and an address lookup."""
+    host_vars = {}
+    for host in hosts:
+        if host in hostvars:
+            host_vars[host] = policy_inputs(hostvars, host)
+            flows = hostvars[host].get("egress_verify_flows")
+            if flows:
+                host_vars[host]["egress_verify_flows"] = flows
+    return host_vars, host_addresses(hostvars)

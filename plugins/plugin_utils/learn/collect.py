@@ -254,24 +254,6 @@ def flow_key(record: Mapping) -> tuple:
             (record.get("attribution") or {}).get("class"))
 
 
-def learned_flow(record: Mapping) -> dict:
-    """A learned flow as the plain data of a ``model.flow.Flow`` (what ``Flow.from_mapping``
-    and the oracle read), as the policy that logged it saw it: the line's ``UID`` and ``GID``
-    are the flow's ``user`` and ``group``. Checked where it is judged, as every flow is."""
-    flow = {"src": record["src"], "dst": record["dst"], "proto": record["proto"]}
-    if record["dport"] is not None:
-        flow["dport"] = record["dport"]
-    if isinstance(record.get("icmp_type"), str):
-        flow["icmp_type"] = record["icmp_type"]
-    for key in ("iif", "oif"):
-        if record.get(key):
-            flow[key] = record[key]
-    for key, field in (("uid", "user"), ("gid", "group")):
-        if record.get(key) is not None:
-            flow[field] = record[key]
-    return flow
-
-
 def log_text(value: object) -> tuple[object, str | None]:
     """A host's gathered log: its text (or list of records) and None, or None and why there is none.
     ``value`` is the text, a list, ``{"failed": why}``, or a registered command result."""

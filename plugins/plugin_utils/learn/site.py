@@ -11,7 +11,6 @@ import ipaddress
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
-from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import host_addresses, policy_inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import allow_entries
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import SitePolicies, targets
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
@@ -29,19 +28,6 @@ def _inside(address, networks) -> bool:
     if isinstance(networks, PrefixIndex):
         return bool(networks.lookup(address))
     return any(address.version == net.version and address in net for net in networks)
-
-
-def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
-    """What compile_site takes, read from Ansible's hostvars: each host's egress_* variables
-    (its egress_verify_flows too) and an address lookup."""
-    host_vars = {}
-    for host in hosts:
-        if host in hostvars:
-            host_vars[host] = policy_inputs(hostvars, host)
-            flows = hostvars[host].get("egress_verify_flows")
-            if flows:
-                host_vars[host]["egress_verify_flows"] = flows
-    return host_vars, host_addresses(hostvars)
 
 
 class LearnSite(SitePolicies):

@@ -16,9 +16,10 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect, learned_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import LearnSite
 
 UNKNOWN_ROLE = "(no role)"

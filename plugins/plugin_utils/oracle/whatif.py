@@ -15,9 +15,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow, learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, normalise_packet
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 

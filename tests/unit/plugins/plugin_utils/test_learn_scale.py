@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sample import ADDRESSES, GROUPS, ROLES, site
 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, _in_set, evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import judge, replay
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import what_if
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site

@@ -10,7 +10,8 @@ import pytest
 from journal import record
 from sample import ADDRESSES, GROUPS, site
 
-from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import learned_flow, parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import parse_line
+from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import apply_change, learn
