@@ -203,144 +203,16 @@ rollback_seconds:
   sample: 10.1
 """
 
-import os
-import re
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.warden.egress.plugins.module_utils import _apply_confirm as confirming
-from ansible_collections.warden.egress.plugins.module_utils import _apply_files as files
-from ansible_collections.warden.egress.plugins.module_utils import _apply_lock as lock
-from ansible_collections.warden.egress.plugins.module_utils import _apply_rollback as rollback
-from ansible_collections.warden.egress.plugins.module_utils import _apply_state as state
-
-RULE = re.compile(r"(pass|block)\b")
-
-
-def check_content(content: str) -> str | None:
-    """Return a problem if the file holds no rule: an empty anchor filters nothing."""
-    for raw in content.splitlines():
-        if RULE.match(raw.split("#", 1)[0].strip()):
-            return None
-    return ("the file holds no pass or block rule: an empty ruleset would leave the box unfiltered"
-            " (to empty the anchor, use state: absent)")
-
-
-def listing(module: AnsibleModule, pfctl: str, anchor: str) -> str | None:
-    """The anchor as pfctl lists it: rules, then each table and its addresses."""
-    rc, rules, dummy = module.run_command([pfctl, "-a", anchor, "-s", "rules"])
-    if rc != 0:
-        return None
-    rc, tables, dummy = module.run_command([pfctl, "-a", anchor, "-s", "Tables"])
-    out = ["# rules", rules.strip()]
-    for table in sorted(tables.split()) if rc == 0 else []:
-        rc, members, dummy = module.run_command([pfctl, "-a", anchor, "-t", table, "-T", "show"])
-        out.append(f"# table <{table}>")
-        out.extend(sorted(line.strip() for line in members.splitlines() if line.strip()))
-    text = "\n".join(out) + "\n"
-    return None if text == "# rules\n\n" else text
-
-
-def previous_rules(record: dict | None, now: str | None, boot_text: str | None) -> str | None:
-    """What to load again if this run has to be undone: the anchor as it is (None: empty),
-    known by its record, or else by the boot file."""
-    if now is None:
-        return None
-    if record is not None and record["listing"] == now:
-        return record["content"]
-    return boot_text
+from ansible_collections.warden.egress.plugins.module_utils import _apply_lifecycle as lifecycle
+from ansible_collections.warden.egress.plugins.module_utils._apply_pf import PfDriver
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "content": {"type": "str"},
-            "anchor": {"type": "str", "default": "warden_egress"},
-            "path": {"type": "path", "default": "/etc/pf.anchors/warden_egress"},
-            "state_dir": {"type": "path", "default": "/var/lib/warden_egress"},
-            "confirm_timeout": {"type": "int", "default": 0},
-            "confirm": {"type": "bool", "default": False},
-            "lock_timeout": {"type": "int", "default": 120},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    anchor = params["anchor"]
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,31}", anchor):
-        module.fail_json(msg=f"anchor: {anchor!r} is not a usable anchor name")
-    for name in ("confirm_timeout", "lock_timeout"):
-        if params[name] < 0:
-            module.fail_json(msg=f"{name}: {params[name]} must be 0 or more seconds")
-    if params["confirm"] and (params["content"] is not None or params["state"] != "present"):
-        module.fail_json(msg="confirm: true confirms the pending load; give it without content and without state: absent")
-    pfctl = module.get_bin_path("pfctl", required=True, opt_dirs=["/sbin"])
-    record_path = os.path.join(params["state_dir"], f"pf-{anchor}.json")
-    pending = confirming.Pending(module, params["state_dir"], f"pf-{anchor}", f"anchor {anchor}")
-    keep_file = bool(params["path"])
-    result = {"changed": False, "anchor": anchor, "ruleset_changed": False, "file_changed": False, "pending_confirmation": False}
-
-    content = params["content"]
-    if not params["confirm"] and params["state"] == "present":
-        if content is None:
-            module.fail_json(msg="content: required to load the anchor (or give confirm: true)", **result)
-        problem = check_content(content)
-        if problem:
-            module.fail_json(msg=f"content: refusing to load: {problem}", **result)
-        rc, out, err = state.run_with_file(module, [pfctl, "-n", "-a", anchor, "-f"], content, ".pf")
-        if rc != 0:
-            module.fail_json(msg=f"content: pfctl -n rejected the rules, nothing was loaded: {(err or out).strip()}", **result)
-    fd = lock.hold(module, params["state_dir"], params["lock_timeout"], result)
-    if params["confirm"]:
-        confirming.confirm(module, pending, result)
-    if not module.check_mode:
-        confirming.settle(module, fd, params["state_dir"], params["lock_timeout"], result)
-
-    record = state.read_record(record_path)
-    now = listing(module, pfctl, anchor)
-    if params["state"] == "absent":
-        def unload():
-            rc, out, err = module.run_command([pfctl, "-a", anchor, "-F", "all"])
-            if rc != 0:
-                module.fail_json(msg=f"pfctl -a {anchor} -F all failed: {err.strip()}", **result)
-
-        state.remove_all(module, result, record, now, record_path, params["path"], unload)
-
-    state.plan(module, result, record, content, now, keep_file and state.read_text(params["path"]) != content, f"anchor {anchor}")
-    if module.check_mode or not result["changed"]:
-        module.exit_json(**result)
-
-    staged = files.stage_all(module, result, [(params["path"], content, 0o644)] if result["file_changed"] else [])
-    if not result["ruleset_changed"]:
-        files.finish(module, result, staged)
-        module.exit_json(**result)
-
-    restore = {"backend": "pf", "pfctl": pfctl, "anchor": anchor,
-               "saved": previous_rules(record, now, state.read_text(params["path"]) if keep_file else None)}
-    if params["confirm_timeout"] > 0 and restore["saved"] is not None:
-        rc, out, err = state.run_with_file(module, [pfctl, "-n", "-a", anchor, "-f"], restore["saved"], ".pf")
-        if rc != 0:
-            module.fail_json(msg=f"the rules loaded now would not load again, so a rollback could not put them back ({(err or out).strip()});"
-                                 " nothing was loaded (load without confirm_timeout)", **files.unchanged(result))
-    rc, out, err = state.run_with_file(module, [pfctl, "-a", anchor, "-f"], content, ".pf")
-    if rc != 0:
-        module.fail_json(msg=f"pfctl -a {anchor} -f failed; the anchor was not changed: {(err or out).strip()}", **files.unchanged(result))
-    loaded = listing(module, pfctl, anchor) or ""
-    if params["confirm_timeout"] > 0:
-        boot = [{"path": params["path"], "text": content, "mode": 0o644}] if keep_file else []
-        pending.arm(params["confirm_timeout"], restore, {"boot": boot, "record": {"path": record_path, "content": content, "listing": loaded, "extra": {}}},
-                    result)
-        module.exit_json(**result)
-
-    def roll_back() -> str:
-        problem = rollback.restore_pf(restore)
-        if problem:
-            return f"putting the previous rules back failed too ({problem}): the new rules are loaded"
-        return "the previous rules were put back" if restore["saved"] is not None else "the anchor was emptied again"
-
-    files.finish(module, result, staged, write_record=lambda: state.write_record(record_path, content, loaded),
-                 roll_back=roll_back, undo_record=lambda: state.put_back_record(record_path, record))
-    module.exit_json(**result)
+    lifecycle.run(PfDriver, {
+        "content": {"type": "str"},
+        "anchor": {"type": "str", "default": "warden_egress"},
+        "path": {"type": "path", "default": "/etc/pf.anchors/warden_egress"},
+    })
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import pytest
 from netns import Pair, run_module
 from sample import compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.modules.nft_apply import check_scope, stable_listing
+from ansible_collections.warden.egress.plugins.module_utils._apply_nftables import check_scope, stable_listing
 from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
 FOREIGN = """table inet admin_keep {
