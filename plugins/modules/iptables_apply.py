@@ -247,10 +247,7 @@ validated:
 """
 
 from ansible_collections.warden.egress.plugins.module_utils import _apply_lifecycle as lifecycle
-from ansible_collections.warden.egress.plugins.module_utils._apply_iptables import IptablesDriver, check_rules, check_sets
-
-# check_rules and check_sets say what the module accepts; the renderer's tests import them from here.
-__all__ = ["check_rules", "check_sets", "main"]
+from ansible_collections.warden.egress.plugins.module_utils._apply_iptables import IptablesDriver
 
 
 def main() -> None:

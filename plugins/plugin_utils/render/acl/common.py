@@ -153,13 +153,14 @@ def new_entry(action: str, remark: str, **match) -> dict:
     return entry
 
 
-def aces(ir: Mapping, grouped: bool = False, capabilities: Mapping = CAPABILITIES) -> dict:
+def aces(ir: Mapping, grouped: bool = False, capabilities: Mapping | None = None) -> dict:
     """The entries of the IPv4 and IPv6 ACLs, in order; first match decides. Each entry's
     ``src`` and ``dst`` is a prefix, or None for any. With ``grouped``, a rule's sources and
     destinations stay together: one entry per rule, family and port range, whose ``src`` and
     ``dst`` may be an ``AddressGroup`` (a packet matches when its addresses lie in one member
     of each), so the ACL grows with the rules and the prefixes, not with their product.
     A rule the vendor cannot express (its ``capabilities``) is refused."""
+    capabilities = CAPABILITIES if capabilities is None else capabilities
     if ir.get("kind") not in capabilities["kinds"]:
         raise ValueError("device ACLs are rendered from an edge policy (egress_edge)")
     check_rules(capabilities, [ir])

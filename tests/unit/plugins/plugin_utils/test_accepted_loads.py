@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, site
 
-from ansible_collections.warden.egress.plugins.modules.iptables_apply import check_rules, check_sets
+from ansible_collections.warden.egress.plugins.module_utils._apply_iptables import check_rules, check_sets
 import pf_grammar
 from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
 from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables

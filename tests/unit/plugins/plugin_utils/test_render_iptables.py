@@ -13,7 +13,7 @@ import pytest
 from netns import Pair, sh
 from sample import EDGE, compile_for, edge_ir
 
-from ansible_collections.warden.egress.plugins.modules.iptables_apply import check_rules, check_sets
+from ansible_collections.warden.egress.plugins.module_utils._apply_iptables import check_rules, check_sets
 from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ipset_name, render
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
