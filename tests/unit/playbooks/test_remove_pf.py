@@ -19,14 +19,21 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 ADMIN = "set skip on lo\npass out quick proto tcp from any to any port 22 keep state\n"
 
 
-@pytest.fixture(params=[False, True], ids=["admin-pf-conf", "managed-pf-conf"])
-def box(tmp_path, request):
+def pf_stand_in(tmp_path) -> dict:
+    """The lab's pfctl stand-in in tmp_path/bin, and the environment that puts it first on
+    PATH and has it record what it loads under tmp_path/pf."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     shutil.copy(os.path.join(TOP, "lab", "files", "fake-pfctl.py"), bin_dir)
     shutil.copy(os.path.join(TOP, "lab", "files", "pf_grammar.py"), bin_dir)
     (bin_dir / "pfctl").write_text(f'#!/bin/sh\nexec {sys.executable} {bin_dir / "fake-pfctl.py"} "$@"\n')
     (bin_dir / "pfctl").chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "WARDEN_FAKE_PF_DIR": str(tmp_path / "pf")}
+
+
+@pytest.fixture(params=[False, True], ids=["admin-pf-conf", "managed-pf-conf"])
+def box(tmp_path, request):
+    stand_in = pf_stand_in(tmp_path)
     (tmp_path / "pf.conf").write_text(ADMIN)
     inventory = {"all": {"hosts": {"pfgw": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
@@ -37,7 +44,7 @@ def box(tmp_path, request):
         "pf_egress_manage_pf_conf": request.param,
     }}}}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "WARDEN_FAKE_PF_DIR": str(tmp_path / "pf"), "HOME": str(tmp_path),
+    env = {**os.environ, **stand_in, "HOME": str(tmp_path),
            "ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote")}
 

@@ -1,8 +1,10 @@
 """The roles' side of serves and users, run by ansible-playbook.
 
-* users.yml of the linux and pf roles: the local users and groups a host policy names are
-  looked up on the target (here, this machine) and their numbers written in; a name the
-  target does not know stops the play with the inventory path that named it.
+* warden.egress.local_users, which the linux and pf roles include: the local users and
+  groups a host policy names are looked up on the target (here, this machine) and their
+  numbers written in; a name the target does not know stops the play with the inventory path
+  that named it. Through the roles themselves: the rules they load carry the numbers (pf, with
+  the lab's pfctl stand-in), and a missing name stops the role before anything is rendered.
 * The verify role tries a flow as another local user, and an inbound connection from
   another host (its probe delegated there): the host namespace of a pair has the served-
   replies policy loaded and listeners on a served and an unserved port; the 'world' host of
@@ -22,6 +24,7 @@ import pytest
 import yaml
 from netns import HOST_V4, HOST_V6, Pair, sh
 from sample import ADDRESSES, GROUPS, site
+from test_remove_pf import pf_stand_in
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 
@@ -41,9 +44,8 @@ def playbook(tmp_path, inventory: dict, plays: list, ns: str | None = None) -> s
               ns=ns, check=False)
 
 
-@pytest.mark.parametrize("role", ["linux", "pf"])
 @pytest.mark.parametrize("missing", [None, "users", "groups"])
-def test_users_task_file_writes_the_numbers_or_stops(tmp_path, role, missing):
+def test_local_users_writes_the_numbers_or_stops(tmp_path, missing):
     roles = {"web_mail": {**ROLE, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody", "daemon", 7]},
                                             {"service": "dns", "to": "any", "groups": ["nogroup"]}]}}
     if missing == "users":
@@ -51,12 +53,11 @@ def test_users_task_file_writes_the_numbers_or_stops(tmp_path, role, missing):
     elif missing == "groups":
         roles["web_mail"]["allow"][1]["groups"] = ["nogroup", "no_such_group_x"]
     ir = compile_policy(site(egress_roles=roles, egress_role="web_mail", ansible_connection="local"), "mail1", ADDRESSES, GROUPS)
-    var = f"__{role}_egress_policies"
     inventory = {"all": {"hosts": {"mail1": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}
     plays = [{"name": "Resolve", "hosts": "mail1", "gather_facts": False, "tasks": [
-        {"name": "The compiled policies", "ansible.builtin.set_fact": {var: [ir]}},
-        {"name": "Resolve", "ansible.builtin.include_role": {"name": f"warden.egress.{role}", "tasks_from": "users"}},
-        {"name": "Show", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % var, "dest": str(tmp_path / "out.json"), "mode": "0644"}},
+        {"name": "Resolve", "ansible.builtin.include_role": {"name": "warden.egress.local_users"}, "vars": {"local_users_policies": [ir]}},
+        {"name": "Show", "ansible.builtin.copy": {"content": "{{ __local_users_policies | to_json }}", "dest": str(tmp_path / "out.json"),
+                                                  "mode": "0644"}},
     ]}]
     result = playbook(tmp_path, inventory, plays)
     output = result.stdout + result.stderr
@@ -79,22 +80,20 @@ def test_users_task_file_writes_the_numbers_or_stops(tmp_path, role, missing):
     }
 
 
-@pytest.mark.parametrize("role", ["linux", "pf"])
-def test_a_missing_user_fails_that_host_alone_in_one_line(tmp_path, role):
+def test_a_missing_user_fails_that_host_alone_in_one_line(tmp_path):
     """mail1 names a user this machine does not have; mail2, in the same play, names users it
     has. mail1 fails at the check, with one line naming the host, the variable and the name
     (not a filter's traceback wrapped in the task's); mail2 goes on to the end of the play."""
     roles = {"web_mail": {**ROLE, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody", "no_such_user_x"]}]},
              "web": {**ROLE, "allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody"]}]}}
-    var = f"__{role}_egress_policies"
     hosts = {}
     for host, name in (("mail1", "web_mail"), ("mail2", "web")):
         ir = compile_policy(site(egress_roles=roles, egress_role=name, ansible_connection="local"), "mail1", ADDRESSES, GROUPS)
-        hosts[host] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, var: [ir]}
+        hosts[host] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "__policies": [ir]}
     plays = [{"name": "Resolve", "hosts": "mail1,mail2", "gather_facts": False, "tasks": [
-        {"name": "Resolve", "ansible.builtin.include_role": {"name": f"warden.egress.{role}", "tasks_from": "users"}},
-        {"name": "Show", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % var, "dest": str(tmp_path / "{{ inventory_hostname }}.json"),
-                                                  "mode": "0644"}},
+        {"name": "Resolve", "ansible.builtin.include_role": {"name": "warden.egress.local_users"}, "vars": {"local_users_policies": "{{ __policies }}"}},
+        {"name": "Show", "ansible.builtin.copy": {"content": "{{ __local_users_policies | to_json }}",
+                                                  "dest": str(tmp_path / "{{ inventory_hostname }}.json"), "mode": "0644"}},
     ]}]
     result = playbook(tmp_path, {"all": {"hosts": hosts}}, plays)
     output = result.stdout + result.stderr
@@ -110,6 +109,59 @@ def test_a_missing_user_fails_that_host_alone_in_one_line(tmp_path, role):
     assert not (tmp_path / "mail1.json").exists()
     resolved = json.loads((tmp_path / "mail2.json").read_text())[0]
     assert resolved["local_ids"]["users"] == {"nobody": {"id": 65534, "path": "egress_roles.web.allow[0].users[0]"}}
+
+
+USERS_ROLE = {"allow": [{"service": "smtp", "to": "smtp_relays", "users": ["nobody"]}, {"service": "https", "to": "any", "groups": ["nogroup"]}]}
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["numbers-loaded", "missing-user-stops"])
+@pytest.mark.parametrize("role", ["linux", "pf"])
+def test_the_roles_load_the_numbers_or_stop_before_rendering(tmp_path, role, missing):
+    """site.yml, the policies read from the site compile: the linux role (in a scratch
+    namespace) and the pf role (the lab's pfctl stand-in) load the users' and groups' numbers
+    that warden.egress.local_users looked up on this machine; a user it does not have stops
+    the role, naming it, before anything is rendered or loaded."""
+    roles = {"mailer": json.loads(json.dumps(USERS_ROLE))}
+    if missing:
+        roles["mailer"]["allow"][0]["users"] = ["nobody", "no_such_user_x"]
+    rules = tmp_path / "rules" / ("warden_egress.nft" if role == "linux" else "warden_egress")
+    host = {"egress_role": "mailer", "egress_addresses": ADDRESSES["mail1"], "ansible_python_interpreter": sys.executable}
+    env = {**ENV, "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(tmp_path / "ansible-remote")}
+    if role == "linux":
+        host.update(egress_table="we_users", linux_egress_rules_file=str(rules), linux_egress_state_dir=str(tmp_path / "state"),
+                    linux_egress_install_packages=False, linux_egress_persist=False, linux_egress_confirm_timeout=0)
+    else:
+        env.update(pf_stand_in(tmp_path))
+        (tmp_path / "pf.conf").write_text("set skip on lo\n")
+        host.update(egress_platform="pf", pf_egress_os="freebsd", pf_egress_enable=False, pf_egress_pf_conf=str(tmp_path / "pf.conf"),
+                    pf_egress_anchor_file=str(rules), pf_egress_state_dir=str(tmp_path / "state"))
+    site_vars = {**site(egress_roles=roles, egress_exceptions=[]), "ansible_connection": "local", "egress_site_compile_dir": str(tmp_path / "site")}
+    inventory = {"all": {"vars": site_vars,
+                         "hosts": {"mail1": host},
+                         "children": {group: {"hosts": {h: {"egress_addresses": ADDRESSES[h]} for h in members}}
+                                      for group, members in GROUPS.items() if members}}}
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    command = ["env", *[f"{k}={v}" for k, v in env.items()], "ansible-playbook", "-i", str(tmp_path / "hosts.yml"),
+               os.path.join(TOP, "playbooks", "site.yml"), "-e", "egress_become=false", "--diff"]
+    if role == "linux":
+        with Pair() as pair:  # the rules go into a scratch namespace
+            result = sh(*command, ns=pair.host, check=False)
+    else:
+        result = sh(*command, check=False)
+    output = result.stdout + result.stderr
+    if missing:
+        assert result.returncode != 0, output[-4000:]
+        assert ("warden.egress: host mail1: egress_roles.mailer.allow[0].users[1]: 'no_such_user_x' is not a local user on mail1 "
+                "(getent passwd no_such_user_x found no entry)") in output, output[-4000:]
+        assert f"TASK [warden.egress.{role} : Render" not in output and not rules.exists(), output[-4000:]
+        return
+    assert result.returncode == 0, output[-4000:]
+    if role == "linux":  # the ruleset loaded (its diff: the kernel lists a uid alike, loaded by name or number)
+        text = output.split("TASK [warden.egress.linux : Load the egress table atomically", 1)[1].split("TASK [", 1)[0]
+        assert "meta skuid 65534" in text and "meta skgid 65534" in text and "nobody" not in text, text
+    else:
+        text = rules.read_text()
+        assert "user 65534" in text and "group 65534" in text and "nobody" not in text, text
 
 
 @pytest.fixture()
