@@ -252,7 +252,7 @@ def read_ios(parsed: list, groups: Mapping | None = None) -> dict:
     return out
 
 
-# The lines of an IOS ACL as the device lists them (``acl_device_form``): a header, then
+# The lines of an IOS ACL as the device lists them (the device_form step): a header, then
 # numbered entries (IPv6: ``sequence N`` first). ``read_ios_text`` reads every line of a large
 # rendering; the vendor's parser, which takes seconds per hundred lines, reads ``ios_sample``.
 IOS_HEADER = re.compile(r"(?:ip access-list extended|(ipv6) access-list) (\S+)")

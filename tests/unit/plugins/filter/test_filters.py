@@ -6,8 +6,6 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from sample import ADDRESSES, GROUPS, ROLES, compile_for, edge_ir, site
 
-from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
-from ansible_collections.warden.egress.plugins.filter.acl_device_form import acl_device_form
 from ansible_collections.warden.egress.plugins.filter.expect_flows import expect_flows
 from ansible_collections.warden.egress.plugins.filter.explain import explain
 from ansible_collections.warden.egress.plugins.filter.flow_table import flow_table
@@ -139,17 +137,6 @@ def test_to_device_acls_uses_the_policy_platform_and_names_refusals():
         to_device_acls(edge_ir())
     with pytest.raises(AnsibleFilterError, match="to_device_acls: input is not a Policy IR"):
         to_device_acls({"kind": "edge"})
-
-
-def test_acl_device_form_and_acl_check_errors():
-    with pytest.raises(AnsibleFilterError, match="acl_device_form: platform 'nxos' is not ios, eos or junos"):
-        acl_device_form(["x"], "nxos")
-    with pytest.raises(AnsibleFilterError, match="acl_device_form: the rendered Junos configuration has no inet6 filter"):
-        acl_device_form("<nc:firewall/>", "junos", junos_load=True)
-    with pytest.raises(AnsibleFilterError, match="acl_check: the parsed configuration has no entries in WARDEN-EGRESS-V4, WARDEN-EGRESS-V6"):
-        acl_check([], edge_ir(), "ios")
-    with pytest.raises(AnsibleFilterError, match="acl_check: platform 'pf' is not ios, eos or junos"):
-        acl_check([], edge_ir(), "pf")
 
 
 @pytest.mark.parametrize(("change", "problem"), [

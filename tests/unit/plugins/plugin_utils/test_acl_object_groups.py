@@ -17,8 +17,8 @@ from sample import edge_ir
 from test_render_acl import trip_for
 from test_render_acl_apply import binding
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
+from ansible.errors import AnsibleActionFail, AnsibleFilterError
+from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, plan
@@ -111,11 +111,16 @@ def test_an_entry_naming_a_group_nobody_read_decides_nothing():
     """IOS parsed back without the groups' lines: the check is an error, never a pass."""
     trip = trip_for("ios")
     ir = edge_ir()
-    with pytest.raises(AnsibleFilterError, match="object group 'WARDEN-EGRESS-V[46]-[0-9A-F]{10}' was not read"):
-        acl_check(trip["parsed"]["default"], ir, "ios", count=200)
-    with pytest.raises(AnsibleFilterError, match="names object group .* which the change does not define"):
-        acl_check(trip["parsed"]["default"], ir, "ios", count=200, object_groups=[line for line in trip["groups"]["default"] if "v6" not in line][:2])
-    assert acl_check(trip["parsed"]["default"], ir, "ios", count=500, object_groups=trip["groups"]["default"]) == []
+
+    def check(count, lines=None):  # the network_acl role's step
+        return run_step({"step": "check", "parsed": trip["parsed"]["default"], "policy": ir, "platform": "ios", "count": count,
+                         "object_group_lines": lines})["disagree"]
+
+    with pytest.raises(AnsibleActionFail, match="object group 'WARDEN-EGRESS-V[46]-[0-9A-F]{10}' was not read"):
+        check(200)
+    with pytest.raises(AnsibleActionFail, match="names object group .* which the change does not define"):
+        check(200, [line for line in trip["groups"]["default"] if "v6" not in line][:2])
+    assert check(500, trip["groups"]["default"]) == []
 
 
 def test_the_check_sees_into_the_groups():

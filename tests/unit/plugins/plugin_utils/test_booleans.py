@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, compile_for, edge_ir, site
 
-from ansible_collections.warden.egress.plugins.filter.acl_device_form import acl_device_form
+from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.model import inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
@@ -111,7 +111,7 @@ def test_device_acl_filters(value, expected):
     else:
         assert to_device_acls(ir, bind=value, object_groups=value)["object_groups"] == []
     rendered = ["ip access-list WARDEN-EGRESS-V4", "10 deny ip any any"]
-    text = acl_device_form(rendered, "eos", load=value, session="s1")
+    text = run_step({"step": "device_form", "rendered": rendered, "platform": "eos", "load": value, "session": "s1"})["form"]
     assert text == (["configure session s1", *rendered, "end", "configure session s1 commit"] if expected else "\n".join(rendered))
 
 

@@ -14,9 +14,8 @@ import sys
 import pytest
 from test_render_acl import CASES, device_text, read, roundtrip, trip_for
 
-from ansible.errors import AnsibleFilterError
-from ansible_collections.warden.egress.plugins.filter.acl_check import acl_check
-from ansible_collections.warden.egress.plugins.filter.acl_parse_sample import acl_parse_sample
+from ansible.errors import AnsibleActionFail
+from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import (
     IOS_REMARK, IOS_SHAPE, ios_object_group_lines, ios_render, ios_sample, read_ios_object_groups, read_ios_text,
 )
@@ -26,6 +25,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sitegen import generate  # noqa: E402
 
 SAMPLE = 40
+
+
+def parse_sample(text: str, lines) -> str:  # the network_acl role's steps
+    return run_step({"step": "parse_sample", "text": text, "sample_lines": lines})["sample"]
+
+
+def run_check(parsed, ir, platform: str, **args) -> list:
+    return run_step({"step": "check", "parsed": parsed, "policy": ir, "platform": platform, **args})["disagree"]
 
 
 def test_the_reader_reads_each_rendering_as_cisco_ios_parses_it():
@@ -45,7 +52,7 @@ def large() -> dict:
     rendered = ios_render(ir)
     groups = ios_object_group_lines(rendered["object_groups"])
     text = device_text("ios", roundtrip("ios", render={"large": rendered["acls"]})["rendered"]["large"])
-    sample = acl_parse_sample(text, SAMPLE)
+    sample = parse_sample(text, SAMPLE)
     parsed = roundtrip("ios", parse={"sample": sample})["parsed"]["sample"]
     return {"ir": ir, "groups": groups, "text": text, "sample": sample, "parsed": parsed}
 
@@ -67,7 +74,7 @@ def test_the_sample_is_small_and_meets_every_shape():
 
 
 def check(case: dict, parsed=None, text=None) -> list:
-    return acl_check(case["parsed"] if parsed is None else parsed, case["ir"], "ios", object_groups=case["groups"],
+    return run_check(case["parsed"] if parsed is None else parsed, case["ir"], "ios", object_group_lines=case["groups"],
                      text=case["text"] if text is None else text, sample_lines=SAMPLE)
 
 
@@ -86,12 +93,12 @@ def test_the_vendor_parse_must_read_each_sampled_entry_as_the_check_does():
     case = large()
     dropped = copy.deepcopy(case["parsed"])
     dropped[-1]["acls"][0]["aces"].pop(3)
-    with pytest.raises(AnsibleFilterError, match="cisco.ios read the entries"):
+    with pytest.raises(AnsibleActionFail, match="cisco.ios read the entries"):
         check(case, parsed=dropped)
     moved = copy.deepcopy(case["parsed"])
     ace = next(a for a in moved[-1]["acls"][0]["aces"] if (a.get("destination", {}).get("port_protocol") or {}).get("eq"))
     ace["destination"]["port_protocol"]["eq"] = "8081"
-    with pytest.raises(AnsibleFilterError, match=rf"sequence {ace['sequence']}: cisco.ios reads"):
+    with pytest.raises(AnsibleActionFail, match=rf"sequence {ace['sequence']}: cisco.ios reads"):
         check(case, parsed=moved)
 
 
@@ -116,8 +123,11 @@ def test_a_line_before_any_header_is_refused():
 
 def test_the_sample_size_must_be_a_positive_number():
     case = large()
-    for bad in (0, -3, True, "200"):
-        with pytest.raises(AnsibleFilterError, match="lines .* is not a positive number"):
-            acl_parse_sample("ip access-list extended X", bad)
-        with pytest.raises(AnsibleFilterError, match="lines .* is not a positive number"):
-            acl_check(case["parsed"], case["ir"], "ios", object_groups=case["groups"], text=case["text"], sample_lines=bad)
+    for bad in (0, -3, True):
+        with pytest.raises(AnsibleActionFail, match="lines .* is not a positive number"):
+            parse_sample("ip access-list extended X", bad)
+        with pytest.raises(AnsibleActionFail, match="lines .* is not a positive number"):
+            run_check(case["parsed"], case["ir"], "ios", object_group_lines=case["groups"], text=case["text"], sample_lines=bad)
+    for bad in ("two hundred", [200]):  # Ansible's own conversion of an int option refuses these
+        with pytest.raises(AnsibleActionFail, match="sample_lines"):
+            parse_sample("ip access-list extended X", bad)

@@ -14,7 +14,7 @@ import pytest
 from sample import edge_ir
 from test_render_acl import roundtrip
 
-from ansible.errors import AnsibleFilterError
+from ansible.errors import AnsibleActionFail, AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, name_generation, pending, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings, disagreements, sample_flows
@@ -22,7 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices i
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings, eos_session
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_load, ios_object_group_lines, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_load
-from ansible_collections.warden.egress.plugins.filter.acl_bound import acl_bound
+from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 
 G2, G3 = acl_names(2), acl_names(3)
 
@@ -353,7 +353,12 @@ def test_eos_bindings_are_read_from_the_indented_running_config():
     assert not any(interface.get("access_groups") for interface in vendor), vendor
     ours = eos_bindings(EOS_RUNNING)
     assert ours == [binding("Ethernet1", {"ipv4": "MGMT-IN"}, "in"), binding("Ethernet2", G3)]
-    assert acl_bound(EOS_RUNNING, "Ethernet2") == G3 and acl_bound(EOS_RUNNING, "Ethernet1") == {}
-    assert acl_bound([binding("Ethernet2", G2)], "Ethernet2") == G2
-    with pytest.raises(AnsibleFilterError, match="acl_bound: input is not the gathered list"):
-        acl_bound({"Ethernet2": G2}, "Ethernet2")
+
+    def bound(gathered, interface=None):  # the network_acl role's step
+        return run_step({"step": "bound", "gathered": gathered, "interface": interface})["bound"]
+
+    assert bound(EOS_RUNNING) == ours
+    assert bound(EOS_RUNNING, "Ethernet2") == G3 and bound(EOS_RUNNING, "Ethernet1") == {}
+    assert bound([binding("Ethernet2", G2)], "Ethernet2") == G2
+    with pytest.raises(AnsibleActionFail, match="bound: gathered is not the gathered list"):
+        bound({"Ethernet2": G2}, "Ethernet2")
