@@ -132,7 +132,7 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool, read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import bindings
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config
@@ -160,7 +160,8 @@ def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind
                "delete_group_lines": ios_delete_group_lines(planned["delete_groups"])}
         if confirm_timeout is not None:
             # A value given as text (-e network_acl_confirm_timeout=120) counts when it is a whole number.
-            seconds = int(confirm_timeout) if isinstance(confirm_timeout, str) and confirm_timeout.strip().isdigit() else confirm_timeout
+            number = read_number(confirm_timeout.strip()) if isinstance(confirm_timeout, str) else None
+            seconds = confirm_timeout if number is None else number
             out["confirm"] = confirm_timer(target, seconds, int(reconnect))
             out["warnings"] = out["warnings"] + out["confirm"].pop("warnings")
         return out

@@ -17,6 +17,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
     CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, aces, command_lines, new_entry, once_each, remark_groups,
 )
@@ -114,7 +115,7 @@ def read_eos(parsed: list) -> dict:
                 proto = str(ace.get("protocol"))
                 if proto in ("ip", "ipv6"):
                     proto = None
-                elif proto.isdigit():
+                elif read_number(proto) is not None:
                     proto = int(proto)
                 elif proto in ("icmp", "icmpv6"):
                     proto = "icmp"

@@ -25,6 +25,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
     CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
 )
@@ -129,7 +130,8 @@ IOS_PORT_NAMES = {
 
 def _port(value) -> int:
     text = str(value)
-    return int(text) if text.isdigit() else IOS_PORT_NAMES[text]
+    number = read_number(text)
+    return number if number is not None else IOS_PORT_NAMES[text]
 
 
 def _parsed_address(spec: Mapping, family: str, groups: Mapping | None = None):
@@ -281,7 +283,7 @@ def _ios_text_entry(body: str, family: str, groups: Mapping | None) -> dict | No
     if words[0] == "remark":
         return None
     action, proto = words.pop(0), words.pop(0) if len(words) > 1 else ""
-    if action not in ("permit", "deny") or not (proto.isdigit() or proto in IOS_PROTOCOLS[family]):
+    if action not in ("permit", "deny") or not (read_number(proto) is not None or proto in IOS_PROTOCOLS[family]):
         raise ValueError("not an entry this check reads")
     src = _ios_text_address(words, family, groups)
     dst = _ios_text_address(words, family, groups)
@@ -297,7 +299,7 @@ def _ios_text_entry(body: str, family: str, groups: Mapping | None) -> dict | No
     log = words == ["log"]
     if words and not log:
         raise ValueError(f"{' '.join(words)!r} is not read by this check")
-    return new_entry(action, "", proto=int(proto) if proto.isdigit() else IOS_PROTOCOLS[family][proto], src=src, dst=dst, ports=ports,
+    return new_entry(action, "", proto=int(proto) if read_number(proto) is not None else IOS_PROTOCOLS[family][proto], src=src, dst=dst, ports=ports,
                      established=established, log=log)
 
 

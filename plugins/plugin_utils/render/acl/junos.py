@@ -19,6 +19,7 @@ import re
 import xml.dom.minidom
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
     CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, group, new_entry, no_template,
 )
@@ -106,7 +107,7 @@ def read_junos(parsed: list) -> dict:
             for ace in acl.get("aces", []):
                 proto = ace.get("protocol")
                 if proto is not None:
-                    proto = int(proto) if str(proto).isdigit() else ("icmp" if proto in ("icmp", "icmp6", "icmpv6") else proto)
+                    proto = int(proto) if read_number(str(proto)) is not None else ("icmp" if proto in ("icmp", "icmp6", "icmpv6") else proto)
                 for side in ("source", "destination"):
                     if (ace.get(side) or {}).get("prefix_list"):
                         raise ValueError(f"term {ace.get('name')!r} matches a {side} prefix-list, which this check cannot read")
