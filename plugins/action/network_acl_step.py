@@ -15,10 +15,11 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.warden.egress.plugins.modules.network_acl_step import DOCUMENTATION
-from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import plain
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import plain
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import ir_problem
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import bound_out, pending
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import disagreements, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings, eos_session
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import (

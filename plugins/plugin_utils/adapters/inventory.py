@@ -132,23 +132,6 @@ def compile_target(filter_name: str, label: str, hostvars: Mapping, target: str,
         raise AnsibleFilterError(f"warden.egress: {label} {target}: {exc}") from None
 
 
-def plain(value: object) -> object:
-    """``value`` with every string, number, mapping and list as the plain Python type. The
-    inventory's values may be subclasses a YAML dumper cannot represent, and a filter's
-    arguments may be Ansible's lazily templated containers, whose every item access costs a
-    template check: a filter that walks a large structure many times converts it once."""
-    if isinstance(value, Mapping):
-        return {plain(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    for kind in (str, int, float):
-        if isinstance(value, kind):
-            return kind(value)
-    return str(value)
-
-
 def inventory_inputs(hostvars: Mapping, hosts: list) -> tuple[dict, Callable]:
     """What compile_site takes, read from Ansible's hostvars: each host's egress_* variables
     (its egress_verify_flows too) and an address lookup."""

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 
 import yaml
 
-from ansible_collections.warden.egress.plugins.plugin_utils.adapters.inventory import plain
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import KINDS
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.suggest import _what
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import plain
 
 # What each kind of line that is never read as a flow is, in the report's words.
 KIND_TEXT = {

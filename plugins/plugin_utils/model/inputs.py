@@ -73,6 +73,23 @@ def read_number(value: object, low: int = 0, high: int | None = None) -> int | N
     return number
 
 
+def plain(value: object) -> object:
+    """``value`` with every string, number, mapping and list as the plain Python type. The
+    inventory's values may be subclasses a YAML dumper cannot represent, and a filter's
+    arguments may be Ansible's lazily templated containers, whose every item access costs a
+    template check: a filter that walks a large structure many times converts it once."""
+    if isinstance(value, Mapping):
+        return {plain(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return str(value)
+
+
 # The spellings Ansible takes for a boolean (BOOLEANS_TRUE and BOOLEANS_FALSE of
 # ansible.module_utils.parsing.convert_bool): text is read in any case, spaces trimmed, so a
 # value given with -e ("true", "yes") counts as it does in YAML.

@@ -25,11 +25,13 @@ import pf_grammar
 from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
 from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
 from ansible_collections.warden.egress.plugins.plugin_utils.render import pf as render_pf
-from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import DEVICE_PLATFORMS, MODES, compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import MODES, compile_policy
+from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import DEVICE_PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import with_local_ids
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import disagreements, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_object_group_lines, ios_render
 

@@ -22,7 +22,8 @@ from ansible_collections.warden.egress.plugins.action.network_acl_step import ru
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import AddressGroup, aces, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import AddressGroup, aces
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import disagreements, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_object_group_lines, ios_render, read_ios_object_groups
 

@@ -44,7 +44,7 @@ def test_check_flows_are_drawn_not_enumerated_when_the_pairings_are_many():
     when they are few, else the count asked for, distinct, never to an inside destination."""
     import random
 
-    from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import _pairings
+    from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import _pairings
 
     inside = [ipaddress.ip_network("198.51.100.0/25")]
     small = {"ipv4": {"198.51.100.1", "203.0.113.1", "203.0.113.2"}, "ipv6": set()}

@@ -16,7 +16,8 @@ from sample import edge_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import AddressGroup, FirstMatch, aces, decide, new_entry, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import AddressGroup, aces, new_entry
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import FirstMatch, decide, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import GroupRef
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "benchmarks"))

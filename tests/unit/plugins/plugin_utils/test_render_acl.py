@@ -21,7 +21,8 @@ from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate as oracle
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, AddressGroup, aces, bindings, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, AddressGroup, aces, bindings
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import disagreements, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_object_group_lines, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_inet6_form, junos_load, junos_running_config

@@ -17,7 +17,8 @@ from test_render_acl import roundtrip
 from ansible.errors import AnsibleActionFail, AnsibleFilterError
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, name_generation, pending, plan
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings, disagreements, sample_flows
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES, bindings
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check import disagreements, sample_flows
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings, eos_session
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_load, ios_object_group_lines, ios_render
