@@ -36,9 +36,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import KINDS as IR_KINDS
 
 WORDS = ("audit", "deny", "alert")
-TAGS = ("host", "edge")
+TAGS = tuple(IR_KINDS)  # the kind of IR that wrote an audit line
 # Anywhere in a line of text (parse_line); a record's MESSAGE must match from its start.
 LINE_RE = re.compile(r"(?:^|[\s\]])(?P<prefix>[A-Za-z0-9_.:-]{1,24}) (?P<word>audit|deny|alert)(?:\[(?P<tag>[^\]\s]{1,64})\])?: (?P<fields>IN=.*)\Z")
 MESSAGE_RE = re.compile(r"\A(?P<prefix>[A-Za-z0-9_.:-]{1,24}) (?P<word>audit|deny|alert)(?:\[(?P<tag>[^\]\s]{1,64})\])?: (?P<fields>IN=.*)\Z")

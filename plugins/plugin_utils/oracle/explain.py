@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import SitePolicies, targets
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import PROTOCOLS
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 
-PROTOS = ("tcp", "udp", "icmp")
 # The question's parts: the module's options (``port`` is ``dport`` as a person writes it).
 QUESTION = ("src", "dst", "dport", "port", "proto", "user", "group")
 
@@ -44,8 +44,8 @@ def parse_flow(question: Mapping) -> Flow:
             what = "source" if name == "src" else "destination"
             raise PolicyError(name, question.get(name), f"is required: give the {what} address of the flow with -e explain_{name}=ADDRESS")
     proto = given.get("proto", "tcp")
-    if proto not in PROTOS:
-        raise PolicyError("proto", proto, f"is not one of {', '.join(PROTOS)}")
+    if proto not in PROTOCOLS:
+        raise PolicyError("proto", proto, f"is not one of {', '.join(PROTOCOLS)}")
     port = next((key for key in ("port", "dport") if key in given), None)
     if proto == "icmp" and port is not None:
         raise PolicyError(port, given[port], "is not for proto icmp (an echo request has no port)")

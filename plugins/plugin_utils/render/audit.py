@@ -18,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import PREFIX_RE
+from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import KINDS
 
 AUDIT_ONCE = 3600
 # A full set lets a new flow through: nftables without a line, iptables (whose ipset cannot
 # add it) with a line for each of its packets. Never a drop: audit mode only logs.
 AUDIT_ENTRIES = 65536
 AUDIT_PORT_PROTOS = ("tcp", "udp", "udplite", "sctp")
-AUDIT_TAGS = ("host", "edge")
+# The audit tag of a log line is the kind of IR that wrote it.
+AUDIT_TAGS = tuple(KINDS)
 # What the tag adds to egress_log.prefix (the longest tag).
 AUDIT_PREFIX_EXTRA = max(len(f" audit[{tag}]: ") for tag in AUDIT_TAGS)
 
