@@ -66,6 +66,16 @@ options:
     description: Seconds a new connection and one command may take; a shorter O(confirm_timeout) gives a warning.
     type: int
     default: 60
+  max_entries:
+    description:
+      - The entries (both ACLs together, remarks not counted) the device is taken to hold. A
+        rendering with more is refused, naming what would make it smaller; nothing is returned
+        for a device to load.
+      - Omitted, the platform's own figure, 4096 on each of C(ios), C(eos) and C(junos), of the
+        order of a switch's hardware ACL region, not any model's own. A router that filters in
+        software holds more, a small switch less; set the device's figure.
+    type: int
+    version_added: 0.5.0
 """
 
 EXAMPLES = r"""
@@ -125,6 +135,10 @@ _value:
     confirm:
       description: C(seconds) the device really waits, C(minutes) (IOS, Junos) or C(timer) (EOS C(HH:MM:SS)).
       type: dict
+    fit:
+      description: C(entries) per address family, their C(total), and the C(limit) held against (O(max_entries)).
+      type: dict
+      version_added: 0.5.0
     warnings:
       description: What the plan noticed (ACLs kept, a confirmation timeout shorter than a reconnection).
       type: list
@@ -135,15 +149,21 @@ from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters imp
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool, read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import bindings
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, fit
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_delete_group_lines, ios_object_group_lines, ios_render
 
 
-def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True):
+def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind=True, confirm_timeout=None, reconnect=60, object_groups=True,
+                   max_entries=None):
     def render(policy):
         grouped = parse_bool(object_groups, "object_groups (network_acl_object_groups)")
         bound = parse_bool(bind, "bind (network_acl_bind)")
         target = platform or policy["platform"]
+        limit = None
+        if max_entries is not None:
+            limit = read_number(max_entries.strip() if isinstance(max_entries, str) else max_entries, low=1)
+            if limit is None:
+                raise ValueError(f"max_entries (network_acl_max_entries): {max_entries!r} is not a whole number of entries above 0")
         if target == "ios" and grouped and not bound:
             raise ValueError("network_acl_object_groups: true needs network_acl_bind: true on IOS (the object groups are defined in the change "
                              "that loads and binds a new generation of the ACLs); set network_acl_object_groups: false to replace the ACLs in place")
@@ -157,7 +177,8 @@ def to_device_acls(ir, platform=None, on_device=None, bound_on_device=None, bind
         else:
             rendered = {"acls": device_config(policy, target, names), "object_groups": []}
         out = {**planned, **rendered, "object_group_lines": ios_object_group_lines(rendered["object_groups"]), "interfaces": bindings(policy, names),
-               "delete_group_lines": ios_delete_group_lines(planned["delete_groups"])}
+               "delete_group_lines": ios_delete_group_lines(planned["delete_groups"]),
+               "fit": fit(rendered["acls"], target, limit, grouped)}
         if confirm_timeout is not None:
             # A value given as text (-e network_acl_confirm_timeout=120) counts when it is a whole number.
             number = read_number(confirm_timeout.strip()) if isinstance(confirm_timeout, str) else None

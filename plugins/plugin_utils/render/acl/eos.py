@@ -30,7 +30,7 @@ CAPABILITIES = {
     **ACL_CAPABILITIES,
     "refused_protocols": {4: "IP protocol 4 cannot be rendered for arista.eos.eos_acls (it renders it as 'ip', every protocol)"},
 }
-LIMITS = {"remark": 100, "confirm_timer": (24 * 3600 - 1, "commit timer takes at most 23:59:59")}
+LIMITS = {"remark": 100, "confirm_timer": (24 * 3600 - 1, "commit timer takes at most 23:59:59"), "entries": 4096}
 
 
 # --------------------------------------------------------------------------- render

@@ -34,7 +34,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common im
 # What cisco.ios.ios_acls cannot express is what no device ACL can. Its limits: a remark's
 # length; the longest revert timer.
 CAPABILITIES = ACL_CAPABILITIES
-LIMITS = {"remark": 100, "confirm_timer": (120 * 60, "configure terminal revert timer takes 1 to 120 minutes")}
+LIMITS = {"remark": 100, "confirm_timer": (120 * 60, "configure terminal revert timer takes 1 to 120 minutes"),
+          "entries": 4096}
 
 
 # --------------------------------------------------------------------------- render

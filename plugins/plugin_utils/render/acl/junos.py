@@ -29,7 +29,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common im
 # TCP flag match (so the replies entry is left out) and a log action. Its limits: a term
 # name's length; the longest commit confirmed.
 CAPABILITIES = {**ACL_CAPABILITIES, "tcp_flags": False, "log": False}
-LIMITS = {"term_name": 60, "confirm_timer": (65535 * 60, "commit confirmed takes 1 to 65535 minutes")}
+LIMITS = {"term_name": 60, "confirm_timer": (65535 * 60, "commit confirmed takes 1 to 65535 minutes"), "entries": 4096}
 
 
 # --------------------------------------------------------------------------- render
