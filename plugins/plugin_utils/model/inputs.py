@@ -279,10 +279,6 @@ class Inventory:
         self._addresses = addresses or {}
         self.groups = groups or {}
 
-    def sources(self) -> tuple:
-        """The objects the answers come from (the site cache compares them by identity)."""
-        return (self._addresses, self.groups)
-
     def has_host(self, name: str) -> bool:
         if callable(self._addresses):
             return self._addresses(name) is not None

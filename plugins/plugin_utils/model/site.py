@@ -33,12 +33,13 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
     parse_upstreams,
     merge,
     parse_network,
+    read_number,
     unknown,
 )
 
 # The inputs every target of a site shares: a site compile parses each distinct value once.
 SITE_VARIABLES = ("egress_trusted_prefixes", "egress_upstreams", "egress_services", "egress_roles", "egress_exceptions",
-                  "egress_exception_warn_days")
+                  "egress_exception_warn_days", "egress_site_hosts")
 EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
 # Exceptions that expire within this many days are warned about (egress_exception_warn_days).
 EXCEPTION_WARN_DAYS = 14
@@ -109,6 +110,26 @@ def parse_exceptions(raw: object, services: Mapping, upstreams: Mapping, invento
     return out
 
 
+def check_site_hosts(expected: object, inventory: Inventory) -> None:
+    """Refuse an inventory that does not hold the ``egress_site_hosts`` hosts the site says it
+    has (unset: not checked). A partial inventory (an AWX or AAP job slice, a dynamic
+    inventory that failed half way) would compile gateways, group upstreams and exceptions
+    from part of the site; ``--limit`` does not shorten it, the inventory stays whole."""
+    if expected is None:
+        return
+    count = read_number(expected, low=1)
+    if count is None:
+        raise PolicyError("egress_site_hosts", expected, "is not a whole number of hosts above 0")
+    if "all" not in inventory.groups:
+        raise PolicyError("egress_site_hosts", expected, "cannot be checked: the inventory's groups were not given (groups=groups)")
+    held = len(inventory.groups["all"])
+    if held != count:
+        raise PolicyError("egress_site_hosts", expected,
+                          f"says the site has {count} hosts, but this inventory holds {held}: a partial inventory (an AWX or AAP job slice, "
+                          "a dynamic inventory source that failed) would compile gateways, group upstreams and exceptions from part of "
+                          "the site, so nothing is compiled. Run on the whole inventory (--limit keeps it whole), or correct egress_site_hosts")
+
+
 class Site:
     """The site-wide definitions of one inventory, parsed once from ``variables`` (the
     ``SITE_VARIABLES`` a target sees) with the inventory's address and group look-ups.
@@ -128,6 +149,7 @@ class Site:
         warn_days = variables.get("egress_exception_warn_days", EXCEPTION_WARN_DAYS)
         if isinstance(warn_days, bool) or not isinstance(warn_days, int) or not 0 <= warn_days <= 3650:
             raise PolicyError("egress_exception_warn_days", warn_days, "is not a number of days (0-3650)")
+        check_site_hosts(variables.get("egress_site_hosts"), inventory)
         services = parse_services(variables.get("egress_services"))
         upstreams = parse_upstreams(variables.get("egress_upstreams"), inventory)
         values = {

@@ -36,7 +36,7 @@ PLAYBOOK = """
 """
 
 
-def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}") -> str:
+def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}", **site) -> str:
     group_vars = tmp_path / "group_vars"
     group_vars.mkdir(exist_ok=True)
     (group_vars / "all.yml").write_text(yaml.safe_dump({
@@ -45,6 +45,7 @@ def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}") -> str:
         "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:10::/120"],
         "egress_upstreams": {"smtp_relays": ["203.0.113.25"], "dns_forwarders": ["203.0.113.53"], "internal_resolvers": "group:dns_resolvers"},
         "egress_segments": {"lan": {"prefixes": ["198.51.100.64/28"], "role": "isolated"}},
+        **site,
     }))
     hosts = {
         "mail1": {"egress_role": "mail_server", "egress_addresses": [mail_address], "mail_address_var": "198.51.100.11"},
@@ -61,11 +62,11 @@ def inventory(tmp_path, mail_address: str = "{{ mail_address_var }}") -> str:
     return str(path)
 
 
-def run(tmp_path, inv: str) -> subprocess.CompletedProcess:
+def run(tmp_path, inv: str, *options: str) -> subprocess.CompletedProcess:
     playbook = tmp_path / "play.yml"
     playbook.write_text(PLAYBOOK)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(TOP, ".build", "collections"), ANSIBLE_FORCE_COLOR="0")
-    return subprocess.run(["ansible-playbook", "-i", inv, str(playbook), "-e", f"dest={tmp_path / 'site'}"],
+    return subprocess.run(["ansible-playbook", "-i", inv, str(playbook), "-e", f"dest={tmp_path / 'site'}", *options],
                           capture_output=True, text=True, env=env, check=False, cwd=str(tmp_path))
 
 
@@ -95,3 +96,16 @@ def test_a_bad_value_fails_the_task_naming_host_variable_and_value(tmp_path):
     assert result.returncode != 0
     assert "warden.egress: edge gw1: hostvars[mail1].egress_addresses[0]: '198.51.100.300' is not an IP address or prefix" in result.stdout
     assert not [d for d in os.listdir(tmp_path / "site") if d.startswith("site-")]
+
+
+def test_an_inventory_short_of_the_site_compiles_nothing(tmp_path):
+    """egress_site_hosts: the hosts the site has. An inventory holding fewer or more (an AWX
+    job slice, a dynamic source that failed) compiles nothing; --limit keeps the inventory
+    whole, so a limited run compiles."""
+    result = run(tmp_path, inventory(tmp_path, egress_site_hosts=8))
+    assert result.returncode != 0
+    assert "egress_site_hosts: 8 says the site has 8 hosts, but this inventory holds 7" in result.stdout, result.stdout[-3000:]
+    assert not [d for d in os.listdir(tmp_path / "site") if d.startswith("site-")]
+    result = run(tmp_path, inventory(tmp_path, egress_site_hosts="7"), "--limit", "mail1")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert json.loads((tmp_path / "site" / "result.json").read_text())["targets"] == 6

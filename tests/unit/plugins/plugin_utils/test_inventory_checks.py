@@ -215,3 +215,26 @@ def test_exceptions_expiring_soon_or_expired_are_warned_with_their_owner(expires
     assert applied == (expires >= TODAY.isoformat())
     edge = edge_with(egress_exceptions=[exception(expires)], egress_exception_warn_days=warn_days)
     assert [w for w in edge["warnings"] if w.startswith("egress_exceptions")] == ([expected.replace(" on ws1 ", " at the edge ")] if expected else [])
+
+
+# ----------------------------------------------------------------------------- the whole site, or nothing
+
+@pytest.mark.parametrize(("value", "groups", "problem"), [
+    (len(ADDRESSES) + 1, {**GROUPS, "all": list(ADDRESSES)}, f"says the site has {len(ADDRESSES) + 1} hosts, but this inventory holds {len(ADDRESSES)}"),
+    (len(ADDRESSES), GROUPS, "cannot be checked: the inventory's groups were not given"),
+    (0, {**GROUPS, "all": list(ADDRESSES)}, "is not a whole number of hosts above 0"),
+    ("many", {**GROUPS, "all": list(ADDRESSES)}, "is not a whole number of hosts above 0"),
+    (True, {**GROUPS, "all": list(ADDRESSES)}, "is not a whole number of hosts above 0"),
+])
+def test_egress_site_hosts_refuses_a_partial_inventory(value, groups, problem):
+    variables = site(egress_site_hosts=value, egress_role=ROLES["mail1"])
+    with pytest.raises(PolicyError, match=r"^egress_site_hosts: .*" + problem.replace("(", r"\(").replace(")", r"\)")):
+        compile_policy(variables, "mail1", ADDRESSES, groups)
+    with pytest.raises(PolicyError, match="^egress_site_hosts: "):
+        compile_edge(site(egress_site_hosts=value, egress_edge=EDGE), "gw1", ADDRESSES, groups, dict(ROLES), today=TODAY)
+
+
+def test_egress_site_hosts_matching_the_inventory_compiles_as_without_it():
+    groups = {**GROUPS, "all": list(ADDRESSES)}
+    plain = compile_policy(site(egress_role=ROLES["mail1"]), "mail1", ADDRESSES, groups)
+    assert compile_policy(site(egress_site_hosts=str(len(ADDRESSES)), egress_role=ROLES["mail1"]), "mail1", ADDRESSES, groups) == plain
