@@ -276,17 +276,19 @@ RUSAGE_WRAPPER = ("import resource, subprocess, sys; code = subprocess.call(sys.
                   "sys.stderr.write('BENCH_RSS %d\\n' % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(code)")
 
 
-def run_playbook(playbook: str, inventory: str, work: str, collections: str, timeout: float, extra: dict, limit: str | None = None) -> dict:
+def run_playbook(playbook: str, inventory: str, work: str, collections: str, timeout: float, extra: dict, limit: str | None = None,
+                 forks: int = 10, options: tuple = ()) -> dict:
+    """Run ``playbook``; ``options`` are more ansible-playbook arguments (``--tags``, ...)."""
     binary = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     binary = binary if os.path.exists(binary) else shutil.which("ansible-playbook")
     if binary is None:
         return {"status": "error", "error": "ansible-playbook not found"}
     config = os.path.join(work, "ansible.cfg")
     with open(config, "w", encoding="utf-8") as handle:
-        handle.write(f"[defaults]\ncollections_path = {collections}\nforks = 10\nhost_key_checking = False\n"
+        handle.write(f"[defaults]\ncollections_path = {collections}\nforks = {forks}\nhost_key_checking = False\n"
                      "retry_files_enabled = False\nstdout_callback = ansible.builtin.default\ninterpreter_python = auto_silent\n")
     env = {**os.environ, "ANSIBLE_CONFIG": config, "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp")}
-    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)] + (["--limit", limit] if limit else [])
+    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)] + (["--limit", limit] if limit else []) + list(options)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
