@@ -66,7 +66,8 @@ class ActionModule(ActionBase):
             shutil.rmtree(run_dir, ignore_errors=True)
             raise AnsibleActionFail(f"warden.egress: {exc.label} {exc.host}: {exc}") from None
         plays, canaries = _plays(variables, verifying, task_vars.get("ansible_play_hosts_all") or hosts)
-        result.update(changed=False, dir=run_dir, targets=count, policy_warnings=warnings, plays=plays, canaries=canaries,
+        lines = [f"warden.egress: {host}: {warning}" for host, found in warnings.items() for warning in found]
+        result.update(changed=False, dir=run_dir, targets=count, policy_warnings=warnings, warning_lines=lines, plays=plays, canaries=canaries,
                       seconds=round(time.monotonic() - started, 3))
         return result
 

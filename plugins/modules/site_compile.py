@@ -86,6 +86,12 @@ policy_warnings:
   returned: success
   type: dict
   sample: {"ws1": ["egress_exceptions[0] (https for ws1, ws2) on ws1 expires on 2027-01-01, in 5 days; owner finance-it: renew or remove it"]}
+warning_lines:
+  description: "The same warnings as one list of lines, C(warden.egress: HOST: WARNING), in compile order."
+  returned: success
+  type: list
+  elements: str
+  sample: ["warden.egress: ws1: egress_exceptions[0] (https for ws1, ws2) on ws1 expires on 2027-01-01, in 5 days; owner finance-it: renew or remove it"]
 plays:
   description:
     - The hosts of each play of C(playbooks/site.yml), in inventory order, among the play's hosts (C(--limit) applies).
