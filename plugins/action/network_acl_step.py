@@ -116,13 +116,16 @@ def run_step(args: Mapping) -> dict:
     the step returns its value under. A bad argument or a refusal of the step raises
     AnsibleActionFail naming the step."""
     step = args.get("step")
-    if step in OPTIONS:
+    if isinstance(step, str) and step in OPTIONS:
         foreign = sorted(name for name in args if name != "step" and name not in OPTIONS[step])
         if foreign:
             raise AnsibleActionFail(f"{NAME}: step {step} takes no {', '.join(foreign)} (its options: {', '.join(OPTIONS[step])})")
     result = VALIDATOR.validate(dict(args))
     if result.error_messages:
         raise AnsibleActionFail(f"{NAME}: {'; '.join(result.error_messages)}")
+    null = [name for name in REQUIRED[step] if result.validated_parameters.get(name) is None]
+    if null:
+        raise AnsibleActionFail(f"{NAME}: step {step} needs {', '.join(null)}, given as null")
     key, function = STEPS[step]
     try:
         return {key: function(result.validated_parameters)}

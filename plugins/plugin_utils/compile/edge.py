@@ -286,7 +286,7 @@ def compile_edge(
     for exc in site.exceptions:
         i = exc["index"]
         sources = [a for host in exc["hosts"] for a in (host_addresses.get(host) or inventory.addresses(host, f"{exc['path']}.hosts"))]
-        exceptions.append(exception_record(exc, True))
+        exceptions.append(exception_record(exc))
         warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, " at the edge"))
         if not exc["active"]:
             continue

@@ -5,8 +5,8 @@
 
 Pure Python: no Ansible imports. Every input is validated here; a bad value raises
 ``PolicyError`` naming the variable path and the value, before anything is rendered.
-The checks every value goes through, services and upstreams are in ``inputs``; what each
-role allows and serves, as rules, in ``role_plan``.
+The checks every value goes through, services and upstreams are in ``model.inputs``; what
+each role allows and serves, as rules, in ``compile.roles``.
 
 The IR is plain data (dicts, lists, strings, ints) so it can travel through Ansible
 facts unchanged. Its shape is documented in ``docs/policy-ir.md``.
@@ -223,9 +223,10 @@ def begin(variables: Mapping, target: str, addresses, groups, today: datetime.da
     return variables, settings, plans
 
 
-def exception_record(exc: Mapping, applies: bool) -> dict:
-    """How an IR lists an exception of the site."""
-    return {**exc["record"], "applies": applies}
+def exception_record(exc: Mapping) -> dict:
+    """How an IR lists an exception of the site that applies to its target (an IR lists no
+    other)."""
+    return {**exc["record"], "applies": True}
 
 
 def compile_policy(
@@ -304,7 +305,7 @@ def compile_policy(
         i = exc["index"]
         if target not in exc["hosts"]:
             continue  # a policy lists only the exceptions that name its host
-        exceptions.append(exception_record(exc, True))
+        exceptions.append(exception_record(exc))
         warnings.extend(exception_warnings(exc, site.today, site.exception_warn_days, f" on {target}"))
         if not exc["active"]:
             continue

@@ -136,12 +136,6 @@ def allow_entries(spec: object, path: str) -> list[dict]:
     return entries
 
 
-def _allow_entries(spec: object, path: str) -> list[tuple[int, list[str], list[str], str]]:
-    """(index, services, upstreams, path) of each allow entry; an edge, which sees addresses
-    only, asks ``owner_paths`` whether the role also names local users."""
-    return [(e["index"], e["services"], e["to"], e["path"]) for e in allow_entries(spec, path)]
-
-
 def owner_paths(spec: object, path: str) -> list[str]:
     """The ``users``/``groups`` paths of a role's allow entries (what an edge cannot enforce)."""
     return [f"{e['path']}.{e['owners'][0]}" for e in allow_entries(spec, path) if e["owners"]]

@@ -13,7 +13,7 @@ iptables ``--log-uid``):
 
     warden-egress audit[host]: IN= OUT=eth0 SRC=198.51.100.14 DST=203.0.113.9 LEN=60 ... PROTO=TCP SPT=40000 DPT=443 WINDOW=64240 ... URGP=0 UID=1000 GID=1000
 
-Each flow is logged once, then not again for an hour while it lasts (render_audit.py), so a
+Each flow is logged once, then not again for an hour while it lasts (render/audit.py), so a
 flow's ``count`` is the number of lines, not of packets.
 
 **Provenance.** Lines are read from journald's records (``journalctl -k -o json``), not from

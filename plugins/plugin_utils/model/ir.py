@@ -101,7 +101,7 @@ def ir_problem(ir: object) -> str | None:
         return f"has no {', '.join(missing)}"
     if ir["schema"] != IR_SCHEMA:
         return f"is schema {ir['schema']!r}, not {IR_SCHEMA}"
-    if KINDS.get(ir["kind"]) != ir["hook"]:
+    if not isinstance(ir["kind"], str) or KINDS.get(ir["kind"]) != ir["hook"]:
         return f"is kind {ir['kind']!r} with hook {ir['hook']!r}"
     sets, rules = ir["sets"], ir["rules"]
     if not isinstance(sets, Mapping) or not isinstance(rules, list):
@@ -113,9 +113,9 @@ def ir_problem(ir: object) -> str | None:
         absent = [field for field in RULE_FIELDS + ("action", "origin", "comment") if field not in one]
         if unknown or absent:
             return f"has rules[{index}] with fields {sorted(unknown)} unknown and {absent} missing"
-        if one["action"] not in ACTIONS:
+        if not isinstance(one["action"], str) or one["action"] not in ACTIONS:
             return f"has rules[{index}] with action {one['action']!r}"
         for field in SET_FIELDS:
-            if one[field] is not None and one[field] not in sets:
+            if one[field] is not None and (not isinstance(one[field], str) or one[field] not in sets):
                 return f"has rules[{index}] naming set {one[field]!r}, which it does not define"
     return None

@@ -82,8 +82,11 @@ def test_check_holds_the_acls_to_the_policy():
     ({"step": "check", "platform": "ios", "parsed": [], "policy": {}, "object_groups": []}, "step check takes no object_groups"),
     ({"step": "device_form", "platform": "eos", "rendered": EOS_RENDERED, "load": "maybe"}, "load"),
     ({"step": "check", "platform": "eos", "parsed": [], "policy": edge_ir(egress_platform="eos"), "count": "many"}, "count"),
+    ({"step": "device_form", "platform": "eos", "rendered": None}, "step device_form needs rendered, given as null"),
+    ({"step": "parse_sample", "text": None}, "step parse_sample needs text, given as null"),
+    ({"step": ["pending"], "platform": "ios", "output": IOS_TIMER}, "value of step must be one of"),
 ], ids=["no-step", "unknown-step", "check-without-policy", "form-without-rendered", "pending-without-platform", "unknown-platform",
-        "option-of-another-step", "device-form-option-in-check", "bad-bool", "bad-int"])
+        "option-of-another-step", "device-form-option-in-check", "bad-bool", "bad-int", "null-rendered", "null-text", "step-a-list"])
 def test_arguments_are_read_against_the_documentation(args, message):
     with pytest.raises(AnsibleActionFail, match="^warden.egress.network_acl_step: ") as raised:
         run_step(args)

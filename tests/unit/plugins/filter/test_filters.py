@@ -147,6 +147,10 @@ def test_to_device_acls_uses_the_policy_platform_and_names_refusals():
     (lambda ir: ir["rules"][0].pop("sports"), r"it has rules\[0\] with fields \[\] unknown and \['sports'\] missing"),
     (lambda ir: ir["rules"][0].update(dport=[[1, 2]]), r"it has rules\[0\] with fields \['dport'\] unknown"),
     (lambda ir: ir["rules"][0].update(action="allow"), r"it has rules\[0\] with action 'allow'"),
+    # values that cannot be looked up (a list where a name belongs) are named, not a TypeError
+    (lambda ir: ir.update(kind=["host"]), r"it is kind \['host'\] with hook 'output'"),
+    (lambda ir: ir["rules"][3].update(daddr_in=["x"]), r"it has rules\[3\] naming set \['x'\], which it does not define"),
+    (lambda ir: ir["rules"][0].update(action=["accept"]), r"it has rules\[0\] with action \['accept'\]"),
 ])
 @pytest.mark.parametrize("render", [to_nftables, to_iptables, to_pf])
 def test_every_renderer_door_checks_the_ir_schema(change, problem, render):
