@@ -49,7 +49,7 @@ def generate(hosts: int, roles: int, prefixes: int, seed: int = 1, segments: int
         "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:1000::/36"],
         "egress_upstreams": {**upstreams, "resolvers": "group:resolvers"},
         "egress_roles": role_defs,
-        "egress_segments": {f"seg{s:03d}": {"prefixes": [f"2001:db8:1f{s:02x}::/48"], "role": f"role{s % max(roles, 1):03d}"}
+        "egress_segments": {f"seg{s:03d}": {"prefixes": [f"2001:db8:{(0x1f00 + s) if s < 256 else (0x1e00 + s - 256):x}::/48"], "role": f"role{s % max(roles, 1):03d}"}
                             for s in range(segments)},
         "egress_exceptions": [
             {"hosts": [f"h{(e * 7) % max(hosts, 1):05d}"], "service": "https", "to": [f"203.0.113.{e % 200 + 1}"],
