@@ -7,14 +7,13 @@ change means it to. Regenerate with WARDEN_UPDATE_GOLDEN=1 and review the diff."
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
+from golden_files import golden
 from sample import EDGE, edge_ir
 
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "acl")
 ON_DEVICE = [{"afi": "ipv4", "acls": [{"name": "WARDEN-EGRESS-V4", "aces": [{"sequence": 10, "grant": "deny", "protocol": "ip"}]}]}]
 
 JUNOS_EDGE = {**EDGE, "inside": [{**EDGE["inside"][0], "interface": "ge-0/0/0"}], "outside": "ge-0/0/1"}
@@ -36,10 +35,4 @@ def test_device_acls_are_unchanged(name):
     result = CASES[name]()
     result.pop("fit")  # how many entries against which limit: a report, held by test_device_fit
     text = json.dumps(result, indent=1, sort_keys=True) + "\n"
-    path = os.path.join(GOLDEN, f"{name}.json")
-    if os.environ.get("WARDEN_UPDATE_GOLDEN") == "1":
-        os.makedirs(GOLDEN, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    with open(path, encoding="utf-8") as handle:
-        assert text == handle.read()
+    assert text == golden(f"acl/{name}.json", text)

@@ -4,11 +4,11 @@ and held against the kernel: real packets forwarded through a gateway namespace.
 from __future__ import annotations
 
 import itertools
-import os
 import random
 import time
 
 import pytest
+from golden_files import golden
 from netns import BACKENDS, Routed
 from sample import ADDRESSES, EDGE, GROUPS, ROLES, edge_ir, site
 
@@ -17,7 +17,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 
 
 def decide(ir, src, dst, dport, proto="tcp", iif="eth0", oif="eth1"):
@@ -134,12 +133,7 @@ def test_host_role_without_address_is_an_error():
 
 def test_golden():
     text = render(edge_ir())
-    path = os.path.join(GOLDEN, "gw1-edge.nft")
-    if os.environ.get("WARDEN_UPDATE_GOLDEN") == "1":
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    with open(path, encoding="utf-8") as handle:
-        assert text == handle.read()
+    assert text == golden("gw1-edge.nft", text)
 
 
 def test_host_and_edge_share_one_table():

@@ -5,18 +5,17 @@ backends)."""
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 
 import pytest
+from golden_files import golden
 from netns import Pair, sh
 from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.module_utils._apply_iptables import check_rules, check_sets
 from ansible_collections.warden.egress.plugins.plugin_utils.render.iptables import ipset_name, render
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = ["mail1", "dns1", "proxy1", "ws1", "intranet1"]
 CASES = {host: (lambda host=host: compile_for(host)) for host in HOSTS}
 CASES["gw1"] = lambda: [compile_for("ws1"), edge_ir()]
@@ -28,15 +27,10 @@ def rules(text):
 
 @pytest.mark.parametrize("name", ["mail1", "gw1"])
 def test_golden(name):
-    """Reviewed output; regenerate with WARDEN_REGOLD=1 and read the diff."""
+    """Reviewed output; regenerate with WARDEN_UPDATE_GOLDEN=1 and read the diff."""
     files = render(CASES[name]())
     for key in ("ipset", "ipv4", "ipv6"):
-        path = os.path.join(GOLDEN, f"{name}.iptables.{key}")
-        if os.environ.get("WARDEN_REGOLD"):
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(files[key])
-        with open(path, encoding="utf-8") as handle:
-            assert files[key] == handle.read(), key
+        assert files[key] == golden(f"{name}.iptables.{key}", files[key]), key
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 import random
 import re
 
 import pytest
+from golden_files import golden
 from netns import BACKENDS, HOST_V4, HOST_V6, SPOOF_V4, SPOOF_V6, Pair
 from sample import ADDRESSES, ROLES, compile_for
 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
 from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = sorted(ROLES)
 
 
@@ -24,13 +23,7 @@ HOSTS = sorted(ROLES)
 def test_golden(host):
     """Output is stable; regenerate with WARDEN_UPDATE_GOLDEN=1 and review the diff."""
     text = render(compile_for(host))
-    path = os.path.join(GOLDEN, f"{host}.nft")
-    if os.environ.get("WARDEN_UPDATE_GOLDEN") == "1":
-        os.makedirs(GOLDEN, exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    with open(path, encoding="utf-8") as handle:
-        assert text == handle.read()
+    assert text == golden(f"{host}.nft", text)
 
 
 def rule_lines(text):

@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-import os
 import random
 import re
 
 import pytest
+from golden_files import golden
 from sample import EDGE, compile_for, edge_ir
 
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate as oracle
 from pf_grammar import PfSyntaxError, evaluate, parse
 from ansible_collections.warden.egress.plugins.plugin_utils.render.pf import conn_rate, render, render_pf_conf
 
-GOLDEN = os.path.join(os.path.dirname(__file__), "golden")
 HOSTS = ["mail1", "dns1", "proxy1", "ws1", "intranet1"]
 OWN = {"mail1": ["198.51.100.11", "2001:db8:10::11"], "dns1": ["198.51.100.12", "2001:db8:10::12"],
        "proxy1": ["198.51.100.13", "2001:db8:10::13"], "ws1": ["198.51.100.14", "2001:db8:10::14"],
@@ -37,14 +36,9 @@ def edge_variant(name):
 
 
 def test_golden():
-    """Reviewed output; regenerate with WARDEN_REGOLD=1 and read the diff."""
+    """Reviewed output; regenerate with WARDEN_UPDATE_GOLDEN=1 and read the diff."""
     text = render([compile_for("ws1"), edge_ir()])
-    path = os.path.join(GOLDEN, "gw1.pf")
-    if os.environ.get("WARDEN_REGOLD"):
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    with open(path, encoding="utf-8") as handle:
-        assert text == handle.read()
+    assert text == golden("gw1.pf", text)
 
 
 @pytest.mark.parametrize("mode", ["enforce", "audit"])
