@@ -288,7 +288,8 @@ def run_playbook(playbook: str, inventory: str, work: str, collections: str, tim
         handle.write(f"[defaults]\ncollections_path = {collections}\nforks = {forks}\nhost_key_checking = False\n"
                      "retry_files_enabled = False\nstdout_callback = ansible.builtin.default\ninterpreter_python = auto_silent\n")
     env = {**os.environ, "ANSIBLE_CONFIG": config, "ANSIBLE_LOCAL_TEMP": os.path.join(work, "ansible-tmp")}
-    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)] + (["--limit", limit] if limit else []) + list(options)
+    command = [sys.executable, "-c", RUSAGE_WRAPPER, binary, "-i", inventory, playbook, "-e", json.dumps(extra)]
+    command += (["--limit", limit] if limit else []) + list(options)
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -15,6 +15,12 @@ import random
 SERVICES = ["dns", "ntp", "smtp", "http", "https", "ssh", "submission", "imaps"]
 
 
+def segment_block(s: int) -> int:
+    """The 16-bit block of segment ``s``'s IPv6 /48 inside the trusted 2001:db8:1000::/36:
+    2001:db8:1f00:: upwards for the first 256, then 2001:db8:1e00:: upwards."""
+    return (0x1f00 + s) if s < 256 else (0x1e00 + s - 256)
+
+
 def generate(hosts: int, roles: int, prefixes: int, seed: int = 1, segments: int = 0, exceptions: int = 0) -> dict:
     """Returns {variables, addresses, groups, host_roles, edge}: the site-wide variables as
     group_vars/all would hold them, each host's addresses, the groups, each host's role."""
@@ -49,7 +55,7 @@ def generate(hosts: int, roles: int, prefixes: int, seed: int = 1, segments: int
         "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:1000::/36"],
         "egress_upstreams": {**upstreams, "resolvers": "group:resolvers"},
         "egress_roles": role_defs,
-        "egress_segments": {f"seg{s:03d}": {"prefixes": [f"2001:db8:{(0x1f00 + s) if s < 256 else (0x1e00 + s - 256):x}::/48"], "role": f"role{s % max(roles, 1):03d}"}
+        "egress_segments": {f"seg{s:03d}": {"prefixes": [f"2001:db8:{segment_block(s):x}::/48"], "role": f"role{s % max(roles, 1):03d}"}
                             for s in range(segments)},
         "egress_exceptions": [
             {"hosts": [f"h{(e * 7) % max(hosts, 1):05d}"], "service": "https", "to": [f"203.0.113.{e % 200 + 1}"],

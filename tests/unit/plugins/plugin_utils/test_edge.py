@@ -18,7 +18,6 @@ from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate impo
 from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import render
 
 
-
 def decide(ir, src, dst, dport, proto="tcp", iif="eth0", oif="eth1"):
     return evaluate(ir, {"src": src, "dst": dst, "dport": dport, "proto": proto, "iif": iif, "oif": oif})
 
