@@ -4,13 +4,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 need_apt=()
 # (shellcheck is needed so that ansible-test sanity runs its shellcheck test.)
-for cmd in podman runc debootstrap nft iptables ipset unshare rsync ip shellcheck; do
+for cmd in podman runc debootstrap nft iptables ipset unshare rsync ip shellcheck dnsmasq ping; do
   command -v "$cmd" >/dev/null || need_apt+=("$cmd")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    podman runc debootstrap nftables iptables ipset util-linux rsync iproute2 netcat-openbsd shellcheck >/dev/null
+    podman runc debootstrap nftables iptables ipset util-linux rsync iproute2 netcat-openbsd shellcheck dnsmasq-base iputils-ping >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -r "$top/requirements-test.txt"
 bash "$top/.ci/collection-link.sh"

@@ -5,7 +5,8 @@
 
 The collection owns one nftables table. A file may only declare that table; it is checked
 with ``nft -c`` and loaded with ``nft -f`` in one transaction. What is loaded is the table as
-``nft -s list table`` prints it, less the elements traffic adds to dynamic sets.
+``nft -s list table`` prints it, less the elements traffic adds to dynamic sets and those the
+local resolver adds to the name sets, which a load carries over (``carried``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,47 @@ def stable_listing(text: str) -> str:
     return "\n".join(out) + "\n"
 
 
+NAME_SET = re.compile(r"^\s*set (dns_[A-Za-z0-9_]+_[ab]_v[46]) \{\s*$")
+
+
+def name_set_members(text: str | None) -> dict:
+    """The members of the sets a resolver fills (``dns_*_[ab]_v4|v6``, see docs/dns.md) in a
+    table as ``nft list table`` prints it: set name -> its elements, as printed."""
+    out: dict = {}
+    current, collecting, chunks = None, False, []
+    for line in (text or "").splitlines():
+        match = NAME_SET.match(line)
+        if match:
+            current, collecting, chunks = match.group(1), False, []
+            continue
+        if current is None:
+            continue
+        stripped = line.strip()
+        if not collecting and stripped.startswith("elements = {"):
+            collecting, stripped = True, stripped[len("elements = {"):]
+        if collecting:
+            done = "}" in stripped
+            chunks.append(stripped.split("}", 1)[0])
+            if done:
+                out[current] = [item.strip() for item in ",".join(chunks).split(",") if item.strip()]
+                current, collecting = None, False
+        elif stripped == "}":
+            current = None
+    return out
+
+
+def carried(before: str | None, content: str, family: str, table: str) -> str:
+    """The statements that put back, in the same transaction as the new table, the members
+    the resolver had added to name sets the new table still declares: re-applying a policy
+    must not empty them (clients hold answers whose addresses must stay allowed)."""
+    declared = {match.group(1) for match in map(NAME_SET.match, content.splitlines()) if match}
+    lines = []
+    for name, members in sorted(name_set_members(before).items()):
+        if name in declared and members and all(re.fullmatch(r"[0-9A-Fa-f.:]+", member) for member in members):
+            lines.append(f"add element {family} {table} {name} {{ {', '.join(members)} }}")
+    return "".join(line + "\n" for line in lines)
+
+
 class NftablesDriver(Driver):
     """One table, ``family`` ``table``; the boot file at ``path``."""
 
@@ -132,7 +174,7 @@ class NftablesDriver(Driver):
         return None
 
     def load(self, result: dict) -> str:
-        rc, out, err = self.run_nft(["-f"], self.params["content"])
+        rc, out, err = self.run_nft(["-f"], self.params["content"] + carried(self.before, self.params["content"], self.family, self.table))
         if rc != 0:
             self.module.fail_json(msg=f"nft -f failed; the transaction was rolled back and the old table is still loaded: {err.strip()}",
                                   **unchanged(result))

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import (
     alert_rules,
+    dns_extra,
     begin,
     exception_record,
     exception_warnings,
@@ -32,7 +33,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, dedupe, new_ir, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
-from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_interface, check_meter
+from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_interface, check_meter, check_names
 
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
 INSIDE_KEYS = {"interface", "prefixes"}
@@ -299,7 +300,9 @@ def compile_edge(
 
     rules.extend(alert_rules(settings["log"]["alert"], oif=outside))
     warnings.extend(wide_service_warnings(site, uses))
-    return new_ir("edge", target, settings, sorted(role_sources), used_sets, dedupe(rules), exceptions, warnings, edge={
+    check_names(settings["platform"], used_sets)
+    return new_ir("edge", target, settings, sorted(role_sources), used_sets, dedupe(rules), exceptions, warnings,
+                  **dns_extra(site, used_sets, "edge"), edge={
         "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
         "outside": outside,
         "routes": edge["routes"],

@@ -19,13 +19,14 @@ from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, PLATFORMS
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import lifetime
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, as_list, check_keys, as_mapping, parse_bool, read_number,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import dedupe, new_ir, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
-from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_target
+from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_names, check_target
 
 MODES = ("enforce", "audit")
 LOG_KEYS = {"denied", "rate", "prefix", "alert"}
@@ -223,6 +224,19 @@ def begin(variables: Mapping, target: str, addresses, groups, today: datetime.da
     return variables, settings, plans
 
 
+def dns_extra(site: Site, sets: Mapping, kind: str) -> dict:
+    """What a policy whose sets hold DNS names carries for the resolver that fills them
+    (``dns``: the ``egress_dns`` settings and the lifetime of an answered address, see
+    ``model.dnsnames.lifetime``); nothing for a policy without names. A host's own resolver
+    is the first its programs ask, so the site resolvers' caching does not count there."""
+    if not any(members.get("names") for members in sets.values()):
+        return {}
+    settings = dict(site.dns)
+    if kind == "host":
+        settings["upstream_cache_ttl"] = 0
+    return {"dns": {**settings, "lifetime": lifetime(settings)}}
+
+
 def exception_record(exc: Mapping) -> dict:
     """How an IR lists an exception of the site that applies to its target (an IR lists no
     other)."""
@@ -319,6 +333,8 @@ def compile_policy(
     rules.extend(alerts)
     keys.extend(alert_keys)
     warnings.extend(wide_service_warnings(site, uses))
+    check_names(settings["platform"], used_sets)
     return new_ir("host", target, settings, roles, used_sets, [dict(rule) for rule in dedupe(rules, keys)], exceptions, warnings,
                   replies="served" if served else "any",
-                  local_ids={kind: dict(sorted(names.items())) for kind, names in local_ids.items()})
+                  local_ids={kind: dict(sorted(names.items())) for kind, names in local_ids.items()},
+                  **dns_extra(site, used_sets, "host"))

@@ -48,13 +48,13 @@ def service_rules(service: dict, set_name: str | None, addresses: dict, origin: 
         return [
             new_rule("accept", origin, comment, family=family, daddr_in=set_name,
                      proto="icmp" if family == "ipv4" else "icmpv6", icmp_types=["echo-request"])
-            for family in FAMILIES if set_name is None or addresses[family]
+            for family in FAMILIES if set_name is None or addresses[family] or addresses.get("names")
         ]
     if set_name is None:
         return [new_rule("accept", origin, comment, proto=proto, dports=service["ports"]) for proto in service["protos"]]
     return [
         new_rule("accept", origin, comment, family=family, daddr_in=set_name, proto=proto, dports=service["ports"])
-        for family in FAMILIES if addresses[family]
+        for family in FAMILIES if addresses[family] or addresses.get("names")
         for proto in service["protos"]
     ]
 
@@ -149,6 +149,9 @@ def _serve_sources(site: Site, raw: object, path: str, role: str, index: int) ->
     for j, entry in enumerate(entries):
         epath = f"{path}[{j}]" if isinstance(raw, (list, tuple)) else path
         if isinstance(entry, str) and NAME_RE.fullmatch(entry) and entry in site.upstreams:
+            if site.upstreams[entry].get("names"):
+                raise PolicyError(epath, entry, f"names upstream {entry}, which holds DNS names: a client is not known by the name "
+                                                "it resolved, so serves from takes addresses only")
             named.append(entry)
         else:
             nets.extend(upstream_entry(entry, epath, site.inventory))

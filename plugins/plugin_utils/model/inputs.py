@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import BUILTIN_UPSTREAMS, SERVICES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry, parse_name
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 
 try:
@@ -302,6 +303,9 @@ class Inventory:
 
 
 def upstream_entry(entry: object, path: str, inventory: Inventory) -> list:
+    if is_dns_entry(entry):
+        raise PolicyError(path, entry, "is a DNS name, which only an upstream of egress_upstreams may hold: "
+                                       "define one there and name it here")
     if isinstance(entry, str) and entry.startswith("group:"):
         group = entry[len("group:"):]
         if not HOST_RE.fullmatch(group):
@@ -325,7 +329,8 @@ def upstream_entry(entry: object, path: str, inventory: Inventory) -> list:
 
 
 def parse_upstreams(user: object, inventory: Inventory) -> dict[str, dict]:
-    """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}."""
+    """Every upstream, resolved and merged: name -> {ipv4: [...], ipv6: [...]}, and
+    ``names`` (sorted) for an upstream that holds ``dns:`` entries."""
     out = {name: merge([ipaddress.ip_network(p) for p in nets]) for name, nets in BUILTIN_UPSTREAMS.items()}
     for name, value in as_mapping(user, "egress_upstreams").items():
         path = f"egress_upstreams.{name}"
@@ -333,9 +338,14 @@ def parse_upstreams(user: object, inventory: Inventory) -> dict[str, dict]:
         if name in BUILTIN_UPSTREAMS:
             raise PolicyError(path, value, f"redefines the built-in upstream '{name}'")
         entries = as_list(value, path)
-        nets = []
+        nets, names = [], []
         for i, entry in enumerate(entries):
             epath = f"{path}[{i}]" if not isinstance(value, str) else path
-            nets.extend(upstream_entry(entry, epath, inventory))
+            if is_dns_entry(entry):
+                names.append(parse_name(entry, epath))
+            else:
+                nets.extend(upstream_entry(entry, epath, inventory))
         out[name] = merge(nets)
+        if names:
+            out[name]["names"] = sorted(set(names))
     return out

@@ -17,6 +17,7 @@ import datetime
 from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ROLES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import parse_dns_settings
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
     HOST_RE,
@@ -38,7 +39,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
 )
 
 # The inputs every target of a site shares: a site compile parses each distinct value once.
-SITE_VARIABLES = ("egress_trusted_prefixes", "egress_upstreams", "egress_services", "egress_roles", "egress_exceptions",
+SITE_VARIABLES = ("egress_dns", "egress_trusted_prefixes", "egress_upstreams", "egress_services", "egress_roles", "egress_exceptions",
                   "egress_exception_warn_days", "egress_site_hosts")
 EXCEPTION_KEYS = {"hosts", "service", "to", "reason", "owner", "expires"}
 # Exceptions that expire within this many days are warned about (egress_exception_warn_days).
@@ -136,10 +137,12 @@ class Site:
 
     ``trusted`` (networks) and ``trusted_set`` (merged), ``services``, ``upstreams`` (name ->
     merged prefixes per family), ``role_defs`` (name -> (definition, path)), ``exceptions``
-    (parsed, see ``parse_exceptions``), ``exception_warn_days``, ``inventory`` and ``today``.
+    (parsed, see ``parse_exceptions``), ``exception_warn_days``, ``dns`` (``egress_dns``), ``inventory``
+    and ``today``.
     """
 
-    __slots__ = ("today", "inventory", "trusted", "trusted_set", "services", "upstreams", "role_defs", "exceptions", "exception_warn_days")
+    __slots__ = ("today", "inventory", "trusted", "trusted_set", "services", "upstreams", "role_defs", "exceptions", "exception_warn_days",
+                 "dns")
 
     def __init__(self, variables: Mapping, inventory: Inventory, today: datetime.date) -> None:
         trusted_raw = variables.get("egress_trusted_prefixes")
@@ -162,6 +165,7 @@ class Site:
             "role_defs": parse_role_defs(variables.get("egress_roles")),
             "exceptions": parse_exceptions(variables.get("egress_exceptions"), services, upstreams, inventory, today),
             "exception_warn_days": warn_days,
+            "dns": parse_dns_settings(variables.get("egress_dns")),
         }
         for name, value in values.items():
             object.__setattr__(self, name, value)

@@ -26,6 +26,7 @@ import functools
 import ipaddress
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import covers
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex, Spans
@@ -116,6 +117,7 @@ def normalise_packet(packet: Flow | Mapping, path: str = "flow", ir: Mapping | N
         "user": flow.user,
         "group": flow.group,
         "hoplimit": 64 if flow.hoplimit is None else flow.hoplimit,
+        "name": flow.name,
     }
 
 
@@ -127,6 +129,18 @@ def _in_set(ir: Mapping, name: str, family: str, address) -> bool:
         if address in _network(prefix):
             return True
     return False
+
+
+def named(ir: Mapping, set_name: str, name: str | None) -> str | None:
+    """The entry of a set's DNS names that covers ``name`` (the name the flow's client
+    resolved), None when none does: the resolver puts the addresses it answers for a covered
+    name in the set before the client has them (docs/dns.md)."""
+    if name is None:
+        return None
+    for pattern in ir["sets"][set_name].get("names", ()):
+        if covers(pattern, name):
+            return pattern
+    return None
 
 
 PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
@@ -181,7 +195,8 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping, in_set=_in_set) -> bo
         return False
     if rule["saddr_not_in"] is not None and in_set(ir, rule["saddr_not_in"], pkt["family"], pkt["src"]):
         return False
-    if rule["daddr_in"] is not None and not in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
+    if rule["daddr_in"] is not None and not (in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"])
+                                             or named(ir, rule["daddr_in"], pkt.get("name"))):
         return False
     if rule.get("ct_direction") is not None and (pkt["ct_state"] == "invalid" or rule["ct_direction"] != pkt["ct_direction"]):
         return False
@@ -204,6 +219,10 @@ def _judged(ir: Mapping, pkt: Mapping, rules, in_set=_in_set) -> dict:
     for index, rule in rules:
         if rule_matches(ir, rule, pkt, in_set):
             denied = rule["action"] != "accept"
+            by_name = {}
+            if rule["daddr_in"] is not None and not in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
+                by_name = {"dns_name": pkt["name"], "dns_entry": named(ir, rule["daddr_in"], pkt["name"]),
+                           "reason": f"{rule['comment']} (allowed while {pkt['name']} resolves to {pkt['dst']})"}
             return {
                 "verdict": "accept" if (not denied or audit) else "drop",
                 "denied": denied,
@@ -211,6 +230,7 @@ def _judged(ir: Mapping, pkt: Mapping, rules, in_set=_in_set) -> dict:
                 "origin": rule["origin"],
                 "reason": rule["comment"],
                 **where,
+                **by_name,
             }
     return {
         "verdict": "accept" if audit else "drop",

@@ -168,6 +168,8 @@ CAPABLE = {
     "tcp_flags": True,                 # it matches TCP flags (replies by ACK or RST)
     "log": True,                       # it has a log action
     "interface": None,                 # (the interface names it takes, as a regex; the same in words)
+    "dns_names": False,                # sets a local resolver fills with the addresses it answers for a name (docs/dns.md)
+    "dns_refusal": "it has no set a resolver can fill as it answers; list the upstream's addresses instead",
 }
 # What Linux takes as an interface name (at most 15 characters, no '/', ':' or white space,
 # not '.' or '..'), without '@' (which 'ip' prints as a separator) and anything else a

@@ -71,7 +71,10 @@ MULTIPORT_MAX = 15
 # chain suffix ('-ratelimit', '-audithost'); the log prefix, with the longest word
 # (' ratelimit: '), or in audit mode with the longest tag (' audit[host]: '); a log rate the
 # limit match takes; a per-source burst hashlimit holds (at most a day's worth of its rate).
-CAPABILITIES = {**CAPABLE, "name": "iptables", "meter": "hashlimit", "interface": LINUX_IFNAME}
+CAPABILITIES = {**CAPABLE, "name": "iptables",
+                "dns_refusal": "its ipsets are renamed with each policy generation, and a resolver-filled set is not carried across "
+                               "a load yet; use egress_platform nftables for hosts and gateways that reach upstreams by name",
+                "meter": "hashlimit", "interface": LINUX_IFNAME}
 LIMITS = {
     "table": CHAIN_MAX - max(len(f"-{name}") for name in (*HOOKS, *VERDICT_CHAINS, *(f"audit{tag}" for tag in AUDIT_TAGS))),
     "log_prefix": LOG_PREFIX_MAX - max(len(f" {word}: ") for word in (*VERDICT_CHAINS, "audit")),

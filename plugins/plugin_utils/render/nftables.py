@@ -22,6 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
     audit_prefix,
     audit_tag,
 )
+from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import FAMILY_DIGIT, HALVES, dnsmasq_conf, flush_lines, named_sets, settings
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     CAPABLE,
     LINUX_IFNAME,
@@ -44,7 +45,7 @@ SUFFIX = {"ipv4": "v4", "ipv6": "v6"}
 ADDR_KW = {"ipv4": "ip", "ipv6": "ip6"}
 # What nftables cannot express, and its limits (``render.platforms`` gives them to the
 # compile): a log prefix of 127 characters takes every egress_log.prefix with its word.
-CAPABILITIES = {**CAPABLE, "name": "nftables", "meter": "a dynamic set", "interface": LINUX_IFNAME}
+CAPABILITIES = {**CAPABLE, "dns_names": True, "name": "nftables", "meter": "a dynamic set", "interface": LINUX_IFNAME}
 LIMITS = {"log_line": 127}
 # Audit mode's flow sets: (name, key type, key expression) per family, with and without a port.
 AUDIT_SETS = {
@@ -105,8 +106,11 @@ def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
     proto-dst`` values as '[invalid type]', which it cannot read back)."""
     lines = []
     ranges = rule.get("ct_orig_dports") or [None]
-    for family, ports in [(f, p) for f in _families(rule) for p in ranges]:
-        parts = _match_parts(ir, rule, family)
+    named = rule["daddr_in"] is not None and ir["sets"][rule["daddr_in"]].get("names")
+    for family, ports, half in [(f, p, h) for f in _families(rule) for p in ranges for h in ((None, *HALVES) if named else (None,))]:
+        if named and half is None and not ir["sets"][rule["daddr_in"]][family]:
+            continue  # no listed address of this family: only the name sets can match
+        parts = _match_parts(ir, rule, family, half)
         if ports is not None:
             low, high = ports
             parts.append(f"ct original proto-dst {low if low == high else f'{low}-{high}'}")
@@ -124,9 +128,15 @@ def _rule_lines(ir: Mapping, rule: Mapping, deny: str = "deny") -> list[str]:
     return lines
 
 
-def _match_parts(ir: Mapping, rule: Mapping, family: str | None) -> list[str]:
-    """The match expressions of one IR rule for one family (None: both); a rule's original
-    destination ports are written by _rule_lines, after these."""
+def dns_set(name: str, half: str, family: str) -> str:
+    """The nft set of one half of a name set (render.dns), for one family."""
+    return f"dns_{name}_{half}_{SUFFIX[family]}"
+
+
+def _match_parts(ir: Mapping, rule: Mapping, family: str | None, half: str | None = None) -> list[str]:
+    """The match expressions of one IR rule for one family (None: both), its destination
+    the half ``half`` of a name set when given; a rule's original destination ports are
+    written by _rule_lines, after these."""
     parts = []
     if rule.get("iif") is not None:
         parts.append(f"iifname {_ifnames(rule['iif'])}")
@@ -149,7 +159,8 @@ def _match_parts(ir: Mapping, rule: Mapping, family: str | None) -> list[str]:
     if rule["saddr_not_in"] is not None:
         parts.append(f"{ADDR_KW[family]} saddr != @{rule['saddr_not_in']}_{SUFFIX[family]}")
     if rule["daddr_in"] is not None:
-        parts.append(f"{ADDR_KW[family]} daddr @{rule['daddr_in']}_{SUFFIX[family]}")
+        target = rule["daddr_in"] + "_" + SUFFIX[family] if half is None else dns_set(rule["daddr_in"], half, family)
+        parts.append(f"{ADDR_KW[family]} daddr @{target}")
     if rule["hoplimit"] is not None:
         parts.append(f"ip6 hoplimit {int(rule['hoplimit'])}")
     proto = rule["proto"]
@@ -216,6 +227,19 @@ def _audit_chain(ir: Mapping, log: Mapping) -> list[str]:
     return lines
 
 
+def dnsmasq(policy, servers: list[str]) -> dict:
+    """The local resolver's files for the policies of one table (render.dns): its dnsmasq
+    configuration (``conf``, empty when no set holds a name) and the flush file of each half
+    (``flush``: half -> ``nft -f`` text)."""
+    irs = policies(policy, "hook", ("table", "mode", "log"), "table")
+    table = irs[0]["table"]
+    if not TABLE_RE.fullmatch(table):
+        raise ValueError(f"refusing to render unsafe table name {table!r}")
+    conf = dnsmasq_conf(irs, lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}", servers)
+    flush = flush_lines(irs, lambda name, half, family: f"flush set inet {table} {dns_set(name, half, family)}")
+    return {"conf": conf, "flush": flush, "lifetime": (settings(irs) or {}).get("lifetime")}
+
+
 def render(policy) -> str:
     """Render the whole ``nft -f`` file for one IR, or for several (one chain per hook)
     sharing one table: a gateway's own host policy and its edge policy."""
@@ -241,6 +265,13 @@ def render(policy) -> str:
             if families[family]:
                 out.append("\t\telements = { " + ", ".join(families[family]) + " }")
             out.append("\t}")
+    for name in named_sets(irs):
+        for family in FAMILIES:
+            for half in HALVES:
+                out.append(f"\tset {dns_set(name, half, family)} {{")
+                out.append(f"\t\ttype {SET_TYPES[family]}")
+                out.append("\t\tflags dynamic")  # filled by the resolver: its members are not the policy's (nft_apply)
+                out.append("\t}")
     rules = [rule for ir in irs for rule in ir["rules"]]
     if any(rule.get("meter") for rule in rules):
         for family in FAMILIES:

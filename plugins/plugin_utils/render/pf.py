@@ -53,7 +53,9 @@ PF_IFNAME = (re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,14}"), "a letter, then at most
 # What pf cannot express, and its limits (``render.platforms`` gives them to the compile):
 # local users and groups for TCP and UDP only; no limit the inventory can reach (a long
 # address set name is cut with a hash of itself, a long label is clipped).
-CAPABILITIES = {**CAPABLE, "name": "pf", "owners": ("tcp", "udp"), "meter": "max-src-conn-rate", "interface": PF_IFNAME}
+CAPABILITIES = {**CAPABLE, "name": "pf", "owners": ("tcp", "udp"), "meter": "max-src-conn-rate", "interface": PF_IFNAME,
+                "dns_refusal": "a pf table is filled by pfctl, not by a resolver as it answers, so it would hold addresses "
+                               "the clients are no longer given; list the upstream's addresses instead"}
 LIMITS: dict = {}
 
 

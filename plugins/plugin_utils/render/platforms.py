@@ -13,6 +13,7 @@ from the same declarations:
 * ``check_target``: the target's table and log settings against the platform's limits;
 * ``check_interface``: an interface name as the platform takes one;
 * ``check_meter``: the edge's per-source limit on new connections;
+* ``check_names``: the DNS names a policy's sets hold, against the platform's ``dns_names``;
 * ``refusal``: why a rule cannot be expressed (None when it can).
 """
 
@@ -82,3 +83,15 @@ def refusal(platform: str, rule: Mapping, kind: str = "host") -> str | None:
     """Why ``platform``'s renderer cannot express ``rule`` of a ``kind`` policy (host, edge),
     in the words its renderer refuses it with; None when it can."""
     return common.refusal(capabilities(platform), rule, kind)
+
+
+def check_names(platform: str, sets: Mapping) -> None:
+    """Refuse DNS names (``dns:`` entries of an upstream, a set's ``names``) on a platform
+    whose renderer has no set a resolver can fill (``dns_names``), naming the upstream."""
+    if capabilities(platform)["dns_names"]:
+        return
+    for set_name, members in sorted(sets.items()):
+        if members.get("names"):
+            upstream = set_name[len("up_"):] if set_name.startswith("up_") else set_name
+            raise PolicyError(f"egress_upstreams.{upstream}", [f"dns:{name}" for name in members["names"]],
+                              f"holds DNS names, which egress_platform {platform} cannot follow: {capabilities(platform)['dns_refusal']}")

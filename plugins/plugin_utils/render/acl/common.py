@@ -45,6 +45,8 @@ CAPABILITIES = {
     **CAPABLE, "name": "a device ACL", "kinds": ("edge",), "owners": (), "connection_state": False, "one_inside_one_outside": True,
     "cannot": "a device ACL sees each packet alone, with no local user and no connection state: it cannot match users, groups or what a host serves",
     "interface": DEVICE_IFNAME,
+    "dns_refusal": "an ACL holds addresses only, and the device's own lookups (if any) are not the answers the site's clients get; "
+                   "list the upstream's addresses instead",
 }
 
 

@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to warden.egress
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The sets a resolver fills, shared by the nftables and iptables renderers, and the local
+resolver's configuration (private to the collection). docs/dns.md tells the whole story.
+
+An upstream that holds DNS names (a set with ``names``) is matched by its listed addresses
+and by two more sets per family, its halves ``a`` and ``b``. The host's (or gateway's) own
+dnsmasq adds every address it answers for a covered name to both halves, as the answer
+passes, before the client has it. A timer empties one half every ``lifetime`` seconds, the
+halves in turn. An address stays in at least one half for ``lifetime`` seconds after any
+answer for it (the half emptied next after the answer is refilled by no one, but the other
+is emptied no sooner than ``lifetime`` later), whether or not it was already there: re-adding
+an element refreshes nothing, so no element timeout is relied on, and the local cache, the
+site resolvers' caches and the clients' grace together fit in ``lifetime`` (``egress_dns``).
+
+Pure Python: no Ansible imports.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+HALVES = ("a", "b")
+FAMILY_DIGIT = {"ipv4": "4", "ipv6": "6"}
+SERVICE = "warden-egress-dns"
+# What a name in a dnsmasq option may hold: model.dnsnames checked it already; this is the
+# last word before the text is written into a configuration file.
+SAFE_NAME = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
+
+
+def named_sets(irs: list) -> dict[str, list[str]]:
+    """The sets of ``irs`` that hold DNS names: set name -> its names, sorted by set."""
+    out: dict[str, list[str]] = {}
+    for ir in irs:
+        for name, members in ir["sets"].items():
+            if members.get("names"):
+                out[name] = list(members["names"])
+    return dict(sorted(out.items()))
+
+
+def settings(irs: list) -> Mapping | None:
+    """The ``dns`` settings of the policies that carry names (the longest lifetime when a
+    host and an edge policy share one table)."""
+    found = [ir["dns"] for ir in irs if ir.get("dns")]
+    if not found:
+        return None
+    return max(found, key=lambda one: one["lifetime"])
+
+
+def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: list[str]) -> str:
+    """The local dnsmasq's configuration for ``irs``: where it listens (loopback only), the
+    servers it forwards to, its cache limit, and for each name set the sets an answer goes
+    into. ``targets(set, half, family)`` is the backend's ``nftset``/``ipset`` target for one
+    half of one family. Empty when no policy holds a name."""
+    sets = named_sets(irs)
+    dns = settings(irs)
+    if not sets or dns is None:
+        return ""
+    option = "nftset" if "#" in targets(next(iter(sets)), HALVES[0], "ipv4") else "ipset"
+    lines = [
+        f"# warden.egress: the local resolver that fills the name sets of {irs[0]['target']} (docs/dns.md).",
+        "# Generated: edit the inventory, not this file.",
+        "no-resolv",
+        "no-hosts",
+        "bind-interfaces",
+        "listen-address=127.0.0.1",
+        "listen-address=::1",
+        "no-negcache",
+        # 0 would mean no limit to dnsmasq: with cache_ttl 0 nothing is cached.
+        f"max-cache-ttl={dns['cache_ttl']}" if dns["cache_ttl"] else "cache-size=0",
+    ]
+    for server in servers:
+        if not re.fullmatch(r"[0-9a-fA-F.:]+", server):
+            raise ValueError(f"refusing to write resolver address {server!r}")
+        lines.append(f"server={server}")
+    for set_name, names in sets.items():
+        for name in names:
+            if not SAFE_NAME.fullmatch(name):
+                raise ValueError(f"refusing to write DNS name {name!r}")
+        where = ",".join(targets(set_name, half, family) for family in FAMILY_DIGIT for half in HALVES)
+        lines.append(f"{option}=/{'/'.join(names)}/{where}")
+    return "\n".join(lines) + "\n"
+
+
+def flush_lines(irs: list, flush: Callable[[str, str, str], str]) -> dict[str, str]:
+    """What the timer runs to empty each half: half -> the lines (``flush(set, half,
+    family)`` gives the backend's command for one set)."""
+    sets = named_sets(irs)
+    return {half: "".join(flush(name, half, family) + "\n" for name in sets for family in FAMILY_DIGIT) for half in HALVES}
