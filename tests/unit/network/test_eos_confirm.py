@@ -45,6 +45,9 @@ def run(tmp_path, device: EOSDevice) -> subprocess.CompletedProcess:
             "ansible_host": "127.0.0.1", "ansible_port": device.port, "ansible_user": "netops", "ansible_password": "lab",
             "ansible_connection": "ansible.netcommon.network_cli", "ansible_network_os": "arista.eos.eos", "ansible_network_cli_ssh_type": "paramiko",
             "egress_platform": "eos", "egress_edge": edge, "network_acl_confirm_timeout": 60, "network_acl_check_flows": 300,
+            # network_cli waits this long after each prompt for more output (0.1 s by default: a tenth of
+            # a second per command sent); the simulator sends each reply whole, so 0.01 s loses nothing
+            "ansible_buffer_read_timeout": 0.01,
         }},
     }}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
@@ -114,17 +117,17 @@ def test_one_session_with_a_commit_timer_confirmed_over_a_new_connection(tmp_pat
 
 
 def test_a_switch_that_cannot_be_reached_again_rolls_back_by_itself(tmp_path, switch):
-    device = switch(minute=20)
+    device = switch(minute=10)  # a 60 s timer lasting 10 s: the refused login comes 2-3 s after the commit
     device.refuse_while_pending = True
     before = device.state()
     result = run(tmp_path, device)
     assert result.returncode != 0
     assert "the new ACLs were NOT confirmed (Reach the switch over a new connection" in result.stdout, result.stdout[-4000:]
     assert not any(re.fullmatch(r"configure session \S+ commit", c) for c in sent(device)) and device.saved is None
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 30
     while device.pending is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     armed = next(t for t, what in device.events if "committed with a timer" in what)
     rolled = next(t for t, what in device.events if what.startswith("rolled back"))
-    assert device.state() == before and 19 <= rolled - armed <= 21
-    print(f"\nrolled back {rolled - armed:.1f} s after the commit (timer 20 s)")
+    assert device.state() == before and 9 <= rolled - armed <= 11
+    print(f"\nrolled back {rolled - armed:.1f} s after the commit (timer 10 s)")

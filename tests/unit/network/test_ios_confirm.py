@@ -49,7 +49,10 @@ def run(tmp_path, device: Device, never_leave=None, check: bool = False, **host)
         "hosts": {"edge1": {
             "ansible_host": "127.0.0.1", "ansible_port": device.port, "ansible_user": "netops", "ansible_password": "lab",
             "ansible_connection": "ansible.netcommon.network_cli", "ansible_network_os": "cisco.ios.ios", "ansible_network_cli_ssh_type": "paramiko",
-            "egress_platform": "ios", "egress_edge": edge, "network_acl_confirm_timeout": 60, "network_acl_check_flows": 300, **host,
+            "egress_platform": "ios", "egress_edge": edge, "network_acl_confirm_timeout": 60, "network_acl_check_flows": 300,
+            # network_cli waits this long after each prompt for more output (0.1 s by default: a tenth of
+            # a second per command sent); the simulator sends each reply whole, so 0.01 s loses nothing
+            "ansible_buffer_read_timeout": 0.01, **host,
         }},
     }}
     (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
@@ -160,9 +163,10 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
 
 def test_a_router_that_cannot_be_reached_again_rolls_back_by_itself(tmp_path, router):
     """The change cuts the management path: a new SSH login is refused while the timer runs.
-    The run fails saying the router rolls back by itself; the timer (a minute lasting 20 s
-    here) restores exactly the configuration from before, and logins work again."""
-    device = router(minute=20)
+    The run fails saying the router rolls back by itself; the timer (a minute lasting 10 s
+    here: the refused login comes 2-3 s after the change) restores exactly the configuration
+    from before, and logins work again."""
+    device = router(minute=10)
     device.refuse_while_pending = True
     before = device.state()
     result = run(tmp_path, device)
@@ -173,13 +177,13 @@ def test_a_router_that_cannot_be_reached_again_rolls_back_by_itself(tmp_path, ro
     change = session_with(device, "configure terminal revert timer 1")
     assert change is device.sessions[-1] and not any("configure confirm" in session for session in device.sessions) and device.saved is None
     armed = next(t for t, what in device.events if what.startswith("revert timer armed"))
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 30
     while device.pending is not None and time.monotonic() < deadline:
         time.sleep(0.2)
     rolled = next(t for t, what in device.events if what.startswith("rolled back"))
     assert device.state() == before, "the router holds exactly what it held before the run"
-    assert 19 <= rolled - armed <= 21
-    print(f"\nrolled back {rolled - armed:.1f} s after the change (timer 20 s), {time.monotonic() - failed_at:.1f} s after the run failed")
+    assert 9 <= rolled - armed <= 11
+    print(f"\nrolled back {rolled - armed:.1f} s after the change (timer 10 s), {time.monotonic() - failed_at:.1f} s after the run failed")
     # Reachable again: the next run gets in, and (the policy unchanged) applies it again.
     device.refuse_while_pending, device.minute = False, 60.0
     device.sessions.clear()
