@@ -16,3 +16,10 @@ LAB_FILES = os.path.join(TOP, "lab", "files")  # pf_grammar.py: the strict pf gr
 for path in (BUILD, HERE, LAB_FILES):  # HERE: the shared example site, tests/unit/sample.py
     if path not in sys.path:
         sys.path.insert(0, path)
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, a directory the workers of this one test run share (the run's own
+    base temporary directory, which pytest rotates away): WARDEN_EGRESS_SHARED_TMP."""
+    if getattr(config, "workerinput", None) is not None and config.option.basetemp:
+        os.environ["WARDEN_EGRESS_SHARED_TMP"] = os.path.dirname(os.path.abspath(str(config.option.basetemp)))

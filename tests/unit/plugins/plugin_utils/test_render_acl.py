@@ -5,7 +5,10 @@ module caveat met on the way has a test that shows it and shows how it is handle
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
+import hashlib
 import ipaddress
 import itertools
 import json
@@ -41,10 +44,36 @@ def ir_for(name, **overrides):
 
 
 def roundtrip(platform: str, render=None, parse=None, bind=None, parse_bind=None) -> dict:
+    """One run of roundtrip.yml. Under pytest-xdist the workers of one test run share the
+    result of a run on exactly the same input (the first worker to ask runs the playbook, the
+    others wait for it and read what it wrote), instead of each running it again; nothing is
+    kept from one test run to the next."""
+    cases = {"render": render or {}, "parse": parse or {}, "bind": bind or {}, "parse_bind": parse_bind or {}}
+    run_dir = os.environ.get("WARDEN_EGRESS_SHARED_TMP")  # tests/unit/conftest.py, under pytest-xdist
+    if not run_dir:
+        return _roundtrip(platform, cases)
+    shared = os.path.join(run_dir, "roundtrip")
+    os.makedirs(shared, exist_ok=True)
+    key = hashlib.sha256(json.dumps([platform, cases], sort_keys=True).encode()).hexdigest()
+    path = os.path.join(shared, f"{key}.json")
+    with open(path + ".lock", "a", encoding="utf-8") as lock, contextlib.ExitStack() as held:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        held.callback(fcntl.flock, lock, fcntl.LOCK_UN)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        out = _roundtrip(platform, cases)
+        with open(path + ".part", "w", encoding="utf-8") as handle:
+            json.dump(out, handle)
+        os.replace(path + ".part", path)
+        return out
+
+
+def _roundtrip(platform: str, cases: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cases_file, out_file = os.path.join(tmp, "cases.json"), os.path.join(tmp, "out.json")
         with open(cases_file, "w", encoding="utf-8") as handle:
-            json.dump({"render": render or {}, "parse": parse or {}, "bind": bind or {}, "parse_bind": parse_bind or {}}, handle)
+            json.dump(cases, handle)
         env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_DEPRECATION_WARNINGS": "false",
                "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"}
         result = subprocess.run(
