@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Build the lab's container images from Debian packages (no registry is reachable).
 #   localhost/warden-lab-base:bookworm-r2     minbase + python3, nftables, iptables, ipset, sshd, iproute2, netcat
-#   localhost/warden-lab-systemd:bookworm-r3  the base plus systemd as PID 1 and sudo (a stock server)
+#   localhost/warden-lab-systemd:bookworm-r4  the base plus systemd as PID 1 and sudo (a stock server), and what
+#                                             the roles would install but the lab cannot fetch (dnsmasq-base), and
+#                                             python3-dnslib for the lab's DNS server (lab/files/dns_world.py)
 # Each image is skipped when it already exists (the -rN tag changes whenever the package list does).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
 base=localhost/warden-lab-base:bookworm-r2
-sysd=localhost/warden-lab-systemd:bookworm-r3
+sysd=localhost/warden-lab-systemd:bookworm-r4
 mirror=${WARDEN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 if ! podman image exists "$base"; then

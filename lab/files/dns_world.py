@@ -4,8 +4,9 @@
 Serves, on UDP and TCP port 53 of the address given:
 
 * ``api.example.com``: A and AAAA, rotating: each answer gives the next ``--many`` addresses
-  of 203.0.113.100-199 (and 2001:db8:5100::100-199), TTL ``--ttl``;
-* ``zero.example.com``: one A record, rotating through 203.0.113.40-49, TTL 0;
+  of ``--count`` from 203.0.113.``--first`` (default 104-119; AAAA 2001:db8:5100::4104 and
+  so on), TTL ``--ttl``;
+* ``zero.example.com``: one A record, rotating through 203.0.113.120-127, TTL 0;
 * ``www.example.com``: a CNAME chain, www.example.com -> edge.example.net ->
   node.cdn.example.net, A 203.0.113.77, AAAA 2001:db8:5100::77; ``alias.example.com`` ->
   far.example.org, A 203.0.113.78;
@@ -26,14 +27,14 @@ import json
 import threading
 
 from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, RD, A
-from dnslib.server import BaseResolver, DNSServer
+from dnslib.server import BaseResolver, DNSServer, TCPServer
 
 CHAIN = {"www.example.com": "edge.example.net", "edge.example.net": "node.cdn.example.net", "alias.example.com": "far.example.org"}
 
 
 class World(BaseResolver):
-    def __init__(self, ttl: int, many: int, log: str | None) -> None:
-        self.ttl, self.many, self.log = ttl, many, log
+    def __init__(self, ttl: int, many: int, first: int, count: int, log: str | None) -> None:
+        self.ttl, self.many, self.first, self.count, self.log = ttl, many, first, count, log
         self.turn = itertools.count()
         self.zero = itertools.count()
         self.lock = threading.Lock()
@@ -56,10 +57,10 @@ class World(BaseResolver):
             start = next(self.turn) * self.many
             if qtype in ("A", "AAAA"):
                 for i in range(self.many):
-                    last = 100 + (start + i) % 100
-                    addresses.append(f"203.0.113.{last}" if qtype == "A" else f"2001:db8:5100::{last}")
+                    last = self.first + (start + i) % self.count
+                    addresses.append(f"203.0.113.{last}" if qtype == "A" else f"2001:db8:5100::4{last:03d}")
         elif name == "zero.example.com" and qtype == "A":
-            addresses.append(f"203.0.113.{40 + next(self.zero) % 10}")
+            addresses.append(f"203.0.113.{120 + next(self.zero) % 8}")
         elif owner == "node.cdn.example.net" and qtype in ("A", "AAAA"):
             addresses.append("203.0.113.77" if qtype == "A" else "2001:db8:5100::77")
         elif owner == "far.example.org" and qtype == "A":
@@ -82,15 +83,23 @@ class World(BaseResolver):
         return reply
 
 
+class _TCP(TCPServer):
+    """TCP beside a listener bound to every address (with SO_REUSEADDR, as this one)."""
+
+    allow_reuse_address = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
     parser.add_argument("--ttl", type=int, default=2)
     parser.add_argument("--many", type=int, default=8)
+    parser.add_argument("--first", type=int, default=104)
+    parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--log")
     args = parser.parse_args()
-    world = World(args.ttl, args.many, args.log)
-    servers = [DNSServer(world, address=args.address, port=53), DNSServer(world, address=args.address, port=53, tcp=True)]
+    world = World(args.ttl, args.many, args.first, args.count, args.log)
+    servers = [DNSServer(world, address=args.address, port=53), DNSServer(world, address=args.address, port=53, tcp=True, server=_TCP)]
     for server in servers:
         server.start_thread()
     threading.Event().wait()

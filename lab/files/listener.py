@@ -1,5 +1,6 @@
 """Lab listener: accepts TCP connections and echoes UDP datagrams on the given ports,
-on every address of the box, IPv4 and IPv6. Usage: listener.py --tcp 25,80 --udp 53"""
+on every address of the box, IPv4 and IPv6 (UDP: but those of --skip, where another server
+answers). Usage: listener.py --tcp 25,80 --udp 53 [--skip 203.0.113.54]"""
 import argparse
 import subprocess
 import socket
@@ -48,9 +49,10 @@ def ports(text):
 parser = argparse.ArgumentParser()
 parser.add_argument("--tcp", type=ports, default=[])
 parser.add_argument("--udp", type=ports, default=[])
+parser.add_argument("--skip", action="append", default=[])
 args = parser.parse_args()
 threads = [threading.Thread(target=tcp, args=(p,), daemon=True) for p in args.tcp]
-threads += [threading.Thread(target=udp, args=(p, f, a), daemon=True) for p in args.udp for f, a in addresses()]
+threads += [threading.Thread(target=udp, args=(p, f, a), daemon=True) for p in args.udp for f, a in addresses() if a not in args.skip]
 for t in threads:
     t.start()
 threading.Event().wait()  # serve until stopped (also when this box listens on nothing)

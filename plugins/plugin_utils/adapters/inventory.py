@@ -29,6 +29,7 @@ POLICY_VARIABLES = (
     "egress_segments",
     "egress_exception_warn_days",
     "egress_site_hosts",
+    "egress_dns",
     "egress_replies",
     "egress_serves_without_ssh",
     # How Ansible reaches the host: a policy that drops the replies of its SSH session is refused.

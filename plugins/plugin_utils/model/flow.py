@@ -6,8 +6,8 @@
 A ``Flow`` is what the oracle judges, what a person asks about (the explain playbook, module
 and filter, ``egress_verify_flows``) and what a learned log line becomes: ``src``, ``dst``,
 ``proto``, ``dport``, ``sport``, ``icmp_type``, ``iif``, ``oif``, ``user``, ``group``,
-``direction``, ``midstream``, ``ct_state``, ``hoplimit`` and ``name`` (the DNS name its client
-resolved to reach ``dst``). Their meaning is in
+``direction``, ``midstream``, ``ct_state``, ``hoplimit`` and ``dns_name`` (the DNS name its
+client resolved to reach ``dst``). Their meaning is in
 docs/policy-ir.md; the oracle (``oracle.evaluate``) derives from a Flow the packet it judges.
 
 ``Flow.from_mapping`` is its one door: every field is checked there, and a bad one raises
@@ -68,7 +68,7 @@ class Flow:
     midstream: bool = False
     ct_state: str | None = None
     hoplimit: int | None = None
-    name: str | None = None
+    dns_name: str | None = None
 
     @property
     def family(self) -> str:
@@ -138,7 +138,7 @@ class Flow:
                    iif=_interface(given, "iif", at), oif=_interface(given, "oif", at),
                    user=_owner(given, "user", at), group=_owner(given, "group", at), direction=direction,
                    midstream=midstream, ct_state=given.get("ct_state"), hoplimit=hoplimit,
-                   name=None if given.get("name") is None else flow_name(given["name"], at("name")))
+                   dns_name=None if given.get("dns_name") is None else flow_name(given["dns_name"], at("dns_name")))
 
     def to_dict(self) -> dict:
         """The flow as plain data: addresses as text, ``proto`` always, every other field only

@@ -117,7 +117,7 @@ def normalise_packet(packet: Flow | Mapping, path: str = "flow", ir: Mapping | N
         "user": flow.user,
         "group": flow.group,
         "hoplimit": 64 if flow.hoplimit is None else flow.hoplimit,
-        "name": flow.name,
+        "dns_name": flow.dns_name,
     }
 
 
@@ -196,7 +196,7 @@ def rule_matches(ir: Mapping, rule: Mapping, pkt: Mapping, in_set=_in_set) -> bo
     if rule["saddr_not_in"] is not None and in_set(ir, rule["saddr_not_in"], pkt["family"], pkt["src"]):
         return False
     if rule["daddr_in"] is not None and not (in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"])
-                                             or named(ir, rule["daddr_in"], pkt.get("name"))):
+                                             or named(ir, rule["daddr_in"], pkt.get("dns_name"))):
         return False
     if rule.get("ct_direction") is not None and (pkt["ct_state"] == "invalid" or rule["ct_direction"] != pkt["ct_direction"]):
         return False
@@ -221,8 +221,8 @@ def _judged(ir: Mapping, pkt: Mapping, rules, in_set=_in_set) -> dict:
             denied = rule["action"] != "accept"
             by_name = {}
             if rule["daddr_in"] is not None and not in_set(ir, rule["daddr_in"], pkt["family"], pkt["dst"]):
-                by_name = {"dns_name": pkt["name"], "dns_entry": named(ir, rule["daddr_in"], pkt["name"]),
-                           "reason": f"{rule['comment']} (allowed while {pkt['name']} resolves to {pkt['dst']})"}
+                by_name = {"dns_name": pkt["dns_name"], "dns_entry": named(ir, rule["daddr_in"], pkt["dns_name"]),
+                           "reason": f"{rule['comment']} (allowed while {pkt['dns_name']} resolves to {pkt['dst']})"}
             return {
                 "verdict": "accept" if (not denied or audit) else "drop",
                 "denied": denied,

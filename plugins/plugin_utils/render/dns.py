@@ -49,11 +49,12 @@ def settings(irs: list) -> Mapping | None:
     return max(found, key=lambda one: one["lifetime"])
 
 
-def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: list[str]) -> str:
+def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: list[str], resolv_file: str = "") -> str:
     """The local dnsmasq's configuration for ``irs``: where it listens (loopback only), the
-    servers it forwards to, its cache limit, and for each name set the sets an answer goes
-    into. ``targets(set, half, family)`` is the backend's ``nftset``/``ipset`` target for one
-    half of one family. Empty when no policy holds a name."""
+    servers it forwards to (``servers``; none: those of ``resolv_file``, the host's own as
+    they were before it asked this resolver), its cache limit, and for each name set the
+    sets an answer goes into. ``targets(set, half, family)`` is the backend's
+    ``nftset``/``ipset`` target for one half of one family. Empty when no policy holds a name."""
     sets = named_sets(irs)
     dns = settings(irs)
     if not sets or dns is None:
@@ -62,15 +63,29 @@ def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: li
     lines = [
         f"# warden.egress: the local resolver that fills the name sets of {irs[0]['target']} (docs/dns.md).",
         "# Generated: edit the inventory, not this file.",
-        "no-resolv",
         "no-hosts",
         "bind-interfaces",
         "listen-address=127.0.0.1",
         "listen-address=::1",
+    ]
+    # A gateway answers the site's resolvers on its inside interfaces too (they forward to it,
+    # so that what the clients are told passes the resolver that fills the edge's sets).
+    for ir in irs:
+        for inside in (ir.get("edge") or {}).get("inside", []):
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", inside["interface"]):
+                raise ValueError(f"refusing to write interface name {inside['interface']!r}")
+            lines.append(f"interface={inside['interface']}")
+    lines += [
         "no-negcache",
         # 0 would mean no limit to dnsmasq: with cache_ttl 0 nothing is cached.
         f"max-cache-ttl={dns['cache_ttl']}" if dns["cache_ttl"] else "cache-size=0",
     ]
+    if servers:
+        lines.append("no-resolv")
+    elif not re.fullmatch(r"/[A-Za-z0-9_./-]+", resolv_file or ""):
+        raise ValueError(f"no resolver to forward to: give egress_dns.servers, or a resolv file (not {resolv_file!r})")
+    else:
+        lines.append(f"resolv-file={resolv_file}")
     for server in servers:
         if not re.fullmatch(r"[0-9a-fA-F.:]+", server):
             raise ValueError(f"refusing to write resolver address {server!r}")

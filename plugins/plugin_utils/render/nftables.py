@@ -227,17 +227,20 @@ def _audit_chain(ir: Mapping, log: Mapping) -> list[str]:
     return lines
 
 
-def dnsmasq(policy, servers: list[str]) -> dict:
+def dnsmasq(policy, servers: list[str] | None = None, resolv_file: str = "") -> dict:
     """The local resolver's files for the policies of one table (render.dns): its dnsmasq
-    configuration (``conf``, empty when no set holds a name) and the flush file of each half
-    (``flush``: half -> ``nft -f`` text)."""
+    configuration (``conf``, empty when no set holds a name; forwarding to ``servers``, by
+    default the policies' ``egress_dns.servers``, else to those of ``resolv_file``), the
+    flush file of each half (``flush``: half -> ``nft -f`` text) and ``lifetime``."""
     irs = policies(policy, "hook", ("table", "mode", "log"), "table")
     table = irs[0]["table"]
     if not TABLE_RE.fullmatch(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
-    conf = dnsmasq_conf(irs, lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}", servers)
+    dns = settings(irs) or {}
+    conf = dnsmasq_conf(irs, lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}",
+                        dns.get("servers", []) if servers is None else servers, resolv_file)
     flush = flush_lines(irs, lambda name, half, family: f"flush set inet {table} {dns_set(name, half, family)}")
-    return {"conf": conf, "flush": flush, "lifetime": (settings(irs) or {}).get("lifetime")}
+    return {"conf": conf, "flush": flush, "lifetime": dns.get("lifetime")}
 
 
 def render(policy) -> str:

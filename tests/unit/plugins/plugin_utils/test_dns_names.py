@@ -81,11 +81,11 @@ def test_what_a_name_covers_is_what_dnsmasq_matches(pattern, name, expected):
 def test_the_oracle_allows_a_flow_by_the_name_its_client_resolved_and_says_so():
     ir = named(["dns:api.example.com", "203.0.113.7"])
     flow = {"src": "198.51.100.14", "dst": "203.0.113.150", "dport": 443}
-    by_name = evaluate(ir, {**flow, "name": "API.example.com"})
+    by_name = evaluate(ir, {**flow, "dns_name": "API.example.com"})
     assert by_name["verdict"] == "accept" and by_name["dns_entry"] == "api.example.com"
     assert by_name["reason"].endswith("(allowed while api.example.com resolves to 203.0.113.150)")
     assert evaluate(ir, flow)["verdict"] == "drop"
-    assert evaluate(ir, {**flow, "name": "other.example.com"})["verdict"] == "drop"
+    assert evaluate(ir, {**flow, "dns_name": "other.example.com"})["verdict"] == "drop"
     listed = evaluate(ir, {**flow, "dst": "203.0.113.7"})
     assert listed["verdict"] == "accept" and "dns_entry" not in listed
 
@@ -93,8 +93,8 @@ def test_the_oracle_allows_a_flow_by_the_name_its_client_resolved_and_says_so():
 @pytest.mark.parametrize("value", ["*.example.com", "192.0.2.1", "not a name", 7])
 def test_a_flow_name_is_checked(value):
     with pytest.raises(PolicyError) as caught:
-        evaluate(named(["dns:api.example.com"]), {"src": "198.51.100.14", "dst": "203.0.113.150", "dport": 443, "name": value})
-    assert str(caught.value).startswith("flow.name: ")
+        evaluate(named(["dns:api.example.com"]), {"src": "198.51.100.14", "dst": "203.0.113.150", "dport": 443, "dns_name": value})
+    assert str(caught.value).startswith("flow.dns_name: ")
 
 
 @pytest.mark.parametrize("platform", ["pf", "iptables"])
