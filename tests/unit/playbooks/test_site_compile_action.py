@@ -109,3 +109,16 @@ def test_an_inventory_short_of_the_site_compiles_nothing(tmp_path):
     result = run(tmp_path, inventory(tmp_path, egress_site_hosts="7"), "--limit", "mail1")
     assert result.returncode == 0, result.stdout[-3000:]
     assert json.loads((tmp_path / "site" / "result.json").read_text())["targets"] == 6
+
+
+def test_the_dns_settings_reach_the_compile_of_hosts_and_edges(tmp_path):
+    """egress_dns is read from the inventory by the site compile and by the filters alike:
+    the lifetime of the answered addresses is the inventory's, on the host and the edge."""
+    upstreams = {"smtp_relays": ["dns:smtp.example.net"], "dns_forwarders": ["203.0.113.53"], "internal_resolvers": "group:dns_resolvers"}
+    result = run(tmp_path, inventory(tmp_path, egress_upstreams=upstreams, egress_dns={"cache_ttl": 30, "grace": 5, "upstream_cache_ttl": 60}))
+    assert result.returncode == 0, result.stdout[-3000:]
+    site = json.loads((tmp_path / "site" / "result.json").read_text())
+    (mail,) = json.loads((tmp_path / "site" / os.path.basename(site["dir"]) / "mail1.json").read_text())
+    (edge,) = json.loads((tmp_path / "site" / os.path.basename(site["dir"]) / "gw1.json").read_text())
+    assert mail["sets"]["up_smtp_relays"]["names"] == ["smtp.example.net"]
+    assert (mail["dns"]["lifetime"], edge["dns"]["lifetime"]) == (35, 95)
