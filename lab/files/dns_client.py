@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A client of names for the lab and the benchmark: ask a resolver, connect at once.
 
 For each round, asks ``--server`` for each ``NAME:TYPE`` of ``--ask`` and opens a TCP

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """An "Internet" DNS server for tests and the lab (documentation prefixes only).
 
 Serves, on UDP and TCP port 53 of the address given:
@@ -73,7 +72,7 @@ class World(BaseResolver):
                 rdata = bytes([0, 1, 0, 0, 4, 0, 4, 203, 0, 113, 88])
                 reply.add_answer(RR(name, QTYPE.HTTPS, rdata=RD(rdata), ttl=self.ttl))
         elif name.endswith(".bulk.example.com") and name[:-len(".bulk.example.com")][1:].isdigit() and qtype == "A":
-            addresses.append(f"203.0.113.{int(name.split('.')[0][1:]) % 250 + 1}")
+            addresses.append(f"203.0.113.{int(name.split('.', maxsplit=1)[0][1:]) % 250 + 1}")
         elif not (name in CHAIN or name in ("api.example.com", "zero.example.com")):
             reply.header.rcode = RCODE.NXDOMAIN
         ttl = 0 if name == "zero.example.com" else self.ttl

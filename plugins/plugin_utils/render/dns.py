@@ -95,7 +95,8 @@ def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: li
             if not SAFE_NAME.fullmatch(name):
                 raise ValueError(f"refusing to write DNS name {name!r}")
         where = ",".join(targets(set_name, half, family) for family in FAMILY_DIGIT for half in HALVES)
-        lines.append(f"{option}=/{'/'.join(names)}/{where}")
+        # One name a line: dnsmasq refuses a line much longer than a name and its sets.
+        lines.extend(f"{option}=/{name}/{where}" for name in names)
     return "\n".join(lines) + "\n"
 
 

@@ -156,14 +156,14 @@ def test_a_name_written_in_place_of_an_upstream_is_refused():
     assert str(caught.value).startswith("egress_exceptions[0].to[0]: 'dns:api.example.com' is a DNS name"), caught.value
 
 
-LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
+LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", fullmatch=True)
 NAME = st.builds(lambda wild, labels, top: ("*." if wild else "") + ".".join(labels + [top]),
                  st.booleans(), st.lists(LABEL, min_size=1, max_size=4), st.from_regex(r"[a-z][a-z0-9]{1,5}", fullmatch=True))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a network namespace for nft -c); make setup installs dnsmasq")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=st.lists(NAME, min_size=1, max_size=5, unique=True))
+@given(names=st.lists(NAME.filter(lambda n: len(n) <= 253), min_size=1, max_size=150, unique=True))
 def test_names_the_compiler_accepts_load_in_nft_and_dnsmasq(names):
     ir = named([f"dns:{name}" for name in names])
     assert ir["sets"]["up_apis"]["names"] == sorted(parse_name(f"dns:{n}", "x") for n in set(names))
@@ -178,3 +178,18 @@ def test_names_the_compiler_accepts_load_in_nft_and_dnsmasq(names):
         assert loaded.returncode == 0, loaded.stderr
         read = subprocess.run(["dnsmasq", "--test", f"--conf-file={conf}"], capture_output=True, text=True, check=False)
         assert read.returncode == 0 and "syntax check OK" in read.stderr, read.stderr
+
+
+@pytest.mark.parametrize("names", [
+    [f"n{i}.bulk.example.com" for i in range(200)],                       # many names in one upstream
+    [".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57, "com"])] * 1,          # the longest name
+])
+def test_dnsmasq_reads_the_configuration_of_many_and_long_names(names):
+    files = nftables.dnsmasq(named([f"dns:{name}" for name in names]), ["203.0.113.53"])
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = os.path.join(tmp, "dnsmasq.conf")
+        with open(conf, "w", encoding="utf-8") as handle:
+            handle.write(files["conf"])
+        read = subprocess.run(["dnsmasq", "--test", f"--conf-file={conf}"], capture_output=True, text=True, check=False)
+    assert read.returncode == 0 and "syntax check OK" in read.stderr, read.stderr
+    assert sum(line.startswith("nftset=/") for line in files["conf"].splitlines()) == len(set(names))
