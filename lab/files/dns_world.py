@@ -1,6 +1,6 @@
 """An "Internet" DNS server for tests and the lab (documentation prefixes only).
 
-Serves, on UDP and TCP port 53 of the address given:
+Serves, on UDP port 53 of the address given:
 
 * ``api.example.com``: A and AAAA, rotating: each answer gives the next ``--many`` addresses
   of ``--count`` from 203.0.113.``--first`` (default 104-119; AAAA 2001:db8:5100::4104 and
@@ -26,7 +26,7 @@ import json
 import threading
 
 from dnslib import AAAA, CNAME, QTYPE, RCODE, RR, RD, A
-from dnslib.server import BaseResolver, DNSServer, TCPServer
+from dnslib.server import BaseResolver, DNSServer
 
 CHAIN = {"www.example.com": "edge.example.net", "edge.example.net": "node.cdn.example.net", "alias.example.com": "far.example.org"}
 
@@ -82,12 +82,6 @@ class World(BaseResolver):
         return reply
 
 
-class _TCP(TCPServer):
-    """TCP beside a listener bound to every address (with SO_REUSEADDR, as this one)."""
-
-    allow_reuse_address = True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
@@ -98,9 +92,8 @@ def main() -> None:
     parser.add_argument("--log")
     args = parser.parse_args()
     world = World(args.ttl, args.many, args.first, args.count, args.log)
-    servers = [DNSServer(world, address=args.address, port=53), DNSServer(world, address=args.address, port=53, tcp=True, server=_TCP)]
-    for server in servers:
-        server.start_thread()
+    # UDP only: the box's listener holds TCP port 53 on every address (its answers fit in UDP).
+    DNSServer(world, address=args.address, port=53).start_thread()
     threading.Event().wait()
 
 
