@@ -3,9 +3,9 @@
 For each round, asks ``--server`` for each ``NAME:TYPE`` of ``--ask`` and opens a TCP
 connection to each address of the answer on ``--port`` right away (the first packet leaves
 within a millisecond of the answer), then waits ``--pause`` seconds. Then tries each address
-of ``--never`` (addresses no answer gave). Prints one JSON object: every address tried, with
-"reached" (connected, or refused by the far end: the packet left) or "dropped" (no answer
-within ``--timeout``), per name and for ``--never``.
+of ``--never`` (addresses no answer gave). Prints one JSON object: each answer's addresses
+and their TTLs, every address tried, with "reached" (connected, or refused by the far end:
+the packet left) or "dropped" (no answer within ``--timeout``), per name and for ``--never``.
 """
 
 from __future__ import annotations
@@ -47,10 +47,11 @@ def main() -> None:
             name, qtype = item.rsplit(":", 1)
             started = time.monotonic()
             reply = DNSRecord.parse(DNSRecord.question(name, qtype).send(args.server, 53, timeout=5))
-            addresses = [str(rr.rdata) for rr in reply.rr if QTYPE[rr.rtype] in ("A", "AAAA")]
+            records = [rr for rr in reply.rr if QTYPE[rr.rtype] in ("A", "AAAA")]
+            addresses = [str(rr.rdata) for rr in records]
             results = {address: connect(address, args.port, args.timeout) for address in addresses}
-            out["answers"].append({"round": round_, "name": name, "type": qtype, "results": results,
-                                   "seconds": round(time.monotonic() - started, 3)})
+            out["answers"].append({"round": round_, "name": name, "type": qtype, "addresses": addresses, "ttls": [rr.ttl for rr in records],
+                                   "results": results, "seconds": round(time.monotonic() - started, 3)})
         if args.pause and round_ + 1 < args.rounds:
             time.sleep(args.pause)
     for address in filter(None, args.never.split(",")):

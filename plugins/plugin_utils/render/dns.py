@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The sets a resolver fills, shared by the nftables and iptables renderers, and the local
-resolver's configuration (private to the collection). docs/dns.md tells the whole story.
+"""The sets a resolver fills and the local resolver's configuration, for the renderers that
+have such sets (nftables; private to the collection). docs/dns.md tells the whole story.
 
 An upstream that holds DNS names (a set with ``names``) is matched by its listed addresses
 and by two more sets per family, its halves ``a`` and ``b``. The host's (or gateway's) own
@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.render.common import LINUX_IFNAME
+
 HALVES = ("a", "b")
 FAMILY_DIGIT = {"ipv4": "4", "ipv6": "6"}
-SERVICE = "warden-egress-dns"
 # What a name in a dnsmasq option may hold: model.dnsnames checked it already; this is the
 # last word before the text is written into a configuration file.
 SAFE_NAME = re.compile(r"(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+")
@@ -49,17 +50,16 @@ def settings(irs: list) -> Mapping | None:
     return max(found, key=lambda one: one["lifetime"])
 
 
-def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: list[str], resolv_file: str = "") -> str:
+def dnsmasq_conf(irs: list, option: str, targets: Callable[[str, str, str], str], servers: list[str], resolv_file: str = "") -> str:
     """The local dnsmasq's configuration for ``irs``: where it listens (loopback only), the
     servers it forwards to (``servers``; none: those of ``resolv_file``, the host's own as
     they were before it asked this resolver), its cache limit, and for each name set the
-    sets an answer goes into. ``targets(set, half, family)`` is the backend's
-    ``nftset``/``ipset`` target for one half of one family. Empty when no policy holds a name."""
+    sets an answer goes into: the dnsmasq ``option`` (``nftset``) naming, for one half of one
+    family, ``targets(set, half, family)``. Empty when no policy holds a name."""
     sets = named_sets(irs)
     dns = settings(irs)
     if not sets or dns is None:
         return ""
-    option = "nftset" if "#" in targets(next(iter(sets)), HALVES[0], "ipv4") else "ipset"
     lines = [
         f"# warden.egress: the local resolver that fills the name sets of {irs[0]['target']} (docs/dns.md).",
         "# Generated: edit the inventory, not this file.",
@@ -72,7 +72,7 @@ def dnsmasq_conf(irs: list, targets: Callable[[str, str, str], str], servers: li
     # so that what the clients are told passes the resolver that fills the edge's sets).
     for ir in irs:
         for inside in (ir.get("edge") or {}).get("inside", []):
-            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", inside["interface"]):
+            if not LINUX_IFNAME[0].fullmatch(inside["interface"]):
                 raise ValueError(f"refusing to write interface name {inside['interface']!r}")
             lines.append(f"interface={inside['interface']}")
     lines += [

@@ -237,7 +237,7 @@ def dnsmasq(policy, servers: list[str] | None = None, resolv_file: str = "") -> 
     if not TABLE_RE.fullmatch(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
     dns = settings(irs) or {}
-    conf = dnsmasq_conf(irs, lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}",
+    conf = dnsmasq_conf(irs, "nftset", lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}",
                         dns.get("servers", []) if servers is None else servers, resolv_file)
     flush = flush_lines(irs, lambda name, half, family: f"flush set inet {table} {dns_set(name, half, family)}")
     return {"conf": conf, "flush": flush, "lifetime": dns.get("lifetime")}
