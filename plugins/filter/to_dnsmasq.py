@@ -8,17 +8,19 @@ DOCUMENTATION = r"""
 name: to_dnsmasq
 author: warden.egress contributors (@warden-egress)
 version_added: 0.5.0
-short_description: Render the local resolver that fills the DNS name sets of an nftables policy
+short_description: Render the local resolver that fills the DNS name sets of an nftables or iptables policy
 description:
   - For policies whose upstreams hold DNS names (C(dns:NAME), C(dns:*.ZONE)), returns the
     configuration of the host's local dnsmasq, which puts every address it answers for a
     covered name in the policy's name sets before the client has the answer, and what the
     timer that empties each half of those sets runs. See the collection's docs/dns.md.
+  - The policies' platform decides the sets: nftables sets (dnsmasq C(nftset)) or ipsets
+    (dnsmasq C(ipset)).
   - Returns an empty C(conf) when no upstream of the policies holds a name.
 options:
   _input:
     description:
-      - A Policy IR, or the list of them that share one nftables table.
+      - A Policy IR, or the list of them that share one table (platform nftables or iptables).
     type: raw
     required: true
   resolv_file:
@@ -44,7 +46,7 @@ _value:
       description: The dnsmasq configuration (empty when no upstream holds a name).
       type: str
     flush:
-      description: For each half (C(a), C(b)), the C(nft -f) text that empties it.
+      description: For each half (C(a), C(b)), the text that empties it (C(nft -f) for nftables, C(ipset restore) for iptables).
       type: dict
     lifetime:
       description: Seconds between two emptyings (each half in turn); null without names.
@@ -52,11 +54,20 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.render.nftables import dnsmasq
+from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables, nftables
+
+RESOLVER = {"nftables": nftables.dnsmasq, "iptables": iptables.dnsmasq}
+
+
+def _files(irs, resolv_file):
+    platform = (irs[0] if isinstance(irs, list) else irs)["platform"]
+    if platform not in RESOLVER:
+        raise ValueError(f"egress_platform {platform!r} has no local resolver sets (nftables and iptables have)")
+    return RESOLVER[platform](irs, resolv_file=resolv_file)
 
 
 def to_dnsmasq(ir, resolv_file=""):
-    return render_ir("to_dnsmasq", lambda irs: dnsmasq(irs, resolv_file=resolv_file), ir)
+    return render_ir("to_dnsmasq", lambda irs: _files(irs, resolv_file), ir)
 
 
 class FilterModule:

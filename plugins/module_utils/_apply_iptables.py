@@ -19,7 +19,7 @@ from ansible_collections.warden.egress.plugins.module_utils import _apply_state 
 from ansible_collections.warden.egress.plugins.module_utils._apply_files import unchanged
 from ansible_collections.warden.egress.plugins.module_utils._apply_lifecycle import Driver
 from ansible_collections.warden.egress.plugins.module_utils._iptables import (
-    FAMILIES, HOOKS, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, body, combined, destroy_sets, drop_empty_filter, files_for, listing, restore,
+    FAMILIES, HOOKS, RESOLVER_SET, SET_NAME, SET_SUFFIX, TARGETS, TOOLS, Target, body, combined, destroy_sets, drop_empty_filter, files_for, listing, restore,
     saved_body, scratch_check, split_words, transaction,
 )
 
@@ -78,6 +78,8 @@ def check_sets(text: str) -> tuple[str | None, set]:
             return f"line {number}: only 'create' and 'add' of the collection's sets are allowed: {line!r}", names
         if match.group(1) == "create":
             names.add(match.group(2))
+        elif RESOLVER_SET.fullmatch(match.group(2)):
+            return f"line {number}: set {match.group(2)!r} is the resolver's to fill, not the file's", names
         elif match.group(2) not in names:
             return f"line {number}: set {match.group(2)!r} is filled before it is created", names
     return None, names
@@ -173,7 +175,9 @@ class IptablesDriver(Driver):
         self.old_sets = (self.live_sets() | set((record or {}).get("sets", []))) - self.new_sets
         if waits:
             target = self.target
-            self.saved_sets = {name: target.run([target.ipset, "save", name])[1] for name in sorted(self.live_sets() & target.existing_sets())}
+            # A resolver's sets are not put back: they keep what it added, under either policy.
+            self.saved_sets = {name: target.run([target.ipset, "save", name])[1] for name in sorted(self.live_sets() & target.existing_sets())
+                               if not RESOLVER_SET.fullmatch(name)}
         return None
 
     def load(self, result: dict) -> str:
@@ -191,7 +195,8 @@ class IptablesDriver(Driver):
         for line in texts["ipset"].splitlines():
             script.append(line)
             words = line.split()
-            if words[:1] == ["create"] and words[1] in before_sets:
+            # A set that exists is refilled; a resolver's set keeps what the resolver put in.
+            if words[:1] == ["create"] and words[1] in before_sets and not RESOLVER_SET.fullmatch(words[1]):
                 script.append(f"flush {words[1]}")
         rc, out, err = target.run([target.ipset, "-exist", "restore"], data="\n".join(script) + "\n", check=False)
         if rc != 0:

@@ -23,7 +23,10 @@ from ansible_collections.warden.egress.plugins.module_utils._apply_rollback impo
 SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
 HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
 TARGETS = {"RETURN", "DROP", "LOG", "SET"}
-SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}"
+SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}|wd-[A-Za-z0-9_.~-]{1,24}-[ab]\.[46]"
+# The halves of a set that holds DNS names: no generation, filled by the host's resolver, so
+# their members are kept across loads and never compared (docs/dns.md).
+RESOLVER_SET = re.compile(r"wd-[A-Za-z0-9_.~-]{1,24}-[ab]\.[46]")
 
 
 class Target:
@@ -57,6 +60,9 @@ class Target:
             rc, out, dummy = self.run([self.ipset, "save", name])
             words, members = ipset_saved(out)
             lines.append(f"{name}: {' '.join(words[2:5])}")
+            if RESOLVER_SET.fullmatch(name):
+                lines.append(f"{name}: filled by the resolver")
+                continue
             if "timeout" in words:
                 # Members with a timeout are the kernel's (the audit sets remember flows): only
                 # the definition is the collection's.

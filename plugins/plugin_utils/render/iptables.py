@@ -12,7 +12,10 @@ is sent (goto) to a verdict chain that logs and drops it.
 
 Set names carry a generation (a hash of the whole rendering): a new policy loads into new
 sets, the rules switch to them in one iptables-restore transaction, and the old sets are
-destroyed afterwards, so no packet ever meets new sets with old rules.
+destroyed afterwards, so no packet ever meets new sets with old rules. The halves of a set
+that holds DNS names (render.dns) are the exception: the local resolver fills them, so they
+keep one name (``wd-<set>-<half>.<4|6>``) and their members across loads; the ipset file only
+creates them, always with the same definition.
 
 The files returned are in boot form: loaded with ``ipset -exist restore`` and then
 ``iptables-restore --noflush`` on an empty table, they create the chains and insert the
@@ -53,6 +56,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
     audit_prefix,
     audit_tag,
 )
+from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import HALVES, dnsmasq_conf, flush_lines, settings
 
 HOOKS = {"output": "OUTPUT", "forward": "FORWARD"}
 SUFFIX = {"ipv4": "4", "ipv6": "6"}
@@ -71,10 +75,7 @@ MULTIPORT_MAX = 15
 # chain suffix ('-ratelimit', '-audithost'); the log prefix, with the longest word
 # (' ratelimit: '), or in audit mode with the longest tag (' audit[host]: '); a log rate the
 # limit match takes; a per-source burst hashlimit holds (at most a day's worth of its rate).
-CAPABILITIES = {**CAPABLE, "name": "iptables",
-                "dns_refusal": "its ipsets are renamed with each policy generation, and a resolver-filled set is not carried across "
-                               "a load yet; use egress_platform nftables for hosts and gateways that reach upstreams by name",
-                "meter": "hashlimit", "interface": LINUX_IFNAME}
+CAPABILITIES = {**CAPABLE, "name": "iptables", "dns_names": True, "meter": "hashlimit", "interface": LINUX_IFNAME}
 LIMITS = {
     "table": CHAIN_MAX - max(len(f"-{name}") for name in (*HOOKS, *VERDICT_CHAINS, *(f"audit{tag}" for tag in AUDIT_TAGS))),
     "log_prefix": LOG_PREFIX_MAX - max(len(f" {word}: ") for word in (*VERDICT_CHAINS, "audit")),
@@ -91,6 +92,11 @@ IPT_PROTO = {"tcp": "tcp", "udp": "udp", "icmp": "icmp", "icmpv6": "ipv6-icmp"}
 # compares only its definition (a set with a timeout is the kernel's to fill).
 AUDIT_SET_TYPE = "hash:ip,port,ip"
 AUDIT_SET_MATCH = "src,dst,dst"
+# The halves of a name set: one definition whatever the policy (``ipset -exist create`` keeps
+# a set it finds only when the definition is the same), room for what a resolver adds.
+DNS_SET_PREFIX = "wd-"
+DNS_SET_TYPE = "hash:ip"
+DNS_SET_MAXELEM = 65536
 
 
 def chain_names(table: str) -> dict:
@@ -109,6 +115,18 @@ def ipset_name(name: str, family: str, kind: str = "") -> str:
         digest = hashlib.sha256(readable.encode()).hexdigest()[:6]
         readable = f"{readable[:room - 7]}~{digest}"
     return f"w{GEN_PLACEHOLDER}-{readable}{ending}"
+
+
+def dns_ipset(name: str, half: str, family: str) -> str:
+    """The ipset of one half of a name set (render.dns), for one family:
+    ``wd-<readable>-<half>.<4|6>``, a long readable part kept unique by a hash. No generation:
+    the resolver's members are kept across loads."""
+    ending = f"-{half}.{SUFFIX[family]}"
+    room = IPSET_MAX - len(DNS_SET_PREFIX) - len(ending)
+    readable = name
+    if len(readable) > room:
+        readable = f"{name[:room - 7]}~{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+    return f"{DNS_SET_PREFIX}{readable}{ending}"
 
 
 def _ports(ranges: list) -> list[str]:
@@ -159,6 +177,20 @@ class _Renderer:
         set_name = ipset_name(name, family)
         self.ipsets[family][set_name] = ("hash:net", self.sets[name][family])
         return set_name
+
+    def destinations(self, name: str | None, family: str) -> list[list[str]]:
+        """The destination matches of a rule, one rule each: its set, and for a set that holds
+        DNS names the two halves the resolver fills (the listed addresses only if any)."""
+        if name is None:
+            return [[]]
+        if not self.sets.get(name, {}).get("names"):
+            return [[f"-m set --match-set {self.addr_set(name, family)} dst"]]
+        out = [[f"-m set --match-set {self.addr_set(name, family)} dst"]] if self.sets[name][family] else []
+        for half in HALVES:
+            set_name = dns_ipset(name, half, family)
+            self.ipsets[family][set_name] = (DNS_SET_TYPE, [], "", DNS_SET_MAXELEM)
+            out.append([f"-m set --match-set {set_name} dst"])
+        return out
 
     def iface_set(self, names: list, family: str) -> str:
         key = ",".join(sorted(names))
@@ -236,8 +268,7 @@ class _Renderer:
                 after.append(f"-m set --match-set {self.addr_set(rule['saddr_in'], family)} src")
             if rule["saddr_not_in"] is not None:
                 after.append(f"-m set ! --match-set {self.addr_set(rule['saddr_not_in'], family)} src")
-            if rule["daddr_in"] is not None:
-                after.append(f"-m set --match-set {self.addr_set(rule['daddr_in'], family)} dst")
+            dests = self.destinations(rule["daddr_in"], family)
             tail = []
             if rule.get("meter") is not None:
                 meter = rule["meter"]
@@ -254,9 +285,10 @@ class _Renderer:
                 tail.append(f"-g {self.deny[ir['hook']] if rule['action'] == 'deny' else self.chains[rule['action']]}")
             log = self.alert_log(rule, family) if rule["action"] == "alert" and self.log["denied"] else None
             for variant in variants:
-                if log is not None:
-                    out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *log]))
-                out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *tail]))
+                for dest in dests:
+                    if log is not None:
+                        out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *dest, *log]))
+                    out[family].append(" ".join([f"-A {chain}", *parts, *variant, *after, *dest, *tail]))
         return out
 
     def alert_meter(self, rule: Mapping, family: str) -> str:
@@ -295,7 +327,7 @@ class _Renderer:
         name = ipset_name(tag, family, kind="audit~")  # no address set name holds a ~ before letters
         if self.ipsets[family].get(name, (AUDIT_SET_TYPE,))[0] != AUDIT_SET_TYPE:
             raise ValueError(f"the audit set {name} would share its name with an address set")
-        self.ipsets[family][name] = (AUDIT_SET_TYPE, [], f" timeout {AUDIT_ONCE}")
+        self.ipsets[family][name] = (AUDIT_SET_TYPE, [], f" timeout {AUDIT_ONCE}", None)
         log = f"-j LOG --log-prefix \"{audit_prefix(self.log, tag, LIMITS['log_line'])}\"" + (" --log-uid" if tag == "host" else "")
         unseen = f"-m set ! --match-set {name} {AUDIT_SET_MATCH}"
         return [
@@ -325,7 +357,8 @@ class _Renderer:
 def _ipset_file(ipsets: dict, header: list[str]) -> str:
     out = list(header)
     for family in FAMILIES:
-        for name, (kind, members, *options) in sorted(ipsets[family].items()):
+        for name, (kind, members, *extra) in sorted(ipsets[family].items()):
+            options, fixed = extra or ("", None)
             elements = []
             for member in members:
                 # hash:net cannot hold a /0: two halves cover the same addresses.
@@ -333,10 +366,22 @@ def _ipset_file(ipsets: dict, header: list[str]) -> str:
                     elements.extend(str(half) for half in ipaddress.ip_network(member).subnets(1))
                 else:
                     elements.append(member)
-            maxelem = max(AUDIT_ENTRIES, len(elements))
-            out.append(f"create {name} {kind} family {IPSET_FAMILY[family]}{''.join(options)} maxelem {maxelem}")
+            maxelem = fixed or max(AUDIT_ENTRIES, len(elements))
+            out.append(f"create {name} {kind} family {IPSET_FAMILY[family]}{options} maxelem {maxelem}")
             out.extend(f"add {name} {element}" for element in elements)
     return "\n".join(out) + "\n"
+
+
+def dnsmasq(policy, servers: list[str] | None = None, resolv_file: str = "") -> dict:
+    """The local resolver's files for the policies of one table (render.dns): its dnsmasq
+    configuration (``conf``, its ``ipset`` lines naming both families' halves: dnsmasq puts
+    an A answer in the inet sets and an AAAA answer in the inet6 ones), the file of each half
+    for ``ipset restore`` (``flush``) and ``lifetime``. As ``render.nftables.dnsmasq``."""
+    irs = policies(policy, "hook", ("table", "mode", "log"), "table")
+    dns = settings(irs) or {}
+    conf = dnsmasq_conf(irs, "ipset", dns_ipset, dns.get("servers", []) if servers is None else servers, resolv_file)
+    flush = flush_lines(irs, lambda name, half, family: f"flush {dns_ipset(name, half, family)}")
+    return {"conf": conf, "flush": flush, "lifetime": dns.get("lifetime")}
 
 
 def render(policy) -> dict:

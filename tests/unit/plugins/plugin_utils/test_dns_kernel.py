@@ -17,6 +17,7 @@ import pytest
 from netns import TOP, Pair, run_module, sh
 from sample import compile_for
 
+from ansible_collections.warden.egress.plugins.plugin_utils.render import iptables as render_iptables
 from ansible_collections.warden.egress.plugins.plugin_utils.render import nftables as render_nftables
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces); make setup installs dnsmasq")
@@ -44,7 +45,7 @@ class Site:
                 if sh("ping", "-c", "1", "-W", "1", gateway, ns=pair.host, check=False).returncode == 0:
                     break
         pair.load(self.ir, backend)
-        files = render_nftables.dnsmasq(self.ir, ["203.0.113.53"])
+        files = (render_nftables if backend == "nftables" else render_iptables).dnsmasq(self.ir, ["203.0.113.53"])
         self.flush = files["flush"]
         conf = os.path.join(tmp, "dnsmasq.conf")
         with open(conf, "w", encoding="utf-8") as handle:
@@ -85,12 +86,19 @@ class Site:
 
     def empty(self, half: str) -> None:
         """What the timer does: empty one half."""
-        sh("nft", "-f", "-", ns=self.pair.host, data=self.flush[half])
+        if self.backend == "nftables":
+            sh("nft", "-f", "-", ns=self.pair.host, data=self.flush[half])
+        else:
+            sh("ipset", "restore", ns=self.pair.host, data=self.flush[half])
 
     def members(self) -> set[str]:
         found = set()
         for half in ("a", "b"):
             for family in ("ipv4", "ipv6"):
+                if self.backend == "iptables":
+                    text = sh("ipset", "save", render_iptables.dns_ipset("up_apis", half, family), ns=self.pair.host).stdout
+                    found.update(line.split()[2] for line in text.splitlines() if line.startswith("add "))
+                    continue
                 name = render_nftables.dns_set("up_apis", half, family)
                 text = sh("nft", "-j", "list", "set", "inet", "warden_egress", name, ns=self.pair.host).stdout
                 for item in json.loads(text)["nftables"]:
@@ -103,10 +111,10 @@ class Site:
             proc.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
+@pytest.fixture(scope="module", params=["nftables", "iptables"])
+def site(request, tmp_path_factory):
     with Pair() as pair:
-        one = Site(pair, "nftables", str(tmp_path_factory.mktemp("dns")), {"cache_ttl": 2, "grace": 1})
+        one = Site(pair, request.param, str(tmp_path_factory.mktemp("dns")), {"cache_ttl": 2, "grace": 1})
         try:
             yield one
         finally:
@@ -203,3 +211,49 @@ def test_a_reapply_keeps_what_the_resolver_added_and_never_counts_it_as_drift(tm
         ROLES_WITHOUT = {"named": {"allow": [{"service": "dns", "to": "dns_forwarders"}]}}
         assert apply(egress_roles=ROLES_WITHOUT)["changed"]
         assert members("dns_up_apis_a_v4") == []
+
+
+def test_an_iptables_reapply_keeps_the_resolver_sets_and_their_members(tmp_path):
+    """iptables_apply: the halves keep their names and what the resolver added across an
+    unchanged policy (no change, members not drift), a changed one (the generation sets are
+    new, the halves are not flushed) and a confirmed load that is rolled back; a policy
+    without the names destroys them."""
+    def apply(confirm_timeout: int = 0, **overrides) -> dict:
+        ir = compile_for("mail1", **{"egress_upstreams": UPSTREAMS, "egress_roles": ROLES, "egress_role": "named",
+                                     "egress_platform": "iptables", **overrides})
+        files = render_iptables.render(ir)
+        result = run_module("iptables_apply", str(tmp_path), {"ipset": files["ipset"], "ipv4": files["ipv4"], "ipv6": files["ipv6"],
+                                                              "directory": str(tmp_path / "etc"), "state_dir": str(tmp_path / "state"),
+                                                              "confirm_timeout": confirm_timeout}, ns=pair.host)
+        assert not result.get("failed"), result
+        return result
+
+    def members(half: str, family: str) -> list:
+        name = render_iptables.dns_ipset("up_apis", half, family)
+        text = sh("ipset", "save", name, ns=pair.host, check=False).stdout
+        return sorted(line.split()[2] for line in text.splitlines() if line.startswith("add "))
+
+    with Pair() as pair:
+        assert apply()["changed"]
+        sh("ipset", "add", render_iptables.dns_ipset("up_apis", "a", "ipv4"), "203.0.113.101", ns=pair.host)
+        sh("ipset", "add", render_iptables.dns_ipset("up_apis", "b", "ipv6"), "2001:db8:5100::101", ns=pair.host)
+        again = apply()
+        assert not again["changed"], again
+        exception = [{"hosts": ["mail1"], "service": "smtp", "to": ["203.0.113.26"], "reason": "r", "owner": "o", "expires": "2099-12-31"}]
+        changed = apply(egress_exceptions=exception)
+        assert changed["changed"] and changed["ruleset_changed"], changed
+        assert members("a", "ipv4") == ["203.0.113.101"] and members("b", "ipv6") == ["2001:db8:5100::101"]
+        # A load waiting for confirmation that the host rolls back: the halves keep what the
+        # resolver added meanwhile, and the rules point at them again.
+        pending = apply(confirm_timeout=2)
+        assert pending["pending_confirmation"], pending
+        sh("ipset", "add", render_iptables.dns_ipset("up_apis", "a", "ipv4"), "203.0.113.102", ns=pair.host)
+        time.sleep(3.5)  # past the window: the host has put the previous rules back
+        assert "-p tcp -m tcp --dport 25" in sh("iptables-save", ns=pair.host).stdout  # the exception's rule is back
+        assert members("a", "ipv4") == ["203.0.113.101", "203.0.113.102"]
+        assert render_iptables.dns_ipset("up_apis", "a", "ipv4") in sh("iptables-save", ns=pair.host).stdout
+        ROLES_WITHOUT = {"named": {"allow": [{"service": "dns", "to": "dns_forwarders"}]}}
+        gone = apply(egress_roles=ROLES_WITHOUT, egress_exceptions=exception)
+        assert gone["changed"], gone
+        left = sh("ipset", "list", "-n", ns=pair.host).stdout.split()
+        assert left and not [name for name in left if name.startswith("wd-")], left
