@@ -40,6 +40,18 @@ description:
   - To try a connection opened from outside to a host (an inbound probe), run this module
     on the other host (the verify role delegates such flows to the host named in their
     C(from_host)).
+  - "A flow whose O(flows[].dst) is C(dns:NAME) goes to a DNS name: immediately before it
+    connects, the module asks the host's own resolver for the name (C(getaddrinfo): C(/etc/hosts),
+    then the servers in C(/etc/resolv.conf), which on a host whose policy names upstreams by DNS
+    is the local resolver that fills the name sets), then tries the first address of each
+    family of the answer (only O(flows[].family) when given, or the family of O(flows[].src)).
+    The flow agrees with its expectation only if every address tried does. The result names
+    the name, the addresses resolved and those tried (C(dns_name), C(resolved), C(tried)), and
+    its C(dst) reads C(dns:NAME (ADDRESS, ...))."
+  - A name that does not resolve (no such name, no answer of the family asked for, no
+    resolver answering) is the outcome C(unresolved), observed C(inconclusive). It never
+    agrees with an expectation, not even with O(flows[].inconclusive_ok). The resolver's own
+    timeouts (C(/etc/resolv.conf) C(options)) apply to the lookup, on top of O(timeout).
 author:
   - warden.egress contributors (@warden-egress)
 attributes:
@@ -64,9 +76,17 @@ options:
     required: true
     suboptions:
       dst:
-        description: Destination address.
+        description:
+          - Destination address, or C(dns:NAME), a host name (no wildcard) the host's resolver
+            is asked for just before the flow is tried.
         type: str
         required: true
+      family:
+        description:
+          - For a flow to C(dns:NAME), the one address family to ask the resolver for and try.
+            Default each family of the answer (the family of O(flows[].src) when it is given).
+        type: str
+        choices: [ipv4, ipv6]
       port:
         description: Destination port.
         type: int
@@ -116,6 +136,7 @@ EXAMPLES = r"""
     flows:
       - {dst: 198.51.100.25, port: 25}
       - {dst: 198.51.100.80, port: 80}
+      - {dst: "dns:api.example.com", port: 443, family: ipv4}
   register: probe
 """
 
@@ -126,12 +147,20 @@ results:
       and something answered), C(observed) (C(allowed), C(denied) or C(inconclusive)),
       C(detail), C(seconds) (how long trying the flow took, to the microsecond; the JUnit
       report's testcase time), and C(ok) when the flow carried O(flows[].expect).
+    - A flow to C(dns:NAME) also has C(dns_name), C(resolved) (every address of the answer) and
+      C(tried) (per address tried, its C(dst), C(family), C(outcome), C(observed), C(detail) and C(ok));
+      its C(dst) is C(dns:NAME) with the addresses tried.
   returned: always
   type: list
   elements: dict
   sample:
     - {dst: 198.51.100.25, port: 25, proto: tcp, src: null, name: smtp, expect: allowed, reason: "role mail_server: smtp to smtp_relays",
        inconclusive_ok: false, outcome: connected, passed: true, observed: allowed, ok: true, detail: "", seconds: 0.002}
+    - {dst: "dns:api.example.com (203.0.113.104)", family: ipv4, port: 443, proto: tcp, src: null, name: api, expect: allowed,
+       reason: "role billing: https to apis (allowed by name: api.example.com)", inconclusive_ok: false, dns_name: api.example.com,
+       resolved: [203.0.113.104, 203.0.113.105], outcome: connected, passed: true, observed: allowed, ok: true,
+       detail: "api.example.com resolved to 203.0.113.104, 203.0.113.105; 203.0.113.104: connected", seconds: 0.004,
+       tried: [{dst: 203.0.113.104, family: ipv4, proto: tcp, outcome: connected, observed: allowed, detail: "", ok: true}]}
 """
 
 import errno
@@ -140,6 +169,7 @@ import ipaddress
 import json
 import os
 import pwd
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -151,6 +181,9 @@ IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
 PASSED = ("connected", "answered", "refused")
 UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH)
+DNS = "dns:"
+LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
 def observed(outcome: str, proto: str) -> str:
@@ -209,10 +242,91 @@ def _outcome(flow: dict, timeout: float) -> tuple[str, str]:
         return "error", str(exc)
 
 
+def dns_name(dst: str) -> str | None:
+    """The host name of a destination written ``dns:NAME`` (lower case, without a final dot);
+    None for an address. A value that is not a host name raises ValueError."""
+    if dst[:len(DNS)].lower() != DNS:
+        return None
+    name = dst[len(DNS):].lower()
+    name = name[:-1] if name.endswith(".") else name
+    labels = name.split(".")
+    if len(name) > 253 or len(labels) < 2 or not all(LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        raise ValueError(f"{dst!r} is not dns: and a host name (dns:api.example.com); a wildcard names no host to try")
+    return name
+
+
+def resolve(name: str, flow: dict) -> list[tuple[str, str]]:
+    """What the host's own resolver answers for ``name`` now (getaddrinfo: /etc/hosts, then the
+    servers of /etc/resolv.conf), in its order, each address once, as (family, address); only
+    the flow's ``family`` when it has one. A failure raises OSError (socket.gaierror)."""
+    kind = socket.SOCK_STREAM if flow["proto"] == "tcp" else socket.SOCK_DGRAM
+    out: list = []
+    for family, dummy, dummy, dummy, sockaddr in socket.getaddrinfo(name, flow["port"], FAMILIES.get(flow.get("family"), socket.AF_UNSPEC), kind):
+        entry = ("ipv4" if family == socket.AF_INET else "ipv6", sockaddr[0])
+        if family in (socket.AF_INET, socket.AF_INET6) and entry not in out:
+            out.append(entry)
+    return out
+
+
+def _try_named(flow: dict, name: str, timeout: float) -> dict:
+    """A flow to a DNS name: resolved through the host's resolver immediately before the
+    connection, then tried to the first address of each family of the answer (of the flow's
+    ``family`` only, when it has one), in parallel. See settle()."""
+    result = dict(flow, dns_name=name, resolved=[], tried=[])
+    try:
+        answer = resolve(name, flow)
+    except (OSError, UnicodeError) as exc:
+        result["unresolved"] = getattr(exc, "strerror", None) or str(exc)
+        return settle(result)
+    result["resolved"] = [address for dummy, address in answer]
+    first: dict = {}
+    for family, address in answer:
+        first.setdefault(family, address)
+    if not first:
+        result["unresolved"] = "the answer holds no address"
+        return settle(result)
+    with ThreadPoolExecutor(max_workers=len(first)) as pool:
+        outcomes = list(pool.map(lambda address: _outcome({**flow, "dst": address}, timeout), first.values()))
+    for (family, address), (outcome, detail) in zip(first.items(), outcomes):
+        result["tried"].append({"dst": address, "family": family, "proto": flow["proto"], "outcome": outcome,
+                                "observed": observed(outcome, flow["proto"]), "detail": detail})
+    return settle(result)
+
+
+def settle(result: dict) -> dict:
+    """A flow to a name, judged from its tries: ``ok`` only if every address tried agrees with
+    the expectation; ``outcome``, ``observed`` those of the first try that does not (else of the
+    first); ``dst`` the name with the addresses tried. A name that did not resolve is the
+    outcome ``unresolved``, which never agrees, not even with ``inconclusive_ok``."""
+    name, tried = result["dns_name"], result["tried"]
+    if not tried:
+        why = result.get("unresolved") or "no address of the family asked for"
+        result.update(dst=f"{DNS}{name} (not resolved)", outcome="unresolved", passed=False, observed="inconclusive",
+                      detail=f"{name} did not resolve through the host's resolver ({why}): nothing was tried")
+        if result.get("expect"):
+            result["ok"] = False
+        return result
+    for attempt in tried:
+        attempt["ok"] = judge({**attempt, "expect": result.get("expect"), "inconclusive_ok": result.get("inconclusive_ok")})
+    worst = next((a for a in tried if not a["ok"]), tried[0]) if result.get("expect") else tried[0]
+    said = "; ".join(f"{a['dst']}: {a['outcome']}" + (f" ({a['detail']})" if a["detail"] else "") for a in tried)
+    result.update(dst=f"{DNS}{name} ({', '.join(a['dst'] for a in tried)})", outcome=worst["outcome"], observed=worst["observed"],
+                  passed=all(a["outcome"] in PASSED for a in tried), detail=f"{name} resolved to {', '.join(result['resolved'])}; {said}")
+    if result.get("expect"):
+        result["ok"] = all(a["ok"] for a in tried)
+    return result
+
+
 def try_flow(flow: dict, timeout: float) -> dict:
-    """Try one flow; ``observed`` reads a TCP timeout as a drop (see check_next_hops)."""
-    result = dict(flow)
+    """Try one flow; ``observed`` reads a TCP timeout as a drop (see check_next_hops). A flow to
+    ``dns:NAME`` is resolved first (see _try_named)."""
     start = time.monotonic()
+    name = dns_name(flow["dst"])
+    if name is not None:
+        result = _try_named(flow, name, timeout)
+        result["seconds"] = round(time.monotonic() - start, 6)
+        return result
+    result = dict(flow)
     outcome, detail = _outcome(flow, timeout)
     result.update(outcome=outcome, passed=outcome in PASSED, observed=observed(outcome, flow["proto"]), detail=detail)
     result["seconds"] = round(time.monotonic() - start, 6)
@@ -272,29 +386,33 @@ def check_next_hops(results: list[dict], run: Callable[[list[str]], str]) -> Non
     SYN waited in the host and nothing on the path was tried (outcome ``unreachable``).
     ``run`` runs an ``ip`` command and returns its output; if it fails, every TCP timeout
     becomes inconclusive (the drop cannot be told from a dead next hop)."""
-    waited = [r for r in results if r["outcome"] == "timeout" and r["proto"] == "tcp"]
+    # each try: a flow, or each address tried for a flow to a name (then settled again)
+    waited = [(r, a) for r in results for a in (r["tried"] if "dns_name" in r else [r]) if a["outcome"] == "timeout" and a["proto"] == "tcp"]
     if not waited:
         return
     try:
         pending = {(n["dst"], n.get("dev")) for n in json.loads(run(["ip", "-j", "neigh", "show"]) or "[]")
                    if "INCOMPLETE" in n.get("state", [])}
         hops = {}
-        for dst in sorted({r["dst"] for r in waited}):
+        for dst in sorted({a["dst"] for dummy, a in waited}):
             route = (json.loads(run(["ip", "-j", "route", "get", dst]) or "[]") or [{}])[0]
             hops[dst] = (route.get("gateway", dst), route.get("dev"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        for result in waited:
-            _mark(result, "error", f"{result['detail']}; the next hop could not be checked ({exc}), so the timeout proves nothing")
+        for result, attempt in waited:
+            _mark(result, attempt, "error", f"{attempt['detail']}; the next hop could not be checked ({exc}), so the timeout proves nothing")
         return
-    for result in waited:
-        hop, dev = hops[result["dst"]]
+    for result, attempt in waited:
+        hop, dev = hops[attempt["dst"]]
         if (hop, dev) in pending:
-            _mark(result, "unreachable", f"{result['detail']}: the next hop {hop} on {dev} never answered (neighbour INCOMPLETE), the packet did not leave")
+            _mark(result, attempt, "unreachable",
+                  f"{attempt['detail']}: the next hop {hop} on {dev} never answered (neighbour INCOMPLETE), the packet did not leave")
 
 
-def _mark(result: dict, outcome: str, detail: str) -> None:
-    result.update(outcome=outcome, observed=observed(outcome, result["proto"]), detail=detail)
-    if result.get("expect"):
+def _mark(result: dict, attempt: dict, outcome: str, detail: str) -> None:
+    attempt.update(outcome=outcome, observed=observed(outcome, attempt["proto"]), detail=detail)
+    if attempt is not result:
+        settle(result)
+    elif result.get("expect"):
         result["ok"] = judge(result)
 
 
@@ -307,6 +425,7 @@ def main() -> None:
                 "required": True,
                 "options": {
                     "dst": {"type": "str", "required": True},
+                    "family": {"type": "str", "choices": ["ipv4", "ipv6"]},
                     "port": {"type": "int", "required": True},
                     "proto": {"type": "str", "choices": ["tcp", "udp"], "default": "tcp"},
                     "src": {"type": "str"},
@@ -324,12 +443,23 @@ def main() -> None:
     )
     flows = module.params["flows"]
     for index, flow in enumerate(flows):
-        for key in ("dst", "src"):
+        try:
+            name = dns_name(flow["dst"])
+        except ValueError as exc:
+            module.fail_json(msg=f"flows[{index}].dst: {exc}")
+        for key in ("dst", "src") if name is None else ("src",):
             if flow.get(key):
                 try:
                     ipaddress.ip_address(flow[key])
                 except ValueError:
-                    module.fail_json(msg=f"flows[{index}].{key}: {flow[key]!r} is not an IP address")
+                    module.fail_json(msg=f"flows[{index}].{key}: {flow[key]!r} is not an IP address" + (" or dns:NAME" if key == "dst" else ""))
+        if flow.get("family") is not None and name is None:
+            module.fail_json(msg=f"flows[{index}].family: {flow['family']!r} is for a flow to dns:NAME (an address has its own family)")
+        if name is not None and flow.get("src"):
+            family = f"ipv{ipaddress.ip_address(flow['src']).version}"
+            if flow.get("family") not in (None, family):
+                module.fail_json(msg=f"flows[{index}].family: {flow['family']!r} is not the family of src {flow['src']!r}")
+            flow["family"] = family
         if not 1 <= flow["port"] <= 65535:
             module.fail_json(msg=f"flows[{index}].port: {flow['port']!r} is not a port (1-65535)")
     # Each user's flows go to a child process, started before any thread of this one.

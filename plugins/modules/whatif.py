@@ -15,6 +15,9 @@ description:
     proposed one given by its paths, O(proposed), or as the same paths at a git ref, O(proposed_ref)), compiles every
     host's and gateway's policy from each, and judges under both every flow of a learn result (O(learned)), every
     host's C(egress_verify_flows) on either side, and flows drawn from every rule of both sides' policies.
+  - A rule whose upstream holds DNS names is drawn to each name as well (C(any.ZONE) for C(dns:*.ZONE)), so a proposal
+    that adds or removes C(dns:NAME) shows the flows to that name changing; those flows are listed by the name, and a
+    verify flow to C(dns:NAME) is judged by its name. See docs/dns.md.
   - Returns every flow whose verdict differs, with the rule that decided on each side and the host's role on each side,
     and writes them as a Markdown page for a code review to O(dest).
   - Variables are read as the inventories hold them (host and group variables, C(group_vars) and C(host_vars)

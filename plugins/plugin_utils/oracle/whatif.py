@@ -7,7 +7,10 @@ decided on each side (private to the collection).
 The flows judged are those given (learned flows, the hosts' verify flows) and flows drawn
 from every rule of both sides' policies: one packet each rule was written for, at the low
 and at the high end of its ports. A rule that only answers connections (``serves``) is
-drawn as the inbound connection it answers.
+drawn as the inbound connection it answers. A rule whose destinations hold DNS names is
+drawn once more for each name, as a flow to that name (``dns_name``, at the name's stand-in
+address, ``verify.stand_in``), so that adding or removing ``dns:NAME`` shows the flows to
+that name change.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow, learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, normalise_packet
+from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import flow_dst_name, name_reason, stand_in
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import compile_site
 
 INTERNET = {"ipv4": "203.0.113.1", "ipv6": "2001:db8:ffff::1"}
@@ -46,8 +51,28 @@ def _member(ir: Mapping, set_name: str | None, family: str) -> str | None:
     return None
 
 
+def drawn_name(entry: str) -> str | None:
+    """The name a flow is drawn to for a set's DNS name: the name itself, or for ``*.ZONE`` a
+    name below the zone (``any.ZONE``); None when no name below it fits in 253 characters."""
+    if not entry.startswith("*."):
+        return entry
+    for label in ("any", "a"):
+        if len(entry) - 1 + len(label) <= 253:
+            return f"{label}{entry[1:]}"
+    return None
+
+
+def _names(ir: Mapping, set_name: str | None) -> list[tuple[str, str]]:
+    """(entry, the name drawn for it) for each DNS name of a set."""
+    if set_name is None:
+        return []
+    pairs = [(entry, drawn_name(entry)) for entry in ir["sets"].get(set_name, {}).get("names", ())]
+    return [(entry, name) for entry, name in pairs if name is not None]
+
+
 def draw(host: str, kind: str, ir: Mapping, own: Iterable[str] = ()) -> list[dict]:
-    """A packet for each rule of ``ir`` (two for a port range), as the rule was written for.
+    """A packet for each rule of ``ir`` (two for a port range), as the rule was written for,
+    and as many again for each DNS name its destinations hold (to that name).
     ``own`` are the host's addresses: a host policy's packets leave from them."""
     out = []
     own_by_family = {}
@@ -90,13 +115,17 @@ def draw(host: str, kind: str, ir: Mapping, own: Iterable[str] = ()) -> list[dic
                     # the next packet of a connection to this host, picked up mid-stream
                     packet.update(midstream=True, sport=rule["sports"][0][0])
                 ports = rule["dports"]
-            if packet.get("proto", "tcp") in ("tcp", "udp"):
-                ends = sorted({ports[0][0], ports[-1][1]}) if ports else [443]
-                for port in ends:
-                    out.append({"host": host, "kind": kind, "origin": f"drawn from {host} {kind} rule {index} ({rule['comment']})",
-                                "packet": {**packet, "dport": port}})
-            else:
-                out.append({"host": host, "kind": kind, "origin": f"drawn from {host} {kind} rule {index} ({rule['comment']})", "packet": packet})
+            origin = f"drawn from {host} {kind} rule {index} ({rule['comment']})"
+            targets = [(origin, packet)]
+            if packet.get("direction") != "inbound":
+                targets += [(f"{origin}, name dns:{entry}", {**packet, "dst": stand_in(name, family), "dns_name": name})
+                            for entry, name in _names(ir, rule["daddr_in"])]
+            for where, each in targets:
+                if each.get("proto", "tcp") in ("tcp", "udp"):
+                    for port in sorted({ports[0][0], ports[-1][1]}) if ports else [443]:
+                        out.append({"host": host, "kind": kind, "origin": where, "packet": {**each, "dport": port}})
+                else:
+                    out.append({"host": host, "kind": kind, "origin": where, "packet": each})
     return out
 
 
@@ -119,7 +148,7 @@ def _decide(policies: Mapping, flow: Mapping, oracles: dict) -> dict:
         result = oracle.evaluate(flow["packet"])
     except PolicyError as exc:
         return {"verdict": "error", "denied": None, "origin": "error", "reason": str(exc)}
-    return {k: result[k] for k in ("verdict", "denied", "origin", "reason")}
+    return {**{k: result[k] for k in ("verdict", "denied", "origin")}, "reason": name_reason(ir, result, flow["packet"]["dst"])}
 
 
 def _key(flow: Mapping, sides: tuple) -> tuple:
@@ -186,6 +215,9 @@ def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
             if not isinstance(flow, Mapping):
                 continue
             inbound = flow.get("direction") == "inbound"
+            if is_dns_entry(flow.get("dst")) and not inbound:
+                out.extend(_named_verify_flow(host, i, flow, own))
+                continue
             try:
                 dst = ipaddress.ip_address(str(flow["dst"])) if flow.get("dst") is not None else None
                 src = ipaddress.ip_address(str(flow["src"])) if flow.get("src") is not None else None
@@ -212,6 +244,31 @@ def verify_flows(host_vars: Mapping[str, Mapping], addresses) -> list[dict]:
     return out
 
 
+def _named_verify_flow(host: str, i: int, flow: Mapping, own: list) -> list[dict]:
+    """A verify flow to ``dns:NAME`` as what-if flows: one to the name (at its stand-in
+    address) in each family the verify role judges it in; none for one it would refuse."""
+    where = f"egress_verify_flows[{i}]"
+    try:
+        name = flow_dst_name(flow["dst"], f"{where}.dst")
+        src = ipaddress.ip_address(str(flow["src"])) if flow.get("src") is not None else None
+    except (PolicyError, ValueError):
+        return []
+    family = f"ipv{src.version}" if src is not None else flow.get("family")
+    out = []
+    for fam in [family] if family else ["ipv4", "ipv6"]:
+        mine = [src] if src is not None else [a for a in own if f"ipv{a.version}" == fam][:1]
+        if fam not in ("ipv4", "ipv6") or not mine:
+            continue
+        given = {"src": str(mine[0]), "dst": stand_in(name, fam), "dns_name": name, "proto": flow.get("proto", "tcp"), "port": flow.get("port"),
+                 **{key: flow[key] for key in ("user", "group") if flow.get(key) is not None}}
+        try:
+            packet = Flow.from_mapping(given, where, aliases=True).to_dict()
+        except PolicyError:
+            return []
+        out.append({"host": host, "kind": "host", "origin": f"{where} of {host}", "packet": packet})
+    return out
+
+
 def learned_flows(flows: Iterable[Mapping]) -> list[dict]:
     """Learned flows (``learn.suggest.learn``'s ``flows``) as what-if flows."""
     return [{"host": f["reporter"], "kind": "edge" if f["iif"] else "host", "origin": f"learned on {f['reporter']}", "packet": learned_flow(f)}
@@ -231,7 +288,14 @@ def _cell(text: object) -> str:
 
 
 def _flow_text(packet: Mapping) -> str:
-    what = f"{packet.get('src')} → {packet.get('dst')} {packet.get('proto', 'tcp')}{'/' + packet['dport'] if packet.get('dport') else ''}"
+    """``src → dst proto/port``; a flow to a DNS name shows the name (with the address it
+    went to, unless that is only the name's stand-in)."""
+    dst = packet.get("dst")
+    name = packet.get("dns_name")
+    if name:
+        family = "ipv6" if ":" in str(dst) else "ipv4"
+        dst = f"dns:{name}" if str(dst) == stand_in(name, family) else f"dns:{name} ({dst})"
+    what = f"{packet.get('src')} → {dst} {packet.get('proto', 'tcp')}{'/' + packet['dport'] if packet.get('dport') else ''}"
     if packet.get("direction") == "inbound":
         what += " (answer to inbound)"
     return what

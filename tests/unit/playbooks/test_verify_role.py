@@ -207,3 +207,22 @@ def test_serial_batches_count_progress_and_the_reports_hold_every_batch(host, tm
     assert NASTY not in html and "smtp &lt;to&gt; relay &amp; &#x27;co&#x27; &quot;v6&quot;" in html
     assert '<th>hosts without a result</th><td class="meta">mail1-broken</td>' in html
     assert "mail1 (3 flows)" in html and "mail1-again (3 flows)" in html
+
+
+def test_a_name_the_host_cannot_resolve_fails_the_host_even_with_inconclusive_ok(host, tmp_path):
+    """A flow to a DNS name: the probe asks the host's resolver, which it cannot reach here (no
+    IPv4 route), so nothing is tried. The host fails, saying so, whatever inconclusive_ok says;
+    the table shows the name; check mode lists the flow by its name."""
+    flows = [{"name": "api by name", "dst": "dns:api.example.com", "port": 443, "inconclusive_ok": True}, FLOWS[1]]
+    result, rows, table = run_verify(host, tmp_path, flows)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "['api by name'] went to names the host could not resolve, so nothing was tried (api.example.com did not resolve" in output, output
+    assert "were inconclusive" not in output and "did not behave as the policy says" not in output, output
+    (named,) = [r for r in rows if r["name"] == "api by name"]
+    assert (named["expect"], named["outcome"], named["observed"], named["ok"]) == ("denied", "unresolved", "inconclusive", False), named
+    assert named["dns_name"] == "api.example.com" and named["tried"] == []
+    assert "dns:api.example.com (not resolved)" in table and "INCONCLUSIVE" in table
+    assert junit(tmp_path)["mail1", "api by name"].find("error") is not None
+    result, rows, table = run_verify(host, tmp_path, flows, "--check")
+    assert result.returncode == 0 and "api by name: tcp/443 to dns:api.example.com, expected denied (" in result.stdout, result.stdout
