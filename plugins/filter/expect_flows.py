@@ -16,6 +16,10 @@ description:
     returns flows ready for P(warden.egress.probe#module) with C(expect) and C(reason) filled in.
   - C(inconclusive_ok) (a boolean, default false) is passed on, and the probe then accepts an
     outcome that proves nothing for that flow.
+  - A flow whose C(dst) is C(dns:NAME) (an exact name, never a wildcard) is judged by the
+    name (the rules whose upstreams' names cover it), in each family the host has an
+    address of or only in C(family) (C(ipv4), C(ipv6)); the probe resolves the name through
+    the host's own resolver just before it connects. See the collection's docs/dns.md.
   - A flow with C(user) (and optionally C(group)) is judged as sent by that local user's
     process, and the probe sends it as that user.
   - A flow with C(direction=inbound) and C(from_host) is a connection opened to this host by
