@@ -216,13 +216,10 @@ def _stamp_of(value: object) -> str | None:
     return datetime.datetime.fromtimestamp(micro / 1e6, tz=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def read_record(item: object) -> tuple[str, dict | str]:
-    """One entry of a host's gathered log: ``("record", {message, kernel, why, time, identity})``
-    for a journal record (a line of ``journalctl -o json``, or the record itself), else
-    ``("not_a_record", why)``. ``kernel`` says whether the kernel wrote it: ``_TRANSPORT=kernel``
-    and facility 0 (``SYSLOG_FACILITY``; journald before v236 wrote none for the kernel's own
-    lines, only ``SYSLOG_IDENTIFIER=kernel``). ``identity`` is the kernel's stamp of the line
-    (boot and monotonic time), the same in every copy of one kernel line."""
+def journal_entry(item: object) -> tuple[str, Mapping | str]:
+    """``("record", the record)`` for a journal record (a line of ``journalctl -o json``, or the
+    record itself; a ``MESSAGE`` journald gave as bytes, because it is not UTF-8, as text),
+    else ``("not_a_record", why)``."""
     if isinstance(item, str):
         text = item.strip()
         if not text.startswith("{"):
@@ -235,7 +232,22 @@ def read_record(item: object) -> tuple[str, dict | str]:
         return "not_a_record", f"not a journal record: {item!r}"[:200]
     message = item.get("MESSAGE")
     if isinstance(message, list) and all(isinstance(b, int) and 0 <= b < 256 for b in message):
-        message = bytes(message).decode("utf-8", "replace")  # journald gives a message that is not UTF-8 as bytes
+        item = {**item, "MESSAGE": bytes(message).decode("utf-8", "replace")}
+    return "record", item
+
+
+def read_record(item: object) -> tuple[str, dict | str]:
+    """One entry of a host's gathered log: ``("record", {message, kernel, why, time, micros, identity})``
+    for a journal record (a line of ``journalctl -o json``, or the record itself), else
+    ``("not_a_record", why)``. ``kernel`` says whether the kernel wrote it: ``_TRANSPORT=kernel``
+    and facility 0 (``SYSLOG_FACILITY``; journald before v236 wrote none for the kernel's own
+    lines, only ``SYSLOG_IDENTIFIER=kernel``). ``time`` and ``micros`` are when journald stored
+    it (to the second, and in microseconds); ``identity`` is the kernel's stamp of the line
+    (boot and monotonic time), the same in every copy of one kernel line."""
+    kind, item = journal_entry(item)
+    if kind != "record":
+        return kind, item
+    message = item.get("MESSAGE")
     if not isinstance(message, str):
         return "not_a_record", "a journal record without a MESSAGE"
     transport, facility = item.get("_TRANSPORT"), item.get("SYSLOG_FACILITY")
@@ -243,7 +255,9 @@ def read_record(item: object) -> tuple[str, dict | str]:
     why = None if kernel else (f"not written by the kernel (_TRANSPORT={transport}, SYSLOG_FACILITY={facility}"
                                + ("; the kernel gives what user space writes to /dev/kmsg facility 1 or more)" if transport == "kernel" else ")"))
     boot, mono = item.get("_BOOT_ID"), item.get("_SOURCE_MONOTONIC_TIMESTAMP")
-    return "record", {"message": message.rstrip("\r\n"), "kernel": kernel, "why": why, "time": _stamp_of(item.get("__REALTIME_TIMESTAMP")),
+    realtime = item.get("__REALTIME_TIMESTAMP")
+    return "record", {"message": message.rstrip("\r\n"), "kernel": kernel, "why": why, "time": _stamp_of(realtime),
+                      "micros": read_number(realtime, 0, LAST_MICROSECOND) if isinstance(realtime, str) else None,
                       "identity": (str(boot), str(mono)) if boot and mono else None}
 
 
@@ -314,6 +328,14 @@ def undecided(record: Mapping, seen_on: list[str]) -> dict:
     return {"reporter": None, "finding": {"class": "owner_undecided", "why": why}}
 
 
+def intersect(known: Mapping[str, Mapping] | None, found: Mapping[str, Mapping]) -> dict[str, dict]:
+    """The names answered before each of a flow's lines: those of every line so far and this one's."""
+    if known is None:
+        return {name: {"times": set(value["times"]), "via": set(value["via"])} for name, value in found.items()}
+    return {name: {"times": value["times"] | found[name]["times"], "via": value["via"] | found[name]["via"]}
+            for name, value in known.items() if name in found}
+
+
 def _count(stats: dict, problems: dict, kind: str, entry: Mapping, why: str) -> None:
     stats[kind] += 1
     if len(problems[kind]) < 5:
@@ -321,7 +343,7 @@ def _count(stats: dict, problems: dict, kind: str, entry: Mapping, why: str) -> 
 
 
 def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIXES, year: int | None = None,
-            owner: Callable | None = None) -> dict:
+            owner: Callable | None = None, answered: Callable | None = None) -> dict:
     """Read every host's journal records and merge repeated records of one flow.
 
     ``logs`` maps each host the records were gathered from to ``journalctl -o json``'s output
@@ -331,7 +353,10 @@ def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIX
     logs of several hosts (containers sharing a kernel log) is read once; ``owner(record,
     seen_on)`` says whose it is, as ``{"reporter": host or None, "finding": {class, why} or
     None, "reject": (kind, why) or None}`` (default ``undecided``): a finding makes the flow
-    one that is never suggested, a rejection counts the line as that kind.
+    one that is never suggested, a rejection counts the line as that kind. ``answered(reporter,
+    record, micros)`` (optional) gives the names the reporter's resolver answered the line's
+    destination for before it (``learn.resolver``); a flow keeps, in ``_names``, those answered
+    before every one of its lines.
 
     Returns ``flows`` (each with ``reporter``, ``count``, ``first_seen``, ``last_seen``,
     ``words``, ``seen_on`` and ``attribution``), per-host ``hosts`` statistics (``lines`` read,
@@ -407,6 +432,8 @@ def collect(logs: Mapping[str, object], prefixes: Iterable[str] = DEFAULT_PREFIX
         flow["seen_on"] = sorted(set(flow["seen_on"]) | set(seen_on))
         if record.get("shared"):
             flow["shared"] = True
+        if answered is not None:
+            flow["_names"] = intersect(flow.get("_names"), answered(reporter, record, first["micros"]))
         if word == "alert":
             flow["alerted"] = True
         else:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import allow_entries
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.site import SitePolicies, targets
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import lifetime
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import PrefixIndex
 
 # Services whose servers a site designates; reaching any other server is a finding.
@@ -63,6 +64,7 @@ class LearnSite(SitePolicies):
             for net in nets:
                 self.designated_index[kind].add(net)
         self._upstreams_of: dict[str, list[str]] = {}
+        self._naming: dict[str, set[str]] | None = None  # a dns: name -> the upstreams that list it, made when first asked
         self.mailers = self.mail_roles()
 
     def role_allows(self, role: str) -> list[dict]:
@@ -173,6 +175,31 @@ class LearnSite(SitePolicies):
         found = sorted((-length, self.upstream_size[name], name) for name, length in longest.items())
         self._upstreams_of[address] = [found_name for *dummy, found_name in found]
         return self._upstreams_of[address]
+
+    def upstreams_naming(self, names: list[str]) -> list[str]:
+        """Every upstream (but ``any``) that lists one of ``names`` as a ``dns:`` entry of its
+        own (the name itself, not a parent or a wildcard over it)."""
+        if not names:
+            return []
+        if self._naming is None:
+            self._naming = {}
+            for upstream, sets in self.upstreams.items():
+                for name in sets.get("names") or () if upstream != "any" else ():
+                    self._naming.setdefault(name, set()).add(upstream)
+        return sorted({upstream for name in names for upstream in self._naming.get(name, ())})
+
+    def answer_lifetime(self, host: str | None, edge: bool) -> int:
+        """How long (seconds) an address stays allowed after its resolver answered it, for the
+        policy of ``host`` that logged a flow (its edge policy for a forwarded one): the
+        policy's own when it has names, else what it would have with the site's ``egress_dns``
+        (a host's own resolver is asked first: the site resolvers' cache does not count)."""
+        ir = self.policies.get(host, {}).get("edge" if edge else "host") if host is not None else None
+        if ir is not None and ir.get("dns"):
+            return ir["dns"]["lifetime"]
+        settings = dict(self.site.dns)
+        if not edge:
+            settings["upstream_cache_ttl"] = 0
+        return lifetime(settings)
 
     # ------------------------------------------------------------------ classification
 

@@ -16,10 +16,12 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import PREFIX
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import learned_flow
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import Evaluator, evaluate, normalise_packet, rule_matches
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.collect import collect
+from ansible_collections.warden.egress.plugins.plugin_utils.learn.resolver import ResolverLog, flow_names
 from ansible_collections.warden.egress.plugins.plugin_utils.learn.site import LearnSite
 
 UNKNOWN_ROLE = "(no role)"
@@ -52,6 +54,20 @@ def _who(flow: Mapping) -> str:
     return " ".join(p for p in parts if p) or "no local user"
 
 
+def oracle_flow(flow: Mapping) -> dict:
+    """``learned_flow`` with the name its client was answered for (``dns_name``), when its
+    host's resolver log says: the oracle then decides as the kernel would, by the name."""
+    out = learned_flow(flow)
+    if flow.get("dns_name"):
+        out["dns_name"] = flow["dns_name"]
+    return out
+
+
+def names_of(flow: Mapping) -> list[str]:
+    """The names a learned flow's address was answered for (``learn.resolver``), sorted."""
+    return [entry["name"] for entry in flow.get("dns_names") or []]
+
+
 def owner_finding(site: LearnSite, flow: Mapping) -> dict | None:
     """A ``user_restricted`` finding when an allow of the host's policy limited to local users
     or groups would let this flow out but for who sent it: the flow is denied because of its
@@ -64,7 +80,7 @@ def owner_finding(site: LearnSite, flow: Mapping) -> dict | None:
     if not restricted:
         return None
     try:
-        pkt = normalise_packet(learned_flow(flow), ir=ir)
+        pkt = normalise_packet(oracle_flow(flow), ir=ir)
     except PolicyError:
         return None
     for rule in restricted:
@@ -77,12 +93,13 @@ def owner_finding(site: LearnSite, flow: Mapping) -> dict | None:
 
 def annotate(site: LearnSite, flows: list[dict]) -> list[dict]:
     """Each flow with its source, role, service, matching upstreams and findings (a flow its
-    user is denied is a finding: see ``owner_finding``)."""
+    user is denied is a finding: see ``owner_finding``). An upstream matches by the flow's
+    address, else by a name the flow's address was answered for that it lists."""
     out = []
     for flow in flows:
         source = site.source(flow)
         service = site.service(flow)
-        upstreams = site.upstreams_of(flow["dst"])
+        upstreams = site.upstreams_of(flow["dst"]) or site.upstreams_naming(names_of(flow))
         findings = site.findings(flow, source, service)
         restricted = owner_finding(site, flow)
         if restricted is not None:
@@ -120,8 +137,9 @@ def aggregate(flows: list[dict]) -> dict[str, list[dict]]:
     for flow in flows:
         key = (flow["role"], _what(flow), flow["dst"])
         row = rows.setdefault(key, {"service": key[1], "destination": flow["dst"], "upstream": (flow["upstreams"] or [None])[0],
-                                    "sources": set(), "count": 0, "first_seen": None, "last_seen": None, "findings": set()})
+                                    "sources": set(), "count": 0, "first_seen": None, "last_seen": None, "findings": set(), "names": set()})
         row["sources"].add(flow["source"]["name"])
+        row["names"].update(names_of(flow))
         row["count"] += flow["count"]
         for edge, pick in (("first_seen", min), ("last_seen", max)):
             if flow[edge]:
@@ -129,11 +147,17 @@ def aggregate(flows: list[dict]) -> dict[str, list[dict]]:
         row["findings"].update(f["class"] for f in flow["findings"])
     out: dict[str, list[dict]] = {}
     for (role, _what_, _dst), row in sorted(rows.items()):
-        out.setdefault(role, []).append({**row, "hosts": len(row["sources"]), "sources": sorted(row["sources"]), "findings": sorted(row["findings"])})
+        out.setdefault(role, []).append({**row, "hosts": len(row["sources"]), "sources": sorted(row["sources"]), "findings": sorted(row["findings"]),
+                                         "names": sorted(row["names"])})
     return out
 
 
-def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
+def _entries(target: str | tuple) -> list[str]:
+    """What a group's target adds to a new upstream: its address, or its ``dns:`` names."""
+    return list(target) if isinstance(target, tuple) else [target]
+
+
+def suggest(site: LearnSite, flows: list[dict], notes: list | None = None) -> tuple[dict, list[dict]]:
     """The inventory change that would allow every learned flow that is not a finding, and the
     flows left for a person (no role, or nothing a service can express).
 
@@ -148,6 +172,13 @@ def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
     allow entry), the suggestion keeps a limit: the allow names the flow's user (``users:
     [UID]``, the number the kernel logged) and is never an exception (an exception cannot name
     users); such a flow with no local user is left for a person.
+
+    A new destination whose address the flow's own resolver answered for a name (``dns_names``,
+    see ``learn.resolver``) is suggested as ``dns:NAME``, never as its address (every name when
+    it was answered for several; never a wildcard); an exception reaches it through a new
+    upstream ``learned_<host>_only_<service>``, since an exception's ``to`` cannot hold a name.
+    ``notes`` (a list, when given) gets one entry per suggested name: where it goes and the
+    flows' evidence.
     """
     limited = owner_limited(site)
     members: dict[str, int] = {}
@@ -180,15 +211,23 @@ def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
                 review.append({**flow, "why": f"role {flow['role']} lets only some local users send {service}, and this flow has no local user"})
                 continue
             user = flow["uid"]
-        # one group per existing upstream, or per new destination address (and per user, where the role limits the service)
-        target = flow["upstreams"][0] if flow["upstreams"] else _host_address(flow["dst"])
-        group = groups.setdefault((flow["role"], service, target, user), {"sources": set(), "kinds": set(), "new": not flow["upstreams"]})
+        # one group per existing upstream, or per new destination: its names, else its address
+        # (and per user, where the role limits the service)
+        names = names_of(flow)
+        if flow["upstreams"]:
+            target: str | tuple = flow["upstreams"][0]
+        else:
+            target = tuple(PREFIX + name for name in names) if names else _host_address(flow["dst"])
+        group = groups.setdefault((flow["role"], service, target, user), {"sources": set(), "kinds": set(), "new": not flow["upstreams"],
+                                                                          "named": []})
         group["sources"].add(flow["source"]["name"])
         group["kinds"].add(flow["source"]["kind"])
+        if isinstance(target, tuple):
+            group["named"].append(flow)
     roles: dict[str, dict] = {}
     exceptions: list[dict] = []
     lones: dict[tuple, dict] = {}  # (hosts, service) -> its exception: one look-up per group, not a scan
-    for (role, service, target, user), group in sorted(groups.items(), key=lambda item: (item[0][:3], str(item[0][3]))):
+    for (role, service, target, user), group in sorted(groups.items(), key=lambda item: tuple(str(part) for part in item[0])):
         if user is None and len(group["sources"]) == 1 and group["kinds"] == {"host"} and members.get(role, 0) > 1:
             hosts = sorted(group["sources"])
             lone = lones.get((tuple(hosts), service))
@@ -196,12 +235,20 @@ def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
                 lone = lones[(tuple(hosts), service)] = {"hosts": hosts, "service": service, "to": [], "reason": None, "owner": None,
                                                          "expires": None}
                 exceptions.append(lone)
-            lone["to"].append(target)
+            if isinstance(target, tuple):  # an exception's to holds no name: an upstream of its own does
+                upstream = _upstream_name(f"{hosts[0]}_only", service)
+                _add(upstreams, upstream, target)
+                _note(notes, upstream, target, group, hosts)
+                target = upstream
+            if target not in lone["to"]:
+                lone["to"].append(target)
             continue
         upstream = target
         if group["new"]:
             upstream = _upstream_name(role, service)
-            upstreams.setdefault(upstream, []).append(target)
+            _add(upstreams, upstream, target)
+            if isinstance(target, tuple):
+                _note(notes, upstream, target, group, [role])
         if role not in roles:
             spec, _path = site.role_defs.get(role, ({"allow": []}, role))
             roles[role] = copy.deepcopy(dict(spec))
@@ -212,6 +259,21 @@ def suggest(site: LearnSite, flows: list[dict]) -> tuple[dict, list[dict]]:
     change = {"egress_upstreams": dict(sorted(upstreams.items())), "egress_services": dict(sorted(services.items())),
               "egress_roles": roles, "egress_exceptions": exceptions}
     return {k: v for k, v in change.items() if v}, review
+
+
+def _add(upstreams: dict[str, list], upstream: str, target: str | tuple) -> None:
+    """A group's address or names into a new upstream, each once."""
+    entries = upstreams.setdefault(upstream, [])
+    entries.extend(entry for entry in _entries(target) if entry not in entries)
+
+
+def _note(notes: list | None, upstream: str, target: tuple, group: Mapping, whom: list[str]) -> None:
+    """Where a suggested name goes, for whom, and from which flows' answers."""
+    if notes is None:
+        return
+    notes.append({"upstream": upstream, "names": [entry[len(PREFIX):] for entry in target], "for": whom,
+                  "flows": [{"reporter": f["reporter"], "src": f["src"], "dst": f["dst"], "what": _what(f), "dns_names": f["dns_names"]}
+                            for f in group["named"]]})
 
 
 def apply_change(host_vars: Mapping[str, Mapping], change: Mapping, today: datetime.date, fill_blanks: bool = False) -> dict:
@@ -262,11 +324,11 @@ def judge(site: LearnSite, flow: Mapping, oracles: dict | None = None) -> dict |
         return None
     try:
         if oracles is None:
-            return evaluate(ir, learned_flow(flow))
+            return evaluate(ir, oracle_flow(flow))
         oracle = oracles.get(id(ir))
         if oracle is None:
             oracle = oracles[id(ir)] = Evaluator(ir)
-        return oracle.evaluate(learned_flow(flow))
+        return oracle.evaluate(oracle_flow(flow))
     except PolicyError as exc:
         return {"error": str(exc)}
 
@@ -289,14 +351,39 @@ def replay(before: LearnSite, after: LearnSite, flows: list[dict]) -> dict:
     return result
 
 
+def named_flows(flows: list[dict]) -> list[dict]:
+    """Each collected flow with the names its own resolver answered its address for before
+    every one of its lines (``dns_names``, and the first as ``dns_name``, what the oracle
+    judges by), from ``collect``'s ``_names``."""
+    out = []
+    for flow in flows:
+        flow = dict(flow)
+        found = flow.pop("_names", None)
+        if found and flow["reporter"] is not None:
+            flow["dns_names"] = flow_names(found, flow["reporter"])
+            flow["dns_name"] = flow["dns_names"][0]["name"]
+        out.append(flow)
+    return out
+
+
 def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Mapping, today: datetime.date | None = None,
-          year: int | None = None) -> dict:
-    """The whole analysis: gathered logs -> flows, per-role aggregate, findings, suggestion, replay."""
+          year: int | None = None, resolver_logs: Mapping | None = None) -> dict:
+    """The whole analysis: gathered logs -> flows, per-role aggregate, findings, suggestion, replay.
+    ``resolver_logs`` (optional) maps hosts to their local resolver's journal records
+    (``journalctl -u warden-egress-dns.service -o json``, ``learn.resolver``): a flow whose
+    address its own host's resolver answered for a name, within the lifetime before each of
+    its lines, carries the name and is suggested by it."""
     today = today or datetime.date.today()
     site = LearnSite(host_vars, addresses, groups, today=today)
-    gathered = collect(logs, site.prefixes, year=year or today.year, owner=site.owner)
-    flows = annotate(site, gathered["flows"])
-    change, review = suggest(site, flows)
+    resolver = ResolverLog(resolver_logs) if resolver_logs is not None else None
+
+    def answered(reporter, record, micros):  # the names the reporter's own resolver gave the line's destination, within its lifetime
+        return resolver.answered(reporter, record["dst"], micros, site.answer_lifetime(reporter, record["iif"] is not None))
+
+    gathered = collect(logs, site.prefixes, year=year or today.year, owner=site.owner, answered=answered if resolver is not None else None)
+    flows = annotate(site, named_flows(gathered["flows"]))
+    notes: list = []
+    change, review = suggest(site, flows, notes)
     after = LearnSite(apply_change(host_vars, change, today, fill_blanks=True), addresses, groups, today=today)
     findings = [{"reporter": f["reporter"], "source": f["source"]["name"], "role": f["role"], "dst": f["dst"], "what": _what(f),
                  "count": f["count"], "classes": [x["class"] for x in f["findings"]], "why": "; ".join(x["why"] for x in f["findings"])}
@@ -313,5 +400,7 @@ def learn(host_vars: Mapping[str, Mapping], addresses, groups: Mapping, logs: Ma
         "findings": findings,
         "review": [{"reporter": f["reporter"], "src": f["src"], "dst": f["dst"], "what": _what(f), "why": f["why"]} for f in review],
         "suggestion": change,
+        "names": notes,
+        "resolver": None if resolver is None else {"hosts": resolver.hosts, "problems": resolver.problems},
         "replay": replay(site, after, flows),
     }

@@ -27,7 +27,11 @@ NAME_MAX = 253
 # egress_dns: each setting, its default and its bounds (seconds).
 DNS_DEFAULTS = {"cache_ttl": 300, "grace": 120, "upstream_cache_ttl": 0}
 DNS_BOUNDS = {"cache_ttl": (0, 86400), "grace": (0, 86400), "upstream_cache_ttl": (0, 86400)}
-DNS_KEYS = set(DNS_DEFAULTS) | {"servers"}
+# Switches and their defaults. log_answers: the local resolver logs each query and answer
+# (dnsmasq's log-queries) to the journal, where warden.egress.learn reads which name an
+# address was answered for (docs/learn.md, "Names").
+DNS_SWITCHES = {"log_answers": True}
+DNS_KEYS = set(DNS_DEFAULTS) | set(DNS_SWITCHES) | {"servers"}
 
 
 def is_dns_entry(entry: object) -> bool:
@@ -93,11 +97,26 @@ def lifetime(settings: Mapping) -> int:
     return max(1, settings["cache_ttl"] + settings["upstream_cache_ttl"] + settings["grace"])
 
 
+def _switch(value: object, path: str) -> bool:
+    """A boolean as Ansible takes one (true/false, yes/no, on/off, 1/0, also as text), as
+    ``model.inputs.parse_bool`` reads it (inputs imports this module, so not from there)."""
+    if isinstance(value, bool):
+        return value
+    key = value.strip().lower() if isinstance(value, str) else value
+    if isinstance(key, (str, int)):
+        if key in ("y", "yes", "on", "1", "true", "t", 1):
+            return True
+        if key in ("n", "no", "off", "0", "false", "f", 0):
+            return False
+    raise PolicyError(path, value, "must be true or false (or yes/no, on/off, 1/0)")
+
+
 def parse_dns_settings(raw: object) -> dict:
     """``egress_dns``: the local resolver's cache limit (``cache_ttl``), the longest any
     resolver between the clients and it may cache an answer (``upstream_cache_ttl``, on a
-    gateway the site's resolvers), the clients' own grace (``grace``) and, optionally, the
-    servers the local resolver asks (``servers``, addresses)."""
+    gateway the site's resolvers), the clients' own grace (``grace``), whether the local
+    resolver logs its answers for ``warden.egress.learn`` (``log_answers``, default true) and,
+    optionally, the servers the local resolver asks (``servers``, addresses)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
@@ -112,6 +131,9 @@ def parse_dns_settings(raw: object) -> dict:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise PolicyError(f"egress_dns.{key}", value, f"is not a number of seconds ({low}-{high})")
             out[key] = value
+    for key in DNS_SWITCHES:  # kept only when given: a policy at the defaults reads as before
+        if key in raw:
+            out[key] = _switch(raw[key], f"egress_dns.{key}")
     servers = raw.get("servers", [])
     if not isinstance(servers, list):
         raise PolicyError("egress_dns.servers", servers, "must be a list of IP addresses")

@@ -80,6 +80,13 @@ def dnsmasq_conf(irs: list, option: str, targets: Callable[[str, str, str], str]
         # 0 would mean no limit to dnsmasq: with cache_ttl 0 nothing is cached.
         f"max-cache-ttl={dns['cache_ttl']}" if dns["cache_ttl"] else "cache-size=0",
     ]
+    if dns.get("log_answers", True):
+        # Each query and answer, to syslog (the journal, under the unit): "SERIAL CLIENT/PORT
+        # query[A] NAME from CLIENT", then "... reply NAME is ADDRESS" or "is <CNAME>" along a
+        # chain, one serial for all lines of one query, so learn reads the name asked for each
+        # address (learn/resolver.py). Queued, never waited for: a slow journal drops lines
+        # (and dnsmasq says how many) rather than hold an answer back.
+        lines += ["log-queries=extra", "log-async=25"]
     if servers:
         lines.append("no-resolv")
     elif not re.fullmatch(r"/[A-Za-z0-9_./-]+", resolv_file or ""):

@@ -1,6 +1,7 @@
 """The warden.egress.learn role, run by ansible-playbook: it reads each host's kernel journal
-(here a journalctl that prints generated lines, first on PATH), reports a host it cannot
-reach, and writes the report, the suggestion and the what-if on the controller."""
+and its local resolver's (here a journalctl that prints generated records, first on PATH),
+reports a host it cannot reach, and writes the report, the suggestion and the what-if on the
+controller."""
 
 from __future__ import annotations
 
@@ -33,14 +34,33 @@ LINES = [
 ]
 
 
-def run(tmp_path, check: bool = False, fail: bool = False) -> tuple[subprocess.CompletedProcess, str]:
+def resolver(message: str, when: str, unit: str = "warden-egress-dns.service", pid: str = "4242") -> str:
+    """A record of journalctl -u warden-egress-dns.service -o json: dnsmasq's line, as journald attributes it."""
+    micros = json.loads(record("x", when=when))["__REALTIME_TIMESTAMP"]
+    return json.dumps({"__REALTIME_TIMESTAMP": micros, "_BOOT_ID": "b0", "MESSAGE": message, "_SYSTEMD_UNIT": unit, "_COMM": "dnsmasq",
+                       "_EXE": "/usr/sbin/dnsmasq", "_UID": "108", "_PID": pid, "_TRANSPORT": "syslog", "SYSLOG_IDENTIFIER": "dnsmasq"})
+
+
+RESOLVER = [
+    resolver("3 127.0.0.1/40000 query[A] www.example.org from 127.0.0.1", "2026-12-02T10:00:00Z"),   # about no learned address: left on the host
+    resolver("3 127.0.0.1/40000 reply www.example.org is 192.0.2.80", "2026-12-02T10:00:00Z"),
+    # another unit's process that calls itself dnsmasq: never read
+    resolver("9 127.0.0.1/40001 query[A] evil.example.net from 127.0.0.1", "2026-12-02T10:00:01Z", unit="evil.service"),
+    resolver("9 127.0.0.1/40001 reply evil.example.net is 203.0.113.90", "2026-12-02T10:00:01Z", unit="evil.service"),
+]
+
+
+def run(tmp_path, check: bool = False, fail: bool = False, resolver_records: list | None = None) -> tuple[subprocess.CompletedProcess, str]:
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
     fake = bindir / "journalctl"
-    fake.write_text("#!/bin/sh\n" f"echo \"$@\" > {tmp_path}/journalctl-args\n"
-                    + ("echo 'No journal files were found.' >&2; exit 1\n" if fail else f"cat {tmp_path}/kernel.log\n"))
+    (tmp_path / "journalctl-args").unlink(missing_ok=True)
+    fake.write_text("#!/bin/sh\n" f"echo \"$@\" >> {tmp_path}/journalctl-args\n"
+                    + ("echo 'No journal files were found.' >&2; exit 1\n" if fail else
+                       f"if [ \"$1\" = -u ]; then cat {tmp_path}/resolver.log; else cat {tmp_path}/kernel.log; fi\n"))
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     (tmp_path / "kernel.log").write_text("\n".join(LINES) + "\n")
+    (tmp_path / "resolver.log").write_text("\n".join(RESOLVER if resolver_records is None else resolver_records) + "\n")
     inventory = {"all": {
         "vars": {
             "egress_trusted_prefixes": ["198.51.100.0/25", "2001:db8:10::/120"],
@@ -70,9 +90,11 @@ def run(tmp_path, check: bool = False, fail: bool = False) -> tuple[subprocess.C
 def test_learn_role_writes_report_suggestion_and_whatif(tmp_path):
     result, output = run(tmp_path)
     assert result.returncode == 0, output[-4000:]
-    assert (tmp_path / "journalctl-args").read_text().split() == [
-        "-k", "-q", "--no-pager", "-o", "json", "--output-fields=MESSAGE,_TRANSPORT,SYSLOG_FACILITY,SYSLOG_IDENTIFIER,PRIORITY,"
-        "_SOURCE_MONOTONIC_TIMESTAMP", "--since", "-7d"]
+    assert [line.split() for line in (tmp_path / "journalctl-args").read_text().splitlines()] == [
+        ["-k", "-q", "--no-pager", "-o", "json", "--output-fields=MESSAGE,_TRANSPORT,SYSLOG_FACILITY,SYSLOG_IDENTIFIER,PRIORITY,"
+         "_SOURCE_MONOTONIC_TIMESTAMP", "--since", "-7d"],
+        ["-u", "warden-egress-dns.service", "-q", "--no-pager", "-o", "json",
+         "--output-fields=MESSAGE,_SYSTEMD_UNIT,_COMM,_EXE,_UID,_PID,_TRANSPORT,SYSLOG_IDENTIFIER", "--since", "-7d"]]
     out = tmp_path / "out"
     report = (out / "report.md").read_text()
     assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1. 1 flows could not be replayed" in report
@@ -81,6 +103,9 @@ def test_learn_role_writes_report_suggestion_and_whatif(tmp_path):
     assert "| ws1 (on ws1) | client | 203.0.113.7 | tcp/6667 | 1 | IRC" in report
     assert "* 198.51.100.11 → 203.0.113.67 https (on ws1): ws1 has no edge policy" in report
     assert "| tcp/8443 | 203.0.113.90 | 1 (ws1) | ws1 | 1 |" in report
+    # the other unit's record came back (it names a learned address) and was not read; the record about no learned address stayed
+    assert "Resolver records read: 2: 0 queries, 0 answers with an address, 0 CNAME steps, 2 not written by the unit's dnsmasq" in report
+    assert "2 records about no learned destination were left on the hosts." in report and "evil.example.net" not in (out / "suggestion.yml").read_text()
     suggestion = yaml.safe_load((out / "suggestion.yml").read_text())
     assert suggestion["egress_upstreams"] == {"learned_client_tcp_8443": ["2001:db8:5100::90/128", "203.0.113.90/32"]}
     for dst in ("203.0.113.7", "203.0.113.66", "203.0.113.67"):
@@ -116,3 +141,32 @@ def test_learn_role_fails_when_no_hosts_log_could_be_read(tmp_path):
     assert "warden.egress.learn read no host's kernel log, so nothing was learned: mail1 (unreachable" in output
     assert "ws1 (rc 1: No journal files were found.)" in output
     assert "No host's log could be read: nothing was learned." in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_learn_role_suggests_the_name_the_hosts_resolver_answered(tmp_path):
+    """ws1's own resolver answered app.example.com (through a CNAME) with 203.0.113.90 a second
+    before ws1's flow to it: the suggestion names app.example.com, the name asked, where it
+    would have named the address; the report says whose resolver answered it."""
+    named = [
+        resolver("5 127.0.0.1/40002 query[A] app.example.com from 127.0.0.1", "2026-12-02T10:00:01Z"),
+        resolver("5 127.0.0.1/40002 forwarded app.example.com to 203.0.113.53", "2026-12-02T10:00:01Z"),
+        resolver("5 127.0.0.1/40002 reply app.example.com is <CNAME>", "2026-12-02T10:00:01Z"),
+        resolver("5 127.0.0.1/40002 reply app.cdn.example.net is 203.0.113.90", "2026-12-02T10:00:01Z"),
+        *RESOLVER,
+    ]
+    result, output = run(tmp_path, resolver_records=named)
+    assert result.returncode == 0, output[-4000:]
+    out = tmp_path / "out"
+    suggestion = yaml.safe_load((out / "suggestion.yml").read_text())
+    assert suggestion["egress_upstreams"] == {"learned_client_tcp_8443": ["dns:app.example.com", "2001:db8:5100::90/128"]}
+    assert "#   learned_client_tcp_8443: 198.51.100.14 -> 203.0.113.90 tcp/8443 (app.example.com: ws1's resolver, 1 answer" in (
+        out / "suggestion.yml").read_text()
+    report = (out / "report.md").read_text()
+    assert "| tcp/8443 | 203.0.113.90 = dns:app.example.com | 1 (ws1) | ws1 | 1 |" in report
+    assert ("| ws1 (on ws1) | 203.0.113.90 | tcp/8443 | dns:app.example.com | ws1's resolver, 1 answer 2026-12-02T10:00:01Z, "
+            "via CNAME to app.cdn.example.net | learned_client_tcp_8443 |") in report
+    assert "Resolver records read: 5: 1 query, 1 answer with an address, 1 CNAME step, 2 not written by the unit's dnsmasq" in report
+    learned = json.loads((out / "learned.json").read_text())
+    named = {f["dst"]: f.get("dns_name") for f in learned["flows"] if f["dport"] == 8443}
+    assert named == {"203.0.113.90": "app.example.com", "2001:db8:5100::90": None}
+    assert "Enforcing today would deny 3 of the 3 flows seen; with the suggestion, 1." in output
