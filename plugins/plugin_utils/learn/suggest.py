@@ -55,12 +55,9 @@ def _who(flow: Mapping) -> str:
 
 
 def oracle_flow(flow: Mapping) -> dict:
-    """``learned_flow`` with the name its client was answered for (``dns_name``), when its
-    host's resolver log says: the oracle then decides as the kernel would, by the name."""
-    out = learned_flow(flow)
-    if flow.get("dns_name"):
-        out["dns_name"] = flow["dns_name"]
-    return out
+    """``learned_flow``: with the name its client was answered for (``dns_name``), when its
+    host's resolver log says, the oracle decides as the kernel would, by the name."""
+    return learned_flow(flow)
 
 
 def names_of(flow: Mapping) -> list[str]:

@@ -197,8 +197,12 @@ def _owner(given: Mapping, key: str, at) -> str | int | None:
 def learned_flow(record: Mapping) -> dict:
     """A learned flow as the plain data of a ``model.flow.Flow`` (what ``Flow.from_mapping``
     and the oracle read), as the policy that logged it saw it: the line's ``UID`` and ``GID``
-    are the flow's ``user`` and ``group``. Checked where it is judged, as every flow is."""
+    are the flow's ``user`` and ``group``, and the name its host's resolver answered the
+    address for (``learn.resolver``) its ``dns_name``, so that it is judged by the name as
+    the kernel judges it. Checked where it is judged, as every flow is."""
     flow = {"src": record["src"], "dst": record["dst"], "proto": record["proto"]}
+    if record.get("dns_name"):
+        flow["dns_name"] = record["dns_name"]
     if record["dport"] is not None:
         flow["dport"] = record["dport"]
     if isinstance(record.get("icmp_type"), str):

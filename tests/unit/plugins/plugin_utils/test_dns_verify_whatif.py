@@ -187,3 +187,22 @@ def test_a_name_kept_under_a_wildcard_changes_nothing(tmp_path):
     proposed = _inventory(tmp_path / "proposed", ["dns:api.example.com"])
     result = compare_inventories({"proposed": proposed, "dest": str(tmp_path / "whatif.md")}, [current])["result"]
     assert {c["packet"]["dns_name"] for c in result["changed"]} == {"any.example.com"}
+
+
+def test_a_learned_flow_with_the_name_its_resolver_gave_is_judged_by_the_name():
+    """A learned flow carries the name its host's resolver answered (learn.resolver): what-if
+    judges it by that name, as the kernel would, so a proposal that adds the name shows that
+    very flow allowed, and one that leaves the name out does not."""
+    from ansible_collections.warden.egress.plugins.plugin_utils.oracle.whatif import learned_flows, what_if
+
+    record = {"reporter": "mail1", "iif": None, "oif": "eth0", "src": ADDRESSES["mail1"][0], "dst": "203.0.113.150", "proto": "tcp",
+              "dport": 443, "uid": None, "gid": None, "dns_name": "eu.api.example.com"}
+    before = {"mail1": [named_ir(egress_upstreams={**UPSTREAMS, "apis": ["203.0.113.7"]})]}
+    after = {"mail1": [named_ir()]}
+    changed = what_if(before, after, learned_flows([record]))["changed"]
+    learned = [c for c in changed if c["origin"] == "learned on mail1"]
+    assert [(c["packet"]["dst"], c["packet"]["dns_name"], c["before"]["verdict"], c["after"]["verdict"]) for c in learned] == [
+        ("203.0.113.150", "eu.api.example.com", "drop", "accept")], changed
+    unnamed = {**record}
+    del unnamed["dns_name"]
+    assert not [c for c in what_if(before, after, learned_flows([unnamed]))["changed"] if c["origin"] == "learned on mail1"]
