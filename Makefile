@@ -15,12 +15,9 @@ setup:            ## install what the lab and the tests need (Debian packages, P
 demo: setup       ## build the lab, apply playbooks/site.yml, verify with traffic, print the flow table
 	bash lab/demo.sh
 
-TEST_STAGES := unit lint sanity core-matrix release-check molecule
+# Unit first; then Molecule beside lint, sanity, core-matrix and release-check (.ci/test.sh).
 test: setup       ## unit tests, ansible-lint, ansible-test sanity, the other ansible-core versions, the release checks, Molecule
-	@for stage in $(TEST_STAGES); do \
-	  start=$$SECONDS; $(MAKE) $$stage || exit $$?; \
-	  echo "make test: $$stage passed in $$((SECONDS - start)) s"; \
-	done
+	@bash .ci/test.sh
 
 unit:
 	bash .ci/collection-link.sh
