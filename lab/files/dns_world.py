@@ -12,6 +12,8 @@ Serves, on UDP port 53 of the address given:
 * ``hint.example.com``: an HTTPS record whose ipv4hint is 203.0.113.88, and an A record
   203.0.113.89 (what a client asking only for HTTPS hints never asks for);
 * ``n<digits>.bulk.example.com``: A 203.0.113.(digits mod 250 + 1);
+* each ``--static NAME=ADDRESS`` (repeatable): that address, A or AAAA by its family, TTL
+  ``--ttl``;
 * anything else: NXDOMAIN.
 
 Each answer is appended as one JSON line to ``--log`` (name, type, addresses) when given.
@@ -32,8 +34,9 @@ CHAIN = {"www.example.com": "edge.example.net", "edge.example.net": "node.cdn.ex
 
 
 class World(BaseResolver):
-    def __init__(self, ttl: int, many: int, first: int, count: int, log: str | None) -> None:
+    def __init__(self, ttl: int, many: int, first: int, count: int, log: str | None, static: dict | None = None) -> None:
         self.ttl, self.many, self.first, self.count, self.log = ttl, many, first, count, log
+        self.static = static or {}
         self.turn = itertools.count()
         self.zero = itertools.count()
         self.lock = threading.Lock()
@@ -71,6 +74,8 @@ class World(BaseResolver):
                 # priority 1, target ".", ipv4hint (key 4) 203.0.113.88
                 rdata = bytes([0, 1, 0, 0, 4, 0, 4, 203, 0, 113, 88])
                 reply.add_answer(RR(name, QTYPE.HTTPS, rdata=RD(rdata), ttl=self.ttl))
+        elif name in self.static:
+            addresses.extend(address for address in self.static[name] if (":" in address) == (qtype == "AAAA") and qtype in ("A", "AAAA"))
         elif name.endswith(".bulk.example.com") and name[:-len(".bulk.example.com")][1:].isdigit() and qtype == "A":
             addresses.append(f"203.0.113.{int(name.split('.', maxsplit=1)[0][1:]) % 250 + 1}")
         elif not (name in CHAIN or name in ("api.example.com", "zero.example.com")):
@@ -90,8 +95,13 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=104)
     parser.add_argument("--count", type=int, default=16)
     parser.add_argument("--log")
+    parser.add_argument("--static", action="append", default=[], help="NAME=ADDRESS: a fixed answer (repeatable)")
     args = parser.parse_args()
-    world = World(args.ttl, args.many, args.first, args.count, args.log)
+    static: dict = {}
+    for item in args.static:
+        name, dummy, address = item.partition("=")
+        static.setdefault(name.lower().rstrip("."), []).append(address)
+    world = World(args.ttl, args.many, args.first, args.count, args.log, static)
     # UDP only: the box's listener holds TCP port 53 on every address (its answers fit in UDP).
     DNSServer(world, address=args.address, port=53).start_thread()
     threading.Event().wait()
