@@ -14,7 +14,7 @@ description:
     configuration of the host's local dnsmasq, which puts every address it answers for a
     covered name in the policy's name sets before the client has the answer, and what the
     timer that empties each half of those sets runs. See the collection's docs/dns.md.
-  - The policies' platform decides the sets: nftables sets (dnsmasq C(nftset)) or ipsets
+  - The policies' platform decides the kind of set, nftables sets (dnsmasq C(nftset)) or ipsets
     (dnsmasq C(ipset)).
   - Returns an empty C(conf) when no upstream of the policies holds a name.
 options:
