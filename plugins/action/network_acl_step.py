@@ -2,7 +2,7 @@
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action for warden.egress.network_acl_step: the network_acl role's controller-side steps
-(device form, parse sample, check, pending, bound), each a call into render.acl. Arguments
+(device form, parse sample, check, pending, bound, read ACLs), each a call into render.acl. Arguments
 are validated against the module's DOCUMENTATION; an option of another step is refused."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.oracle.acl_check imp
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import read_parsed
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.eos import eos_bindings, eos_session
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import (
-    held_to_text, ios_device_form, ios_load, ios_sample, read_ios, read_ios_object_groups, read_ios_text,
+    held_to_text, ios_device_form, ios_load, ios_sample, read_ios, read_ios_object_groups, read_ios_running, read_ios_text,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_load, junos_running_config
 
@@ -35,9 +35,10 @@ OPTIONS = {
     "check": ("platform", "parsed", "policy", "count", "names", "object_group_lines", "text", "sample_lines"),
     "pending": ("platform", "output"),
     "bound": ("gathered", "interface"),
+    "read_acls": ("text",),
 }
 REQUIRED = {"device_form": ["platform", "rendered"], "parse_sample": ["text"], "check": ["platform", "policy"],
-            "pending": ["platform", "output"], "bound": ["gathered"]}
+            "pending": ["platform", "output"], "bound": ["gathered"], "read_acls": ["text"]}
 _KEYS = ("type", "elements", "choices", "default", "required")
 ARGUMENT_SPEC = {name: {key: value for key, value in option.items() if key in _KEYS}
                  for name, option in yaml.safe_load(DOCUMENTATION)["options"].items()}
@@ -101,6 +102,10 @@ def bound(args: Mapping):
     return gathered if args["interface"] is None else bound_out(gathered, args["interface"])
 
 
+def read_acls(args: Mapping) -> list:
+    return read_ios_running(str(args["text"]))
+
+
 # Each step: what it returns, under which key.
 STEPS: dict[str, tuple[str, Callable]] = {
     "device_form": ("form", device_form),
@@ -108,6 +113,7 @@ STEPS: dict[str, tuple[str, Callable]] = {
     "check": ("disagree", check),
     "pending": ("pending", waiting),
     "bound": ("bound", bound),
+    "read_acls": ("gathered", read_acls),
 }
 
 

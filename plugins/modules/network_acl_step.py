@@ -30,6 +30,10 @@ description:
     output; output it cannot read is an error, never an empty list.
   - O(step=bound), the ACL names bound C(out) on O(interface), per address family, from what a
     C(*_acl_interfaces) module gathered or from EOS C(show running-config) text.
+  - O(step=read_acls), the collection's ACLs in an IOS router's C(show running-config | section access-list)
+    output (O(text)), read strictly, as C(cisco.ios.ios_acls) returns them with C(state=gathered) (which
+    takes minutes on thousands of entries). A line of one of the collection's ACLs it does not read whole is
+    an error naming it, never an ACL left out; the sections of other ACLs are not read.
   - Runs on the controller; the device is never contacted.
 author:
   - warden.egress contributors (@warden-egress)
@@ -49,7 +53,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [device_form, parse_sample, check, pending, bound]
+    choices: [device_form, parse_sample, check, pending, bound, read_acls]
   platform:
     description: The device's platform (O(step=device_form), O(step=check), O(step=pending)).
     type: str
@@ -89,6 +93,8 @@ options:
       - O(step=check), the whole text of which O(parsed) is the vendor's parse of the sample; the check then reads
         every line with its own strict reader, requires the vendor's parse to read each sampled entry as it does, and
         decides the flows on what it read. Without it, the flows are decided on O(parsed).
+      - O(step=read_acls), the router's C(show running-config | section access-list) output (C(stdout[0]) of
+        C(cisco.ios.ios_command)).
     type: str
   sample_lines:
     description: O(step=parse_sample) and O(step=check) with O(text), about how many entries the sample keeps.
@@ -183,4 +189,13 @@ bound:
   returned: O(step=bound)
   type: raw
   sample: {"ipv4": "WARDEN-EGRESS-V4-3", "ipv6": "WARDEN-EGRESS-V6-3"}
+gathered:
+  description:
+    - The collection's ACLs on the router, as C(cisco.ios.ios_acls) returns them with C(state=gathered) (an
+      C(afi), then its C(acls), each with its C(aces); remarks left out); empty when it holds none.
+  returned: O(step=read_acls)
+  type: list
+  elements: dict
+  sample: [{"afi": "ipv4", "acls": [{"name": "WARDEN-EGRESS-V4-3", "acl_type": "extended", "aces": [
+      {"sequence": 10, "grant": "deny", "protocol": "ip", "source": {"any": true}, "destination": {"any": true}, "log": {"set": true}}]}]}]
 """

@@ -109,6 +109,11 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     result = run(tmp_path, device, check=True)
     assert result.returncode == 0, result.stdout[-4000:]
     assert not any(configuring(s) for s in device.sessions) and device.state() == before
+    # The ACLs are read from the running configuration by the collection's reader, not by
+    # cisco.ios.ios_acls gathered (which also lists 'show access-lists'), before the bindings.
+    shown = [c for c in sent(device) if c.startswith("show ")]
+    read = shown[:shown.index("show running-config | include ^interface|ip access-group|ipv6 traffic-filter")]
+    assert "show running-config | section access-list" in read and "show access-lists | include access list" not in read, read
 
     # First apply: generation 1 under the revert timer, rebound by replacement, confirmed
     # over a second SSH session, and the plain-named ACLs deleted only after that.
@@ -159,6 +164,21 @@ def test_confirmed_over_a_new_connection_then_nothing_to_do_then_the_next_genera
     assert {line.split()[-1] for line in gone} == set(state["groups"])
     assert min(sent(device).index(line) for line in gone) > sent(device).index(f"no ipv6 access-list {GEN[1]['ipv6']}")
     assert faults(device) == []
+
+
+def test_an_acl_of_the_collection_the_reader_cannot_read_stops_the_run_before_any_change(tmp_path, router):
+    """A line of the collection's ACLs on the router that the strict reader does not read
+    whole (here a source port) stops the run, naming the line; it is never read as an ACL
+    without that entry, nor as no ACL. Other people's ACLs are not read."""
+    device = router()
+    device.acls[PLAIN["ipv4"]]["lines"].insert(1, " 15 permit tcp any eq 80 any")
+    device.acls["MGMT-IN"]["lines"].append(" 30 permit udp any eq 53 any log-input")
+    before = device.state()
+    result = run(tmp_path, device)
+    output = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "read_acls: line 7 of the router's 'show running-config | section access-list' ('15 permit tcp any eq 80 any')" in output, output[-3000:]
+    assert not any(configuring(s) for s in device.sessions) and device.state() == before and device.pending is None
 
 
 def test_a_router_that_cannot_be_reached_again_rolls_back_by_itself(tmp_path, router):

@@ -8,7 +8,8 @@ is bound: it loads the new one under the next *generation* name (``WARDEN-EGRESS
 rebinds the outside interface to it (one command per family replaces the ACL bound in that
 direction), and deletes the older generations once the change is confirmed. ``plan`` works
 out, from what the vendor's ``*_acls`` and ``*_acl_interfaces`` modules gathered on the
-device, which generation is live, whether it already holds the policy (then nothing is
+device (on IOS, the ACLs as ``ios.read_ios_running`` reads them from the running
+configuration, in the same form), which generation is live, whether it already holds the policy (then nothing is
 loaded), the next generation's names, and which old ACLs can go: only the collection's own
 names, and never one still bound anywhere.
 
@@ -27,10 +28,9 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
-from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import NAMES
+from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import GENERATION, NAMES
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import VENDORS, device_config, read_parsed
 
-GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
 # An object group of the collection: its ACL's name, then the digest of its members (ios.group_name).
 GROUP_NAME = re.compile(GENERATION.pattern + r"-[0-9A-F]{10}")
 # The longest confirmation each device's timer takes, in seconds, as each vendor declares it.

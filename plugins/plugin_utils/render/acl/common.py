@@ -34,6 +34,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMI
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import CAPABLE, check_rules, specialise
 
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
+# The collection's ACL names: ``NAMES``, or a generation of them (``WARDEN-EGRESS-V4-7``; apply.acl_names).
+GENERATION = re.compile(r"WARDEN-EGRESS-V(?P<version>[46])(?:-(?P<generation>[1-9][0-9]{0,5}))?")
 STEP = 10
 # What a router's or switch's interface names look like: GigabitEthernet0/0/1, Ethernet1/1,
 # ge-0/0/1, Port-Channel10.

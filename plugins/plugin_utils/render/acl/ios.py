@@ -10,7 +10,8 @@ to the collection).
   the platform-neutral entries of ``common``; ``read_ios_text`` reads the ACLs as the device
   lists them, strictly, for a rendering too large for the vendor's parser, which then reads
   an ``ios_sample`` of it held to the same reading (``held_to_text``);
-  ``read_ios_object_groups`` reads the object groups;
+  ``read_ios_object_groups`` reads the object groups; ``read_ios_running`` reads, with the
+  same reader, the collection's ACLs on a router (apply mode) as ``state: gathered`` returns them;
 * device forms: ``ios_device_form`` is the module's rendered output as the device lists it
   (what ``state: parsed`` reads); ``ios_load`` the ``src`` ``cisco.ios.ios_config`` sends in one
   change (after ``configure terminal revert timer``), with the object group lines
@@ -27,7 +28,7 @@ from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
-    CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
+    CAPABILITIES as ACL_CAPABILITIES, GENERATION, NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
 )
 
 
@@ -146,10 +147,14 @@ def _parsed_address(spec: Mapping, family: str, groups: Mapping | None = None):
             raise ValueError(f"an {family} entry names object group {name!r}, which the change does not define for {family}")
         return groups[name]
     if spec.get("host"):
-        return ipaddress.ip_network(spec["host"])
-    if "wildcard_bits" in spec:
-        return ipaddress.ip_network(f"{spec['address']}/{spec['wildcard_bits']}")
-    return ipaddress.ip_network(spec["address"])
+        net = ipaddress.ip_network(spec["host"])
+    elif "wildcard_bits" in spec:
+        net = ipaddress.ip_network(f"{spec['address']}/{spec['wildcard_bits']}")
+    else:
+        net = ipaddress.ip_network(spec["address"])
+    if net.version != (4 if family == "ipv4" else 6):
+        raise ValueError(f"{net} in an {family} ACL")
+    return net
 
 
 class GroupRef:
@@ -220,39 +225,37 @@ def read_ios_object_groups(lines) -> dict:
     return {n: AddressGroup(nets) for n, nets in groups.items()}
 
 
+def _ace_entry(ace: Mapping, family: str, groups: Mapping | None) -> dict:
+    """One entry as ``cisco.ios.ios_acls`` returns it (parsed, gathered), as a platform-neutral entry."""
+    options = ace.get("protocol_options") or {}
+    proto = ace.get("protocol")
+    if "protocol_number" in options:
+        proto = int(options["protocol_number"])
+    elif proto in ("ip", "ipv6"):
+        proto = None
+    dst = ace.get("destination", {})
+    ports = None
+    port_spec = dst.get("port_protocol")
+    if port_spec:
+        if "eq" in port_spec:
+            ports = (_port(port_spec["eq"]),) * 2
+        elif "range" in port_spec:
+            ports = (_port(port_spec["range"]["start"]), _port(port_spec["range"]["end"]))
+        else:
+            raise ValueError(f"unexpected port match {port_spec}")
+    return new_entry(
+        ace["grant"], "", proto=proto, src=_parsed_address(ace.get("source", {}), family, groups),
+        dst=_parsed_address(dst, family, groups), ports=ports,
+        established=bool(options.get("tcp", {}).get("established")), log=bool(ace.get("log")),
+    ) | {"sequence": ace.get("sequence")}
+
+
 def read_ios(parsed: list, groups: Mapping | None = None) -> dict:
     """What ``cisco.ios.ios_acls`` state parsed returned, as platform-neutral entries. An
     entry naming an object group matches its members in ``groups`` (``read_ios_object_groups``);
     without ``groups`` it holds a ``GroupRef``, which compares by name and decides nothing."""
-    out: dict = {}
-    for afi in parsed:
-        family = afi["afi"]
-        for acl in afi["acls"]:
-            entries = []
-            for ace in acl.get("aces", []):
-                options = ace.get("protocol_options") or {}
-                proto = ace.get("protocol")
-                if "protocol_number" in options:
-                    proto = int(options["protocol_number"])
-                elif proto in ("ip", "ipv6"):
-                    proto = None
-                dst = ace.get("destination", {})
-                ports = None
-                port_spec = dst.get("port_protocol")
-                if port_spec:
-                    if "eq" in port_spec:
-                        ports = (_port(port_spec["eq"]),) * 2
-                    elif "range" in port_spec:
-                        ports = (_port(port_spec["range"]["start"]), _port(port_spec["range"]["end"]))
-                    else:
-                        raise ValueError(f"unexpected port match {port_spec}")
-                entries.append(new_entry(
-                    ace["grant"], "", proto=proto, src=_parsed_address(ace.get("source", {}), family, groups),
-                    dst=_parsed_address(dst, family, groups), ports=ports,
-                    established=bool(options.get("tcp", {}).get("established")), log=bool(ace.get("log")),
-                ) | {"sequence": ace.get("sequence")})
-            out[(family, acl["name"])] = entries
-    return out
+    return {(afi["afi"], acl["name"]): [_ace_entry(ace, afi["afi"], groups) for ace in acl.get("aces", [])]
+            for afi in parsed for acl in afi["acls"]}
 
 
 # The lines of an IOS ACL as the device lists them (the device_form step): a header, then
@@ -265,71 +268,117 @@ IOS_REMARK = re.compile(r" (?:sequence )?\d+ remark\b.*")
 IOS_SHAPE = re.compile(r"\b(?:\d+\.\d+\.\d+\.\d+|[0-9a-fA-F]*:[0-9a-fA-F:.]*(?:/\d+)?|\d+|[A-Z0-9-]+-[0-9A-F]{10})\b|(?<=eq )\S+|(?<=remark ).*")
 
 
-def _ios_text_address(words: list, family: str, groups: Mapping | None):
+def _ios_text_address(words: list, family: str) -> dict:
     """One address match taken off the front of ``words`` (any, host A, object-group N,
-    A WILDCARD on IPv4, X::/N on IPv6), read as ``read_ios`` reads the vendor's parse of it."""
+    A WILDCARD on IPv4, X::/N on IPv6), as ``cisco.ios.ios_acls`` returns it."""
     word = words.pop(0)
     if word in ("any", "host", "object-group"):
-        spec = {"any": True} if word == "any" else {word.replace("-", "_"): words.pop(0)}
-    else:
-        spec = {"address": word, "wildcard_bits": words.pop(0)} if family == "ipv4" else {"address": word}
-    found = _parsed_address(spec, family, groups)
-    if isinstance(found, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and found.version != (4 if family == "ipv4" else 6):
-        raise ValueError(f"{found} in an {family} ACL")
-    return found
+        return {"any": True} if word == "any" else {word.replace("-", "_"): words.pop(0)}
+    return {"address": word, "wildcard_bits": words.pop(0)} if family == "ipv4" else {"address": word}
 
 
-def _ios_text_entry(body: str, family: str, groups: Mapping | None) -> dict | None:
+def _ios_text_ace(body: str, family: str) -> dict | None:
+    """One entry's text after its number, as ``cisco.ios.ios_acls`` returns the entry (None
+    for a remark). Strict: a word it does not read is an error."""
     words = body.split()
     if words[0] == "remark":
         return None
     action, proto = words.pop(0), words.pop(0) if len(words) > 1 else ""
-    if action not in ("permit", "deny") or not (read_number(proto) is not None or proto in IOS_PROTOCOLS[family]):
+    number = read_number(proto)
+    if action not in ("permit", "deny") or not (number is not None or proto in IOS_PROTOCOLS[family]):
         raise ValueError("not an entry this check reads")
-    src = _ios_text_address(words, family, groups)
-    dst = _ios_text_address(words, family, groups)
-    ports = None
+    ace: dict = {"grant": action, **({"protocol_options": {"protocol_number": number}} if number is not None else {"protocol": proto})}
+    ace["source"] = _ios_text_address(words, family)
+    ace["destination"] = _ios_text_address(words, family)
     if words and words[0] == "eq":
-        ports = (_port(words[1]),) * 2
+        ace["destination"]["port_protocol"] = {"eq": words[1]}
         del words[:2]
     elif words and words[0] == "range":
-        ports = (_port(words[1]), _port(words[2]))
+        ace["destination"]["port_protocol"] = {"range": {"start": words[1], "end": words[2]}}
         del words[:3]
-    established = bool(words) and words[0] == "established"
-    del words[:int(established)]
-    log = words == ["log"]
-    if words and not log:
+    if words and words[0] == "established":
+        ace.setdefault("protocol_options", {})["tcp"] = {"established": True}
+        del words[:1]
+    if words == ["log"]:
+        ace["log"] = {"set": True}
+    elif words:
         raise ValueError(f"{' '.join(words)!r} is not read by this check")
-    return new_entry(action, "", proto=int(proto) if read_number(proto) is not None else IOS_PROTOCOLS[family][proto], src=src, dst=dst, ports=ports,
-                     established=established, log=log)
+    return ace
 
 
-def read_ios_text(text: str, groups: Mapping | None = None) -> dict:
-    """IOS ACLs as the device lists them, as ``read_ios`` reads the vendor's parse of them.
-    Strict: a line it does not read whole (a source port, an option, another header) is an
-    error naming the line."""
+def _read_ios_lines(numbered, groups: Mapping | None, where: str) -> dict:
+    """``(number, line)`` pairs of IOS ACLs as the device lists them: ``{(family, name): [(ace, entry)]}``,
+    each entry as ``cisco.ios.ios_acls`` returns it and as ``read_ios`` reads that. A line it does
+    not read whole is an error naming it (its ``number`` in ``where``)."""
     out: dict = {}
     key = None
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in numbered:
         if not line.strip():
             continue
         header = IOS_HEADER.fullmatch(line.rstrip())
         if header:
             key = ("ipv6" if header.group(1) else "ipv4", header.group(2))
             if key in out:
-                raise ValueError(f"line {number}: ACL {key[1]} listed twice")
+                raise ValueError(f"line {number} of {where}: ACL {key[1]} listed twice")
             out[key] = []
             continue
         found = IOS_ENTRY[key[0]].fullmatch(line.rstrip()) if key else None
         try:
             if found is None:
                 raise ValueError("not a line of an ACL this check reads")
-            entry = _ios_text_entry(found.group(2), key[0], groups)
+            ace = _ios_text_ace(found.group(2), key[0])
+            if ace is not None:
+                ace = {"sequence": int(found.group(1)), **ace}
+                out[key].append((ace, _ace_entry(ace, key[0], groups)))
         except (ValueError, IndexError, KeyError) as error:
-            raise ValueError(f"line {number} of the ACLs ({line.strip()!r}): {error}") from None
-        if entry is not None:
-            out[key].append(entry | {"sequence": int(found.group(1))})
+            raise ValueError(f"line {number} of {where} ({line.strip()!r}): {error}") from None
     return out
+
+
+def read_ios_text(text: str, groups: Mapping | None = None) -> dict:
+    """IOS ACLs as the device lists them, as ``read_ios`` reads the vendor's parse of them.
+    Strict: a line it does not read whole (a source port, an option, another header) is an
+    error naming the line."""
+    return {key: [entry for dummy, entry in pairs] for key, pairs in _read_ios_lines(enumerate(text.splitlines(), 1), groups, "the ACLs").items()}
+
+
+RUNNING = "show running-config | section access-list"
+
+
+def read_ios_running(text: str) -> list:
+    """The collection's ACLs in the router's ``show running-config | section access-list``
+    (``RUNNING``), as ``cisco.ios.ios_acls`` ``state: gathered`` returns them (``afi``, then
+    ``acls`` by name, each with its ``aces``; remarks left out), for ``apply.plan``; read by
+    the reader of ``read_ios_text``, where the vendor's parser takes minutes on thousands of
+    entries.
+
+    Each section of the output is one top-level line and the indented lines under it. A
+    section headed ``ip access-list extended NAME`` or ``ipv6 access-list NAME`` with NAME one
+    of the collection's (``GENERATION``) is read strictly: a line it does not read whole is an
+    error naming it. Another section that names one of the collection's ACLs in its top-level
+    line (``ip access-list standard WARDEN-EGRESS-V4-3``) is an error, as is an indented line
+    with no section; the sections of other ACLs are not read (the plan leaves them alone).
+    So no ACL of the collection on the router goes unread."""
+    numbered, section, ours = [], False, False
+    where = f"the router's '{RUNNING}'"
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if line[:1].isspace():
+            if not section:
+                raise ValueError(f"line {number} of {where} ({line.strip()!r}) belongs to no section")
+        else:
+            section, header = True, IOS_HEADER.fullmatch(line.rstrip())
+            ours = bool(header and GENERATION.fullmatch(header.group(2)))
+            if not ours and any(GENERATION.fullmatch(word) for word in line.split()):
+                raise ValueError(f"line {number} of {where} ({line.strip()!r}) names one of the collection's ACLs in a form this reader does not read")
+        if ours:
+            numbered.append((number, line))
+    out: dict = {}
+    for (family, name), pairs in sorted(_read_ios_lines(numbered, None, where).items()):
+        acl = {"name": name, **({"acl_type": "extended"} if family == "ipv4" else {}), "aces": [ace for ace, dummy in pairs]}
+        out.setdefault(family, []).append(acl)
+    return [{"afi": family, "acls": out[family]} for family in ("ipv4", "ipv6") if family in out]
 
 
 def ios_sample(text: str, lines: int) -> str:

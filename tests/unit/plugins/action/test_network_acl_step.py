@@ -72,7 +72,7 @@ def test_check_holds_the_acls_to_the_policy():
 
 @pytest.mark.parametrize(("args", "message"), [
     ({"platform": "ios"}, "missing required arguments: step"),
-    ({"step": "render", "platform": "ios"}, "value of step must be one of: device_form, parse_sample, check, pending, bound, got: render"),
+    ({"step": "render", "platform": "ios"}, "value of step must be one of: device_form, parse_sample, check, pending, bound, read_acls, got: render"),
     ({"step": "check", "platform": "eos", "parsed": []}, "step is check but all of the following are missing: policy"),
     ({"step": "device_form", "platform": "eos"}, "step is device_form but all of the following are missing: rendered"),
     ({"step": "pending", "output": IOS_TIMER}, "step is pending but all of the following are missing: platform"),
