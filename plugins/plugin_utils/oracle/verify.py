@@ -181,19 +181,28 @@ def expect_flows(ir: Mapping | None, flows: list, addresses: list, edges: list |
         sent = Flow.from_mapping({"src": effective, "dst": str(dst), "proto": proto, "port": flow.get("port"), "user": flow.get("user"),
                                   "group": flow.get("group")}, fpath, aliases=True)
         expect, reason = _judge(ir, hops, sent, fpath, flow, lambda policy: _crosses(policy, dst))
-        out.append({
-            "name": str(flow.get("name") or f"{proto}/{flow.get('port')} to {dst}"),
-            "dst": str(dst),
-            "port": sent.dport,
-            "proto": proto,
-            "src": None if src is None else str(src),
-            "expect": expect,
-            "reason": reason,
-            "inconclusive_ok": inconclusive_ok,
-            # as written: the probe runs the flow as this user
-            **({"user": str(flow["user"]), "group": None if flow.get("group") is None else str(flow["group"])} if sent.user is not None else {}),
-        })
+        out.append(_row(flow, str(flow.get("name") or f"{proto}/{flow.get('port')} to {dst}"), str(dst), {}, sent, src,
+                        (expect, reason, inconclusive_ok), proto))
     return out
+
+
+def _row(flow: Mapping, name: str, dst: str, extra: Mapping, sent: Flow, src, verdict: tuple, proto: str) -> dict:
+    """One flow for the probe: what it sends and what the policy expects (``verdict``:
+    expect, reason, inconclusive_ok). The user and group as written: the probe runs the flow
+    as this user."""
+    expect, reason, inconclusive_ok = verdict
+    return {
+        "name": name,
+        "dst": dst,
+        **extra,
+        "port": sent.dport,
+        "proto": proto,
+        "src": None if src is None else str(src),
+        "expect": expect,
+        "reason": reason,
+        "inconclusive_ok": inconclusive_ok,
+        **({"user": str(flow["user"]), "group": None if flow.get("group") is None else str(flow["group"])} if sent.user is not None else {}),
+    }
 
 
 def _named(ir: Mapping | None, hops: list, flow: Mapping, fpath: str, own: list, name: str, proto: str, inconclusive_ok: bool) -> list[dict]:
@@ -227,18 +236,9 @@ def _named(ir: Mapping | None, hops: list, flow: Mapping, fpath: str, own: list,
     out = []
     for fam, sent, expect, reason in judged:
         suffix = f" ({fam})" if fam is not None and len(judged) > 1 else ""
-        out.append({
-            "name": str(flow.get("name") or f"{proto}/{flow.get('port')} to dns:{name}") + suffix,
-            "dst": f"dns:{name}",
-            **({"family": fam} if fam is not None else {}),  # none: each family of the answer
-            "port": sent.dport,
-            "proto": proto,
-            "src": None if src is None else str(src),
-            "expect": expect,
-            "reason": reason,
-            "inconclusive_ok": inconclusive_ok,
-            **({"user": str(flow["user"]), "group": None if flow.get("group") is None else str(flow["group"])} if sent.user is not None else {}),
-        })
+        # no family: the probe tries each family of the answer
+        out.append(_row(flow, str(flow.get("name") or f"{proto}/{flow.get('port')} to dns:{name}") + suffix, f"dns:{name}",
+                        {"family": fam} if fam is not None else {}, sent, src, (expect, reason, inconclusive_ok), proto))
     return out
 
 
