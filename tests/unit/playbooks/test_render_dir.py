@@ -22,12 +22,12 @@ SITE = {"egress_trusted_prefixes": ["198.51.100.0/25"], "egress_upstreams": {"sm
 FILES = ["edge-ios.acls.txt", "edge-ios.config.yml", "edge-ios.interfaces.txt"]
 
 
-def run_site(tmp_path, inventory_args: list[str], cwd) -> subprocess.CompletedProcess:
+def run_site(tmp_path, inventory_args: list[str], cwd, *options: str) -> subprocess.CompletedProcess:
     os.makedirs(cwd, exist_ok=True)
     env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": os.path.join(TOP, ".build", "collections"), "ANSIBLE_FORCE_COLOR": "0",
            "ANSIBLE_DEPRECATION_WARNINGS": "false", "HOME": str(tmp_path), "PWD": str(cwd),
            "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-local")}
-    return subprocess.run(["ansible-playbook", *inventory_args, os.path.join(TOP, "playbooks", "site.yml")],
+    return subprocess.run(["ansible-playbook", *inventory_args, os.path.join(TOP, "playbooks", "site.yml"), *options],
                           capture_output=True, text=True, env=env, check=False, cwd=str(cwd))
 
 
@@ -64,10 +64,12 @@ def test_review_files_go_beside_an_inventory_directory_not_inside_it(tmp_path, p
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert sorted(os.listdir(tmp_path / "project" / "rendered-acls")) == FILES
     assert sorted(os.listdir(inventory)) == ["hosts.yml"]
-    # The next run reads the same inventory as the first.
-    again = run_site(tmp_path, ["-i", str(inventory)], tmp_path / "elsewhere")
+    # The next run reads the same inventory as the first (reading it is all that is looked at
+    # here: --list-hosts reads it as a run does, and says which hosts it found).
+    again = run_site(tmp_path, ["-i", str(inventory)], tmp_path / "elsewhere", "--list-hosts")
     assert again.returncode == 0, again.stdout[-3000:]
     assert "not a valid group definition" not in again.stderr and "Failed to parse" not in again.stderr, again.stderr[-2000:]
+    assert "    hosts (1):\n      edge-ios\n" in again.stdout, again.stdout[-3000:]
 
 
 def test_review_files_go_to_the_current_directory_without_an_inventory_file(tmp_path, playbook_dir_untouched):

@@ -9,13 +9,19 @@ host its own table or chains there) and whose files go under the test's director
   does not. A become program that records its calls and runs the command shows it.
 * Tags: egress_compile runs the compile play only; egress_verify and egress_apply keep it.
 * Removal: remove.yml takes every table, chain, set, file and record off again, changes
-  nothing on a second run, and refuses a router before touching any host."""
+  nothing on a second run, and refuses a router before touching any host.
+
+One run of site.yml with the default inventory serves every test that reads it (the default
+batch, become, and the removal that follows it): the default_run fixture records what each
+step left, and its tests share an xdist group (make unit: --dist loadgroup) so that one
+worker makes it once."""
 
 from __future__ import annotations
 
 import os
 import re
 import sys
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -104,26 +110,76 @@ def owned(ns: str) -> tuple[list[str], list[str]]:
     return tables, chains
 
 
+def left_on_disk(tmp_path) -> list[str]:
+    return sorted(os.path.relpath(os.path.join(d, f), tmp_path) for name, dummy, dummy2 in HOSTS
+                  for d, dummy3, files in os.walk(tmp_path / name) for f in files) + sorted(
+        name for name, dummy, dummy2 in HOSTS if (tmp_path / name / "etc").exists() or (tmp_path / name / "state").exists())
+
+
+DEFAULT_RUN = pytest.mark.xdist_group("test_rollout-default_run")  # the tests that read default_run: one worker, one run
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """site.yml with the default inventory in a namespace of its own, then remove.yml as the
+    removal tests take it: refused with a router in the inventory, run with --limit '!edge1'
+    (the router's own way out), and run again on the default inventory. Each step: its exit
+    code and output, and what the namespace, the hosts' directories and the become program's
+    record held after it."""
+    tmp_path = tmp_path_factory.mktemp("default_run")
+    ns = f"wd{os.getpid()}"
+    sh("ip", "netns", "add", ns)
+    steps = {}
+
+    def step(key: str, playbook: str, *args: str) -> None:
+        result, output = ansible_playbook(tmp_path, ns, playbook, *args)
+        log = tmp_path / "become.log"
+        steps[key] = SimpleNamespace(
+            returncode=result.returncode, output=output, owned=owned(ns), on_disk=left_on_disk(tmp_path),
+            ipsets=sh("ipset", "list", "-n", ns=ns).stdout.strip(),
+            ip6_chains=[line for line in sh("ip6tables", "-S", ns=ns).stdout.splitlines() if line.startswith("-N ")],
+            become_calls=log.read_text().splitlines() if log.exists() else [])
+
+    try:
+        inventory(tmp_path)
+        step("site", "site.yml")
+        inventory(tmp_path, routers=True)
+        step("refused", "remove.yml")
+        step("removed", "remove.yml", "--limit", "!edge1")
+        inventory(tmp_path)
+        step("again", "remove.yml")
+        yield steps
+    finally:
+        sh("ip", "netns", "del", ns, check=False)
+
+
 @pytest.mark.parametrize(("site_vars", "first", "sizes"), [
-    ({}, ["mail1", "mail2", "ws1", "ws2", "ws3"], [5]),
+    pytest.param({}, ["mail1", "mail2", "ws1", "ws2", "ws3"], [5], marks=DEFAULT_RUN),
     ({"egress_rollout": "canary"}, ["mail1", "ws1", "ws3"], [3, 2]),
     ({"egress_rollout": "canary", "egress_serial": 1}, ["mail1", "ws1", "ws3"], [3, 1, 1]),
     ({"egress_serial": "40%"}, None, [2, 2, 1]),
     ({"egress_serial": "2"}, None, [2, 2, 1]),
 ], ids=["control-one-batch-by-default", "canary-then-the-rest", "canary-then-one-by-one", "serial-percent", "serial-as-text"])
-def test_batches_of_the_linux_play(tmp_path, namespace, site_vars, first, sizes):
+def test_batches_of_the_linux_play(tmp_path, request, site_vars, first, sizes):
     """The canaries (the first host of each role and platform in inventory order) make the
     first batch; the order of the others within the play is Ansible's (that of the group
-    the first play put them in), so only the sizes of their batches are fixed."""
-    inventory(tmp_path, site_vars)
-    result, output = ansible_playbook(tmp_path, namespace, "site.yml")
-    assert result.returncode == 0, output[-4000:]
+    the first play put them in), so only the sizes of their batches are fixed. The default
+    inventory's run is default_run's."""
+    if site_vars:
+        namespace = request.getfixturevalue("namespace")
+        inventory(tmp_path, site_vars)
+        result, output = ansible_playbook(tmp_path, namespace, "site.yml")
+        returncode, loaded = result.returncode, owned(namespace)
+    else:
+        run = request.getfixturevalue("default_run")["site"]
+        returncode, output, loaded = run.returncode, run.output, run.owned
+    assert returncode == 0, output[-4000:]
     batches = load_batches(output)
     assert [len(batch) for batch in batches] == sizes, output[-4000:]
     assert sorted(sum(batches, [])) == ["mail1", "mail2", "ws1", "ws2", "ws3"]
     if first:
         assert batches[0] == first
-    assert owned(namespace) == (["we_mail1", "we_mail2", "we_ws1", "we_ws2"], ["we_ws3-alert", "we_ws3-deny", "we_ws3-output"])
+    assert loaded == (["we_mail1", "we_mail2", "we_ws1", "we_ws2"], ["we_ws3-alert", "we_ws3-deny", "we_ws3-output"])
 
 
 @pytest.mark.parametrize(("site_vars", "message"), [
@@ -141,13 +197,18 @@ def test_a_bad_rollout_value_stops_before_any_host_is_touched(tmp_path, namespac
     assert owned(namespace) == ([], [])
 
 
-@pytest.mark.parametrize("become", [True, False], ids=["default", "control-egress_become-false"])
-def test_the_apply_play_becomes_root_unless_told_not_to(tmp_path, namespace, become):
-    inventory(tmp_path)
-    result, output = ansible_playbook(tmp_path, namespace, "site.yml", *([] if become else ["-e", "egress_become=false"]))
-    assert result.returncode == 0, output[-4000:]
-    log = tmp_path / "become.log"
-    calls = log.read_text().splitlines() if log.exists() else []
+@pytest.mark.parametrize("become", [pytest.param(True, marks=DEFAULT_RUN), False], ids=["default", "control-egress_become-false"])
+def test_the_apply_play_becomes_root_unless_told_not_to(tmp_path, request, become):
+    """The default is default_run's site.yml."""
+    if become:
+        run = request.getfixturevalue("default_run")["site"]
+        returncode, output, calls = run.returncode, run.output, run.become_calls
+    else:
+        inventory(tmp_path)
+        result, output = ansible_playbook(tmp_path, request.getfixturevalue("namespace"), "site.yml", "-e", "egress_become=false")
+        log = tmp_path / "become.log"
+        returncode, calls = result.returncode, log.read_text().splitlines() if log.exists() else []
+    assert returncode == 0, output[-4000:]
     if not become:
         assert calls == []
         return
@@ -193,47 +254,35 @@ def test_compile_tag_compiles_and_touches_no_host(tmp_path, namespace):
     assert "Validating arguments against arg spec" not in output and "[ws3]" not in output, output[-3000:]
 
 
-def left_on_disk(tmp_path) -> list[str]:
-    return sorted(os.path.relpath(os.path.join(d, f), tmp_path) for name, dummy, dummy2 in HOSTS
-                  for d, dummy3, files in os.walk(tmp_path / name) for f in files) + sorted(
-        name for name, dummy, dummy2 in HOSTS if (tmp_path / name / "etc").exists() or (tmp_path / name / "state").exists())
+@DEFAULT_RUN
+def test_remove_takes_everything_off_and_is_idempotent(default_run):
+    site, removed, again = default_run["site"], default_run["removed"], default_run["again"]
+    assert site.returncode == 0, site.output[-4000:]
+    assert site.owned[0] and site.owned[1]
+    assert "ws3/loader" in site.on_disk and "mail1/etc/warden_egress.nft" in site.on_disk
+    assert site.ipsets
 
-
-def test_remove_takes_everything_off_and_is_idempotent(tmp_path, namespace):
-    inventory(tmp_path)
-    result, output = ansible_playbook(tmp_path, namespace, "site.yml")
-    assert result.returncode == 0, output[-4000:]
-    assert owned(namespace)[0] and owned(namespace)[1]
-    assert "ws3/loader" in left_on_disk(tmp_path) and "mail1/etc/warden_egress.nft" in left_on_disk(tmp_path)
-    assert sh("ipset", "list", "-n", ns=namespace).stdout.strip()
-    become_calls = len((tmp_path / "become.log").read_text().splitlines())
-
-    result, output = ansible_playbook(tmp_path, namespace, "remove.yml")
-    assert result.returncode == 0, output[-4000:]
-    assert owned(namespace) == ([], [])
-    assert sh("ipset", "list", "-n", ns=namespace).stdout.strip() == ""
-    assert not [line for line in sh("ip6tables", "-S", ns=namespace).stdout.splitlines() if line.startswith("-N ")]
-    assert left_on_disk(tmp_path) == []
-    removal_calls = (tmp_path / "become.log").read_text().splitlines()[become_calls:]
+    assert removed.returncode == 0, removed.output[-4000:]
+    assert removed.owned == ([], [])
+    assert removed.ipsets == ""
+    assert not removed.ip6_chains
+    assert removed.on_disk == []
+    removal_calls = removed.become_calls[len(site.become_calls):]
     assert sum("AnsiballZ_nft_apply" in call for call in removal_calls) == 4  # the removal ran as root too
 
-    result, output = ansible_playbook(tmp_path, namespace, "remove.yml")
-    assert result.returncode == 0, output[-4000:]
-    assert re.findall(r"changed=(\d+)", output) == ["0"] * len(HOSTS), output[-2000:]
+    assert again.returncode == 0, again.output[-4000:]
+    assert re.findall(r"changed=(\d+)", again.output) == ["0"] * len(HOSTS), again.output[-2000:]
 
 
-def test_remove_refuses_a_router_before_touching_any_host(tmp_path, namespace):
-    inventory(tmp_path, routers=True)
-    result, output = ansible_playbook(tmp_path, namespace, "site.yml", "--limit", "!edge1")
-    assert result.returncode == 0, output[-4000:]
-    before = owned(namespace)
-    result, output = ansible_playbook(tmp_path, namespace, "remove.yml")
-    assert result.returncode != 0
+@DEFAULT_RUN
+def test_remove_refuses_a_router_before_touching_any_host(default_run):
+    site, refused, removed = default_run["site"], default_run["refused"], default_run["removed"]
+    assert site.returncode == 0, site.output[-4000:]
+    assert refused.returncode != 0
     assert ("warden.egress.remove: edge1 is a router (egress_platform ios); this playbook does not take ACLs off a device. "
-            "Unbind the collection's ACLs from Gi0/1") in " ".join(output.split()), output[-3000:]
-    assert "Take the egress policy off Linux hosts" not in output
-    assert owned(namespace) == before
+            "Unbind the collection's ACLs from Gi0/1") in " ".join(refused.output.split()), refused.output[-3000:]
+    assert "Take the egress policy off Linux hosts" not in refused.output
+    assert refused.owned == site.owned and refused.on_disk == site.on_disk and refused.become_calls == site.become_calls
     # Without the router, the rest goes.
-    result, output = ansible_playbook(tmp_path, namespace, "remove.yml", "--limit", "!edge1")
-    assert result.returncode == 0, output[-4000:]
-    assert owned(namespace) == ([], [])
+    assert removed.returncode == 0, removed.output[-4000:]
+    assert removed.owned == ([], [])

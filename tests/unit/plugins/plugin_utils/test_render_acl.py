@@ -30,6 +30,10 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices i
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios import ios_device_form, ios_object_group_lines, ios_render
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_inet6_form, junos_load, junos_running_config
 
+# One worker runs this module's tests (make unit: --dist loadgroup): each platform's round trip is
+# run once, and no worker waits for another to finish one (roundtrip below).
+pytestmark = pytest.mark.xdist_group("test_render_acl")
+
 NETWORK = os.path.join(TOP, "tests", "unit", "network")
 PLATFORMS = ("ios", "eos", "junos")
 CASES = {

@@ -25,6 +25,10 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.ios impor
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.junos import junos_load
 from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 
+# One worker runs this module's tests (make unit: --dist loadgroup): steps() runs its round trips
+# once, and no worker waits for another to finish one.
+pytestmark = pytest.mark.xdist_group("test_render_acl_apply")
+
 G2, G3 = acl_names(2), acl_names(3)
 
 
