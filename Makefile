@@ -21,7 +21,7 @@ test: setup       ## unit tests, ansible-lint, ansible-test sanity, the other an
 
 unit:
 	bash .ci/collection-link.sh
-	python3 -m pytest -q -n 2 --durations=25 tests/unit
+	python3 -m pytest -q -n 2 --dist loadgroup --durations=25 tests/unit
 
 lint:
 	bash .ci/collection-link.sh
