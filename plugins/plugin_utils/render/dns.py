@@ -2,7 +2,7 @@
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The sets a resolver fills and the local resolver's configuration, for the renderers that
-have such sets (nftables; private to the collection). docs/dns.md tells the whole story.
+have such sets (nftables, iptables; private to the collection). docs/dns.md tells the whole story.
 
 An upstream that holds DNS names (a set with ``names``) is matched by its listed addresses
 and by two more sets per family, its halves ``a`` and ``b``. The host's (or gateway's) own
@@ -112,3 +112,15 @@ def flush_lines(irs: list, flush: Callable[[str, str, str], str]) -> dict[str, s
     family)`` gives the backend's command for one set)."""
     sets = named_sets(irs)
     return {half: "".join(flush(name, half, family) + "\n" for name in sets for family in FAMILY_DIGIT) for half in HALVES}
+
+
+def resolver_files(irs: list, option: str, target: Callable[[str, str, str], str], flush: Callable[[str, str, str], str],
+                   servers: list[str] | None = None, resolv_file: str = "") -> dict:
+    """A backend's local resolver files for the policies ``irs`` of one table: ``conf`` (the
+    dnsmasq configuration, ``option`` naming ``target(set, half, family)``; forwarding to
+    ``servers``, by default the policies' ``egress_dns.servers``, else to those of
+    ``resolv_file``), ``flush`` (half -> the lines that empty it, ``flush(set, half,
+    family)`` a line) and ``lifetime``."""
+    dns = settings(irs) or {}
+    conf = dnsmasq_conf(irs, option, target, dns.get("servers", []) if servers is None else servers, resolv_file)
+    return {"conf": conf, "flush": flush_lines(irs, flush), "lifetime": dns.get("lifetime")}

@@ -56,7 +56,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
     audit_prefix,
     audit_tag,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import HALVES, dnsmasq_conf, flush_lines, settings
+from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import HALVES, resolver_files
 
 HOOKS = {"output": "OUTPUT", "forward": "FORWARD"}
 SUFFIX = {"ipv4": "4", "ipv6": "6"}
@@ -378,10 +378,7 @@ def dnsmasq(policy, servers: list[str] | None = None, resolv_file: str = "") -> 
     an A answer in the inet sets and an AAAA answer in the inet6 ones), the file of each half
     for ``ipset restore`` (``flush``) and ``lifetime``. As ``render.nftables.dnsmasq``."""
     irs = policies(policy, "hook", ("table", "mode", "log"), "table")
-    dns = settings(irs) or {}
-    conf = dnsmasq_conf(irs, "ipset", dns_ipset, dns.get("servers", []) if servers is None else servers, resolv_file)
-    flush = flush_lines(irs, lambda name, half, family: f"flush {dns_ipset(name, half, family)}")
-    return {"conf": conf, "flush": flush, "lifetime": dns.get("lifetime")}
+    return resolver_files(irs, "ipset", dns_ipset, lambda name, half, family: f"flush {dns_ipset(name, half, family)}", servers, resolv_file)
 
 
 def render(policy) -> dict:

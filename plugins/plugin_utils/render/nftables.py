@@ -22,7 +22,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.render.audit import 
     audit_prefix,
     audit_tag,
 )
-from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import FAMILY_DIGIT, HALVES, dnsmasq_conf, flush_lines, named_sets, settings
+from ansible_collections.warden.egress.plugins.plugin_utils.render.dns import FAMILY_DIGIT, HALVES, named_sets, resolver_files
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     CAPABLE,
     LINUX_IFNAME,
@@ -236,11 +236,8 @@ def dnsmasq(policy, servers: list[str] | None = None, resolv_file: str = "") -> 
     table = irs[0]["table"]
     if not TABLE_RE.fullmatch(table):
         raise ValueError(f"refusing to render unsafe table name {table!r}")
-    dns = settings(irs) or {}
-    conf = dnsmasq_conf(irs, "nftset", lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}",
-                        dns.get("servers", []) if servers is None else servers, resolv_file)
-    flush = flush_lines(irs, lambda name, half, family: f"flush set inet {table} {dns_set(name, half, family)}")
-    return {"conf": conf, "flush": flush, "lifetime": dns.get("lifetime")}
+    return resolver_files(irs, "nftset", lambda name, half, family: f"{FAMILY_DIGIT[family]}#inet#{table}#{dns_set(name, half, family)}",
+                          lambda name, half, family: f"flush set inet {table} {dns_set(name, half, family)}", servers, resolv_file)
 
 
 def render(policy) -> str:
