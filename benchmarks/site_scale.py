@@ -536,9 +536,12 @@ def main(argv: list | None = None) -> int:
         if "trusted" not in args.skip:
             gave_up = {}
             for count in sorted(args.trusted):
-                site = wide_edge(generate(args.trusted_hosts, args.roles, args.prefixes, args.seed, args.segments, args.exceptions), count)
-                report.append(bench_edge(args, warden, f"{count:,} trusted prefixes ({args.trusted_hosts:,} hosts, {args.roles} roles, "
-                                         f"{args.prefixes:,} prefixes)", site, results, gave_up))
+                for scattered in (False, True):
+                    site = wide_edge(generate(args.trusted_hosts, args.roles, args.prefixes, args.seed, args.segments, args.exceptions), count,
+                                     scattered)
+                    report.append(bench_edge(args, warden, f"{count:,} {'scattered' if scattered else 'consecutive'} trusted prefixes "
+                                             f"({args.trusted_hosts:,} hosts, {args.roles} roles, {args.prefixes:,} prefixes)", site, results,
+                                             gave_up))
         if "play" not in args.skip:
             report.append(bench_play(args, generate, work, collections, results))
         if "acl" not in args.skip:

@@ -65,11 +65,17 @@ def generate(hosts: int, roles: int, prefixes: int, seed: int = 1, segments: int
     return {"variables": variables, "addresses": addresses, "groups": groups, "host_roles": host_roles, "edge": edge}
 
 
-def wide_edge(site: dict, trusted: int) -> dict:
+def wide_edge(site: dict, trusted: int, scattered: bool = False) -> dict:
     """``site`` with ``trusted`` trusted prefixes (IPv6 /64s holding its hosts, then more),
-    each declared behind the edge's inside interface."""
+    each declared behind the edge's inside interface. The /64s are consecutive (they merge
+    into a few prefixes), or with ``scattered`` every other /64 of 2001:db8:1000::/36, listed
+    in a shuffled order (no two merge)."""
     base = ipaddress.ip_network("2001:db8:1000::/36")
-    prefixes = ["198.51.100.0/25"] + [str(net) for net, dummy in zip(base.subnets(new_prefix=64), range(trusted - 1))]
+    step = 2 if scattered else 1
+    nets = [ipaddress.ip_network((int(base.network_address) + (i * step << 64), 64)) for i in range(trusted - 1)]
+    if scattered:
+        random.Random(trusted).shuffle(nets)
+    prefixes = ["198.51.100.0/25"] + [str(net) for net in nets]
     for h, name in enumerate(sorted(site["addresses"])):
         site["addresses"][name] = [str(ipaddress.ip_network(prefixes[1 + h % (trusted - 1)]).network_address + 1 + h)]
     site["variables"]["egress_trusted_prefixes"] = prefixes

@@ -32,7 +32,7 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import 
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, dedupe, new_ir, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles
-from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, tightest
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import Spans, members, text, tightest
 from ansible_collections.warden.egress.plugins.plugin_utils.render.platforms import capabilities, check_interface, check_meter, check_names
 
 EDGE_KEYS = {"inside", "outside", "routes", "conn_limit", "never_leave"}
@@ -179,7 +179,7 @@ def _width_warnings(inside: list, sources: list) -> list[str]:
         for net in entry["prefixes"]:
             within = members(net, ordered[net.version], starts[net.version])
             if not within:
-                warnings.append(f"{entry['path']}: {net} holds no host or segment of the inventory")
+                warnings.append(f"{entry['path']}: {text(net)} holds no host or segment of the inventory")
                 continue
             tight = tightest(int(within[0].network_address), max(int(m.broadcast_address) for m in within), net.version)
             if tight.prefixlen - net.prefixlen >= WIDE_BITS:
@@ -303,7 +303,7 @@ def compile_edge(
     check_names(settings["platform"], used_sets)
     return new_ir("edge", target, settings, sorted(role_sources), used_sets, dedupe(rules), exceptions, warnings,
                   **dns_extra(site, used_sets, "edge"), edge={
-        "inside": [{"interface": e["interface"], "prefixes": [str(p) for p in e["prefixes"]]} for e in edge["inside"]],
+        "inside": [{"interface": e["interface"], "prefixes": [text(p) for p in e["prefixes"]]} for e in edge["inside"]],
         "outside": outside,
         "routes": edge["routes"],
         "conn_limit": edge["conn_limit"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import importlib.util
 import ipaddress
 import re
 from collections.abc import Callable, Hashable, Mapping
@@ -19,13 +20,11 @@ from collections.abc import Callable, Hashable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import BUILTIN_UPSTREAMS, SERVICES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry, parse_name
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import merged, network
 
-try:
-    import netaddr
-
-    HAS_NETADDR = True
-except ImportError:  # pragma: no cover - reported by the filter wrapper
-    HAS_NETADDR = False
+# netaddr is a declared requirement (requirements.txt): the filters and actions check for it
+# so that a controller without it is told at once. The compile itself merges on integers.
+HAS_NETADDR = importlib.util.find_spec("netaddr") is not None
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,31}")
 HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
@@ -169,7 +168,7 @@ def parse_network(value: object, path: str) -> ipaddress.IPv4Network | ipaddress
         raise PolicyError(path, value, "is not an IP address or prefix")
     text = value.strip()
     try:
-        return ipaddress.ip_network(text, strict=True)
+        return network(text)
     except ValueError:
         pass
     try:
@@ -184,16 +183,10 @@ def _is_address_like(value: str) -> bool:
 
 
 def merge(networks: list) -> dict[str, list[str]]:
-    """Merge prefixes per family with netaddr; sorted, deterministic."""
-    out: dict[str, list[str]] = {}
-    for family, version in (("ipv4", 4), ("ipv6", 6)):
-        nets = [str(n) for n in networks if n.version == version]
-        if HAS_NETADDR:
-            merged = [str(n) for n in netaddr.cidr_merge(nets)]
-        else:  # pragma: no cover
-            merged = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(n) for n in nets)]
-        out[family] = merged
-    return out
+    """Merge prefixes per family: the fewest prefixes holding the same addresses, sorted, as
+    text (``spans.merged``)."""
+    out = merged(networks)
+    return {"ipv4": out[4], "ipv6": out[6]}
 
 
 def parse_date(value: object, path: str) -> datetime.date:
@@ -296,7 +289,7 @@ class Inventory:
         nets = []
         for i, addr in enumerate(as_list(raw, f"hostvars[{name}].egress_addresses")):
             net = parse_network(addr, f"hostvars[{name}].egress_addresses[{i}]")
-            if net.num_addresses != 1:
+            if net.prefixlen != net.max_prefixlen:
                 raise PolicyError(f"hostvars[{name}].egress_addresses[{i}]", addr, "must be a single address, not a prefix")
             nets.append(net)
         return nets

@@ -1,17 +1,96 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to warden.egress
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Prefixes as sorted integer spans, for containment tests by binary search instead of
-pairwise ``subnet_of`` (private to the collection)."""
+"""Prefixes as integers: read from text (``network``, cached), merged as sorted integer
+spans and written back (``merged``, ``text``, ``address_text``), and tested for
+containment by binary search instead of pairwise ``subnet_of`` (private to the collection)."""
 
 from __future__ import annotations
 
 import bisect
+import functools
 import ipaddress
+import re
+import socket
+
+BITS = {4: 32, 6: 128}
+
+
+# The usual ways of writing a prefix, read without ipaddress's parser; anything else (and a
+# prefix with host bits set) goes through ipaddress.ip_network, which these agree with.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_RE = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?")
+_IPV6_RE = re.compile(r"([0-9A-Fa-f:]{2,39})(?:/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?")
+
+
+@functools.lru_cache(maxsize=65536)
+def network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """``ipaddress.ip_network(text, strict=True)``, faster for the usual forms (and the same
+    text read once: a site repeats its prefixes, and the renderers read the IR's). Host bits
+    set raise ValueError either way. The network returned is shared: never change it."""
+    match = _IPV4_RE.fullmatch(text)
+    if match:
+        a, b, c, d, length = match.groups()
+        return ipaddress.IPv4Network(((int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d), int(length or 32)))
+    match = _IPV6_RE.fullmatch(text)
+    if match:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, match.group(1))
+        except OSError:
+            packed = None
+        if packed is not None:
+            return ipaddress.IPv6Network((int.from_bytes(packed, "big"), int(match.group(2) or 128)))
+    return ipaddress.ip_network(text, strict=True)
 
 
 def _span(net) -> tuple[int, int]:
-    return int(net.network_address), int(net.broadcast_address)
+    start = int(net.network_address)
+    return start, start | ((1 << (net.max_prefixlen - net.prefixlen)) - 1)
+
+
+def _address(version: int, value: int) -> str:
+    if version == 4:
+        return f"{value >> 24}.{(value >> 16) & 255}.{(value >> 8) & 255}.{value & 255}"
+    return socket.inet_ntop(socket.AF_INET6, value.to_bytes(16, "big"))
+
+
+def address_text(address) -> str:
+    """``str(address)`` for an ipaddress address, faster: IPv6 through ``inet_ntop``, which
+    writes what ipaddress writes except the dotted forms (``::ffff:0.0.0.0``), left to
+    ipaddress."""
+    written = _address(address.version, int(address))
+    return str(address) if "." in written and address.version == 6 else written
+
+
+def text(net) -> str:
+    """``str(net)`` for an ipaddress network, faster (as ``address_text``)."""
+    return f"{address_text(net.network_address)}/{net.prefixlen}"
+
+
+def merged(nets) -> dict[int, list[str]]:
+    """Per IP version, the fewest prefixes that hold exactly the addresses of ``nets`` (any
+    that overlap or adjoin are joined), sorted by address, as text: the result of netaddr's
+    ``cidr_merge`` (which writes IPv6 as ``inet_ntop`` does, an IPv4-mapped address dotted),
+    computed on integers."""
+    spans: dict[int, list] = {4: [], 6: []}
+    for net in nets:
+        spans[net.version].append(_span(net))
+    out: dict[int, list[str]] = {4: [], 6: []}
+    for version, bits in BITS.items():
+        ordered = sorted(spans[version])
+        index = 0
+        while index < len(ordered):
+            low, high = ordered[index]
+            index += 1
+            while index < len(ordered) and ordered[index][0] <= high + 1:
+                high = max(high, ordered[index][1])
+                index += 1
+            # The largest block aligned at low that ends at or before high, then the rest.
+            while low <= high:
+                size = min((low & -low).bit_length() - 1 if low else bits, (high - low + 1).bit_length() - 1)
+                out[version].append(f"{_address(version, low)}/{bits - size}")
+                low += 1 << size
+    return out
 
 
 class Spans:

@@ -362,7 +362,7 @@ def _ipset_file(ipsets: dict, header: list[str]) -> str:
             elements = []
             for member in members:
                 # hash:net cannot hold a /0: two halves cover the same addresses.
-                if kind == "hash:net" and ipaddress.ip_network(member).prefixlen == 0:
+                if kind == "hash:net" and member.endswith("/0"):
                     elements.extend(str(half) for half in ipaddress.ip_network(member).subnets(1))
                 else:
                     elements.append(member)

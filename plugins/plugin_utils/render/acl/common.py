@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import bisect
 import functools
-import ipaddress
 import itertools
 import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import network
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import CAPABLE, check_rules, specialise
 
 NAMES = {"ipv4": "WARDEN-EGRESS-V4", "ipv6": "WARDEN-EGRESS-V6"}
@@ -53,7 +53,7 @@ CAPABILITIES = {
 
 
 def _nets(prefixes: list) -> list:
-    return [ipaddress.ip_network(p) for p in prefixes]
+    return [network(p) for p in prefixes]
 
 
 class _Prefixes:

@@ -27,6 +27,8 @@ import re
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import address_text, network
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import text as network_text
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
     CAPABILITIES as ACL_CAPABILITIES, GENERATION, NAMES, STEP, AddressGroup, aces, command_lines, new_entry, no_template, once_each, remark_groups,
 )
@@ -462,13 +464,13 @@ def ios_object_group_lines(groups) -> list:
     for group in groups or []:
         out.append(f"object-group {GROUP_KINDS[group['afi']]} {group['name']}")
         for member in group["members"]:
-            net = ipaddress.ip_network(member)
-            if net.num_addresses == 1:
-                out.append(f" host {net.network_address}")
+            net = network(member)
+            if net.prefixlen == net.max_prefixlen:
+                out.append(f" host {address_text(net.network_address)}")
             elif net.version == 4:
-                out.append(f" {net.network_address} {net.netmask}")
+                out.append(f" {address_text(net.network_address)} {net.netmask}")
             else:
-                out.append(f" {net}")
+                out.append(f" {network_text(net)}")
     return out
 
 

@@ -14,12 +14,12 @@ the device's forms (private to the collection).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import xml.dom.minidom
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import network
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import (
     CAPABILITIES as ACL_CAPABILITIES, NAMES, STEP, AddressGroup, aces, group, new_entry, no_template,
 )
@@ -84,7 +84,7 @@ def _junos_addresses(spec: Mapping) -> list:
     value = (spec or {}).get("address")
     if not value:
         return [None]
-    return [ipaddress.ip_network(v) for v in (value if isinstance(value, list) else [value])]
+    return [network(v) for v in (value if isinstance(value, list) else [value])]
 
 
 def _junos_ports(spec: Mapping):
