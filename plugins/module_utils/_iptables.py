@@ -23,10 +23,11 @@ from ansible_collections.warden.egress.plugins.module_utils._apply_rollback impo
 SET_SUFFIX = {"ipv4": ".4", "ipv6": ".6"}
 HOOKS = {"OUTPUT": "output", "FORWARD": "forward"}
 TARGETS = {"RETURN", "DROP", "LOG", "SET"}
-SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}|wd-[A-Za-z0-9_.~-]{1,24}-[ab]\.[46]"
 # The halves of a set that holds DNS names: no generation, filled by the host's resolver, so
 # their members are kept across loads and never compared (docs/dns.md).
 RESOLVER_SET = re.compile(r"wd-[A-Za-z0-9_.~-]{1,24}-[ab]\.[46]")
+# Any set the collection loads: a generation's (w<generation>-<name>) or a resolver's half.
+SET_NAME = r"w[0-9a-f]{6}-[A-Za-z0-9_.~]{1,23}|" + RESOLVER_SET.pattern
 
 
 class Target:

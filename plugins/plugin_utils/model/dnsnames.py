@@ -19,7 +19,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 
-from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError, parse_bool
 
 PREFIX = "dns:"
 LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -97,20 +97,6 @@ def lifetime(settings: Mapping) -> int:
     return max(1, settings["cache_ttl"] + settings["upstream_cache_ttl"] + settings["grace"])
 
 
-def _switch(value: object, path: str) -> bool:
-    """A boolean as Ansible takes one (true/false, yes/no, on/off, 1/0, also as text), as
-    ``model.inputs.parse_bool`` reads it (inputs imports this module, so not from there)."""
-    if isinstance(value, bool):
-        return value
-    key = value.strip().lower() if isinstance(value, str) else value
-    if isinstance(key, (str, int)):
-        if key in ("y", "yes", "on", "1", "true", "t", 1):
-            return True
-        if key in ("n", "no", "off", "0", "false", "f", 0):
-            return False
-    raise PolicyError(path, value, "must be true or false (or yes/no, on/off, 1/0)")
-
-
 def parse_dns_settings(raw: object) -> dict:
     """``egress_dns``: the local resolver's cache limit (``cache_ttl``), the longest any
     resolver between the clients and it may cache an answer (``upstream_cache_ttl``, on a
@@ -133,7 +119,7 @@ def parse_dns_settings(raw: object) -> dict:
             out[key] = value
     for key in DNS_SWITCHES:  # kept only when given: a policy at the defaults reads as before
         if key in raw:
-            out[key] = _switch(raw[key], f"egress_dns.{key}")
+            out[key] = parse_bool(raw[key], f"egress_dns.{key}")
     servers = raw.get("servers", [])
     if not isinstance(servers, list):
         raise PolicyError("egress_dns.servers", servers, "must be a list of IP addresses")

@@ -15,11 +15,12 @@ import difflib
 import importlib.util
 import ipaddress
 import re
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import BUILTIN_UPSTREAMS, SERVICES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry, parse_name
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import parse_bool as parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import merged, network
 
 # netaddr is a declared requirement (requirements.txt): the filters and actions check for it
@@ -88,26 +89,6 @@ def plain(value: object) -> object:
         if isinstance(value, kind):
             return kind(value)
     return str(value)
-
-
-# The spellings Ansible takes for a boolean (BOOLEANS_TRUE and BOOLEANS_FALSE of
-# ansible.module_utils.parsing.convert_bool): text is read in any case, spaces trimmed, so a
-# value given with -e ("true", "yes") counts as it does in YAML.
-BOOLEANS_TRUE = frozenset(("y", "yes", "on", "1", "true", "t", 1))
-BOOLEANS_FALSE = frozenset(("n", "no", "off", "0", "false", "f", 0))
-
-
-def parse_bool(value: object, path: str) -> bool:
-    """A boolean as Ansible takes one: true/false, yes/no, on/off, 1/0, also as text."""
-    if isinstance(value, bool):
-        return value
-    key = value.strip().lower() if isinstance(value, str) else value
-    if isinstance(key, Hashable):
-        if key in BOOLEANS_TRUE:
-            return True
-        if key in BOOLEANS_FALSE:
-            return False
-    raise PolicyError(path, value, "must be true or false (or yes/no, on/off, 1/0)")
 
 
 def as_mapping(value: object, path: str) -> Mapping:

@@ -18,9 +18,10 @@ from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, compile_for, edge_i
 
 from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
-from ansible_collections.warden.egress.plugins.plugin_utils.model import inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.model import errors, inputs
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
+from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import parse_dns_settings
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.verify import expect_flows
 
@@ -53,8 +54,8 @@ def flow(value):
 
 
 def test_the_spellings_are_ansibles():
-    assert inputs.BOOLEANS_TRUE == BOOLEANS_TRUE
-    assert inputs.BOOLEANS_FALSE == BOOLEANS_FALSE
+    assert errors.BOOLEANS_TRUE == BOOLEANS_TRUE
+    assert errors.BOOLEANS_FALSE == BOOLEANS_FALSE
 
 
 @given(st.one_of(
@@ -171,3 +172,14 @@ def test_extra_var_from_the_command_line(tmp_path, extra, ok):
         assert result.returncode != 0 and "serves nothing on tcp/22" in output, output
     else:
         assert result.returncode != 0 and "egress_serves_without_ssh: 'maybe' must be true or false" in output, output
+
+
+@pytest.mark.parametrize(("value", "expected"), SPELLINGS, ids=ids)
+def test_egress_dns_log_answers(value, expected):
+    assert parse_dns_settings({"log_answers": value})["log_answers"] is expected
+
+
+@pytest.mark.parametrize("value", BAD, ids=[repr(b) for b in BAD])
+def test_egress_dns_log_answers_refused(value):
+    with pytest.raises(PolicyError, match=r"^egress_dns\.log_answers: .* must be true or false"):
+        parse_dns_settings({"log_answers": value})
