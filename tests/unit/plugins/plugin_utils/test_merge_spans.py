@@ -37,8 +37,8 @@ def anywhere(version: int):
     return st.builds(lambda value, length: network(version, value, length), st.integers(0, (1 << bits) - 1), st.integers(0, bits))
 
 
-MAPPED = [ipaddress.ip_network(text) for text in ("::ffff:0:0/96", "::ffff:198.51.100.0/120", "::/96", "::1.2.3.4/128", "::/0", "0.0.0.0/0",
-                                                    "64:ff9b::/96", "2001:db8::/127", "2001:db8::2/127")]
+MAPPED = [ipaddress.ip_network(text) for text in (
+    "::ffff:0:0/96", "::ffff:198.51.100.0/120", "::/96", "::1.2.3.4/128", "::/0", "0.0.0.0/0", "64:ff9b::/96", "2001:db8::/127", "2001:db8::2/127")]
 
 
 def reference(nets: list) -> dict:
