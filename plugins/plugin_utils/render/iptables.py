@@ -25,12 +25,12 @@ jumps. The apply module turns them into a transaction against what is already lo
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ICMP_TYPES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import RATE_SECONDS, TABLE_RE
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES
+from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import network
 from ansible_collections.warden.egress.plugins.plugin_utils.render.common import (
     CAPABLE,
     LINUX_IFNAME,
@@ -362,8 +362,8 @@ def _ipset_file(ipsets: dict, header: list[str]) -> str:
             elements = []
             for member in members:
                 # hash:net cannot hold a /0: two halves cover the same addresses.
-                if kind == "hash:net" and member.endswith("/0"):
-                    elements.extend(str(half) for half in ipaddress.ip_network(member).subnets(1))
+                if kind == "hash:net" and network(member).prefixlen == 0:
+                    elements.extend(str(half) for half in network(member).subnets(1))
                 else:
                     elements.append(member)
             maxelem = fixed or max(AUDIT_ENTRIES, len(elements))

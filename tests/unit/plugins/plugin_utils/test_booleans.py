@@ -174,7 +174,7 @@ def test_extra_var_from_the_command_line(tmp_path, extra, ok):
         assert result.returncode != 0 and "egress_serves_without_ssh: 'maybe' must be true or false" in output, output
 
 
-@pytest.mark.parametrize(("value", "expected"), SPELLINGS, ids=ids)
+@pytest.mark.parametrize(("value", "expected"), SPELLINGS + [(1.0, True), (0.0, False)], ids=ids + ["1.0", "0.0"])
 def test_egress_dns_log_answers(value, expected):
     assert parse_dns_settings({"log_answers": value})["log_answers"] is expected
 

@@ -1,4 +1,4 @@
-"""inputs.merge on integer spans (spans.merged_text) against netaddr's cidr_merge, which it
+"""inputs.merge on integer spans (spans.merged) against netaddr's cidr_merge, which it
 replaced: the same prefixes, in the same order, written the same way, for generated sets of
 prefixes of both families (overlapping, adjoining, nested, /0, IPv4-mapped IPv6); and
 inputs.parse_network, which reads the usual forms without ipaddress's parser, against
@@ -21,7 +21,8 @@ from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import t
 
 def network(version: int, value: int, length: int):
     bits = 32 if version == 4 else 128
-    return ipaddress.ip_network((value >> (bits - length) << (bits - length), length))
+    kind = ipaddress.IPv4Network if version == 4 else ipaddress.IPv6Network
+    return kind((value >> (bits - length) << (bits - length), length))
 
 
 def near(version: int):
@@ -111,7 +112,9 @@ def test_parse_network_reads_as_ipaddress(text):
 @pytest.mark.parametrize("text", ["198.51.100.0/24", "198.51.100.7", "0.0.0.0/0", "2001:db8::/32", "::/0", "::1", "2001:DB8::/32",
                                   "2001:0db8:0000:0000:0000:0000:0000:0000/32"])
 def test_parse_network_usual_forms(text):
-    assert parse_network(text, "p") == ipaddress.ip_network(text)
+    parsed = parse_network(text, "p")
+    assert parsed == ipaddress.ip_network(text)
+    assert type(parsed) is type(ipaddress.ip_network(text))
 
 
 @pytest.mark.parametrize("text, problem", [("198.51.100.1/24", "has host bits set (did you mean 198.51.100.0/24?)"),
