@@ -79,7 +79,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import require_ir
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.local_ids import getent_numbers, missing_local_ids, with_local_ids
 
 

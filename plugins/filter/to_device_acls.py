@@ -146,7 +146,8 @@ _value:
 """
 
 from ansible_collections.warden.egress.plugins.plugin_utils.adapters.filters import render_ir
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool, read_number
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import parse_bool
+from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import read_number
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.apply import acl_names, confirm_timer, plan
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.common import bindings
 from ansible_collections.warden.egress.plugins.plugin_utils.render.acl.devices import device_config, fit

@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import BUILTIN_UPSTREAMS, SERVICES
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry, parse_name
 from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
-from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import parse_bool as parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.spans import merged, network
 
 # netaddr is a declared requirement (requirements.txt): the filters and actions check for it

@@ -15,10 +15,9 @@ import ipaddress
 from collections.abc import Mapping
 
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import is_dns_entry, parse_name
-from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError, parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.flow import Flow
 from ansible_collections.warden.egress.plugins.plugin_utils.oracle.evaluate import evaluate
-from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import parse_bool
 
 FLOW_KEYS = {"name", "dst", "port", "proto", "src", "inconclusive_ok", "user", "group", "direction", "from_host", "family"}
 FAMILIES = ("ipv4", "ipv6")

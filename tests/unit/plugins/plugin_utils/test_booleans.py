@@ -18,7 +18,7 @@ from sample import ADDRESSES, EDGE, GROUPS, ROLES, SEGMENTS, compile_for, edge_i
 
 from ansible_collections.warden.egress.plugins.action.network_acl_step import run_step
 from ansible_collections.warden.egress.plugins.filter.to_device_acls import to_device_acls
-from ansible_collections.warden.egress.plugins.plugin_utils.model import errors, inputs
+from ansible_collections.warden.egress.plugins.plugin_utils.model import errors
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import compile_policy
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.edge import compile_edge
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import parse_dns_settings
@@ -68,10 +68,10 @@ def test_parse_bool_agrees_with_ansible(value):
         expected = boolean(value, strict=True)
     except TypeError:
         with pytest.raises(PolicyError) as error:
-            inputs.parse_bool(value, "some_variable")
+            errors.parse_bool(value, "some_variable")
         assert str(error.value) == f"some_variable: {value!r} must be true or false (or yes/no, on/off, 1/0)"
     else:
-        assert inputs.parse_bool(value, "some_variable") is expected
+        assert errors.parse_bool(value, "some_variable") is expected
 
 
 @pytest.mark.parametrize(("value", "expected"), SPELLINGS, ids=ids)
