@@ -26,9 +26,9 @@ from ansible_collections.warden.egress.plugins.plugin_utils.compile.host import 
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans, owner_paths
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import NEVER_LEAVE, ROUTING_PROTOCOLS
-from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError, parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    NAME_RE, RATE_RE, as_list, check_keys, as_mapping, require_keys, merge, parse_bool, parse_network,
+    NAME_RE, RATE_RE, as_list, check_keys, as_mapping, require_keys, merge, parse_network,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import FAMILIES, dedupe, new_ir, new_rule
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import parse_roles

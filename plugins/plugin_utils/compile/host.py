@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from ansible_collections.warden.egress.plugins.plugin_utils.compile.roles import Plans
 from ansible_collections.warden.egress.plugins.plugin_utils.model.catalogue import ALERT_CLASSES, PLATFORMS
 from ansible_collections.warden.egress.plugins.plugin_utils.model.dnsnames import lifetime
-from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError
+from ansible_collections.warden.egress.plugins.plugin_utils.model.errors import PolicyError, parse_bool
 from ansible_collections.warden.egress.plugins.plugin_utils.model.inputs import (
-    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, as_list, check_keys, as_mapping, parse_bool, read_number,
+    HOST_RE, PREFIX_RE, RATE_RE, TABLE_RE, as_list, check_keys, as_mapping, read_number,
 )
 from ansible_collections.warden.egress.plugins.plugin_utils.model.ir import dedupe, new_ir, new_rule, rule_key
 from ansible_collections.warden.egress.plugins.plugin_utils.model.site import Site, parse_roles
