@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # make test, in two phases, each a foreground and a background part (every stage must pass):
-# 1. the unit tests, beside the pf and network scenarios (which neither log to the kernel log
-#    nor read it);
-# 2. the linux, iptables and lockout scenarios, beside ansible-lint, ansible-test sanity, the
-#    other ansible-core versions and the release checks (which use neither the lab nor the
-#    kernel log). These scenarios are kept apart from the unit tests because the packets the
-#    tests' namespaces deny are logged to the kernel log, which the lab's learn step reads.
+# 1. the unit tests, beside the pf, network and lockout scenarios (which do not read the
+#    kernel log);
+# 2. the linux and iptables scenarios, beside ansible-lint, ansible-test sanity, the other
+#    ansible-core versions and the release checks (which use neither the lab nor the kernel
+#    log). These scenarios are kept apart from the unit tests because the packets the tests'
+#    namespaces deny are logged to the kernel log, which the lab's learn step reads.
 # A background part's output is shown once it has finished.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -37,22 +37,22 @@ finish() {
   return "$rc"
 }
 
-background "pf network" 1
+background "pf network lockout" 1
 first=$!
 stage unit
 unit=$?
-finish "$first" "pf network" 1
+finish "$first" "pf network lockout" 1
 rc=$?
 [ "$unit" -ne 0 ] && exit "$unit"
 [ "$rc" -ne 0 ] && exit "$rc"
 
-background "linux iptables lockout" 2
+background "linux iptables" 2
 second=$!
 failed=""
 for name in lint sanity core-matrix release-check; do
   stage "$name" || { failed="$name"; break; }
 done
-finish "$second" "linux iptables lockout" 2 || exit $?
+finish "$second" "linux iptables" 2 || exit $?
 if [ -n "$failed" ]; then
   echo "make test: $failed failed"
   exit 1
